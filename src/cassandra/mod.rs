@@ -1,0 +1,82 @@
+//! Cassandra sessions as cassflow configures them, and schema management ([`schema`]).
+//! Writing records lives with the stream job; this module owns connecting and DDL.
+
+pub mod schema;
+
+use crate::config::CassandraConfig;
+use scylla::client::session::Session;
+use scylla::client::session_builder::SessionBuilder;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CassandraError {
+    #[error("cannot connect to Cassandra at {contact_points}: {source} (fix: start it with `cassflow local start`, or point cassandra.contact_points at a running node)")]
+    Connect {
+        contact_points: String,
+        #[source]
+        source: scylla::errors::NewSessionError,
+    },
+    #[error("CQL statement failed ({what}): {source}")]
+    Execute {
+        what: String,
+        #[source]
+        source: scylla::errors::ExecutionError,
+    },
+    #[error("unexpected result ({what}): {detail}")]
+    Result { what: String, detail: String },
+    #[error("Cassandra did not answer within {0:?}")]
+    Timeout(Duration),
+}
+
+/// Opens a session to the configured contact points.
+pub async fn connect(cfg: &CassandraConfig) -> Result<Session, CassandraError> {
+    let mut builder = SessionBuilder::new().connection_timeout(cfg.request_timeout);
+    for node in cfg.contact_points.split(',').map(str::trim) {
+        builder = builder.known_node(node);
+    }
+    if let (Some(user), Some(password)) = (&cfg.username, &cfg.password) {
+        builder = builder.user(user, password);
+    }
+    builder
+        .build()
+        .await
+        .map_err(|source| CassandraError::Connect {
+            contact_points: cfg.contact_points.clone(),
+            source,
+        })
+}
+
+/// The server's `release_version`, e.g. `5.0.6`.
+pub async fn release_version(session: &Session) -> Result<String, CassandraError> {
+    let what = "SELECT release_version FROM system.local";
+    let result =
+        session
+            .query_unpaged(what, &[])
+            .await
+            .map_err(|source| CassandraError::Execute {
+                what: what.into(),
+                source,
+            })?;
+    let rows = result
+        .into_rows_result()
+        .map_err(|e| CassandraError::Result {
+            what: what.into(),
+            detail: e.to_string(),
+        })?;
+    let (version,): (String,) = rows.single_row().map_err(|e| CassandraError::Result {
+        what: what.into(),
+        detail: e.to_string(),
+    })?;
+    Ok(version)
+}
+
+/// Connects and asks for the release version, within `timeout`: proof that CQL is served.
+pub async fn probe(cfg: &CassandraConfig, timeout: Duration) -> Result<String, CassandraError> {
+    tokio::time::timeout(timeout, async {
+        let session = connect(cfg).await?;
+        release_version(&session).await
+    })
+    .await
+    .map_err(|_| CassandraError::Timeout(timeout))?
+}

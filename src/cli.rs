@@ -1,0 +1,85 @@
+//! Command-line shape of `cassflow`: subcommands, flags and their help texts.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Stream records from Kafka into Cassandra.
+///
+/// cassflow replaces the classic Airflow + Kafka + Spark + Cassandra demo stack with one
+/// program: it fetches or generates users, produces them to Kafka topic `users_created`,
+/// and streams them into Cassandra table `spark_streams.created_users`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "cassflow",
+    version,
+    about,
+    long_about,
+    propagate_version = true
+)]
+pub struct Cli {
+    /// Configuration file (TOML). Defaults to ./cassflow.toml when it exists; every key can
+    /// also be set by environment, e.g. CASSFLOW_KAFKA__BOOTSTRAP=host:9092.
+    #[arg(long, global = true, env = "CASSFLOW_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// Log filter, e.g. `info`, `debug`, `cassflow=debug,warn`. RUST_LOG wins when set.
+    #[arg(long, global = true, env = "CASSFLOW_LOG", default_value = "info")]
+    pub log_level: String,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the main job: start the local Kafka and Cassandra unless they already answer on
+    /// the configured ports, create the topic, keyspace and table, and stay up until Ctrl-C.
+    Up {
+        /// Leave the local Kafka and Cassandra running after Ctrl-C (by default `up` stops
+        /// the servers it started, and only those).
+        #[arg(long)]
+        keep_stack: bool,
+    },
+    /// Manage the local Apache Kafka (KRaft) and Apache Cassandra on loopback, assembled
+    /// from their Maven Central artifacts (no Docker needed).
+    Local {
+        #[command(subcommand)]
+        command: LocalCommand,
+    },
+    /// Print the effective configuration (defaults, file and environment merged) as TOML.
+    Config,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LocalCommand {
+    /// Download (first run only), configure and start both servers; wait until they answer.
+    Start,
+    /// Stop both servers: gracefully, then forcefully after `local.stop_timeout`.
+    Stop,
+    /// Show versions, ports, pids, uptime and data size. Exits 3 unless both are running.
+    Status,
+    /// Print the end of the servers' logs.
+    Logs {
+        /// Only this server's log.
+        #[arg(value_enum)]
+        server: Option<ServerArg>,
+        /// How many lines from the end of each log.
+        #[arg(long, short = 'n', default_value_t = 50)]
+        lines: usize,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ServerArg {
+    Kafka,
+    Cassandra,
+}
+
+impl From<ServerArg> for cassflow::local::Server {
+    fn from(s: ServerArg) -> Self {
+        match s {
+            ServerArg::Kafka => cassflow::local::Server::Kafka,
+            ServerArg::Cassandra => cassflow::local::Server::Cassandra,
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! Loading the configuration: `cassflow.toml` (or `--config PATH`), then `CASSFLOW_*`
+//! environment variables on top (`CASSFLOW_KAFKA__BOOTSTRAP=host:9092` sets `kafka.bootstrap`).
+//! Every failure names the key, where its value came from, and what to do.
+
+use super::Config;
+use figment::error::Kind;
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use std::path::{Path, PathBuf};
+
+/// Environment variables with this prefix override config keys; `__` separates levels.
+pub const ENV_PREFIX: &str = "CASSFLOW_";
+
+/// Environment variables with the prefix that are not config keys (read by the CLI itself).
+const NON_CONFIG_ENV: &[&str] = &["config", "log"];
+
+/// The file read when `--config` is not given, if it exists in the working directory.
+pub const DEFAULT_FILE: &str = "cassflow.toml";
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    #[error("config file {path} does not exist (fix: pass an existing file to --config, or omit --config to use the defaults)")]
+    MissingFile { path: PathBuf },
+    /// A key that is not part of the configuration.
+    #[error(
+        "unknown config key `{key}` in {origin} (fix: remove it; valid keys here: {expected})"
+    )]
+    UnknownKey {
+        key: String,
+        origin: String,
+        expected: String,
+    },
+    /// A key whose value cannot be used.
+    #[error("invalid config key `{key}` in {origin}: {problem} (fix: {fix})")]
+    Invalid {
+        key: String,
+        origin: String,
+        problem: String,
+        fix: String,
+    },
+}
+
+impl ConfigError {
+    /// The dotted name of the offending key, if the error is about one.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            ConfigError::MissingFile { .. } => None,
+            ConfigError::UnknownKey { key, .. } | ConfigError::Invalid { key, .. } => Some(key),
+        }
+    }
+}
+
+/// Loads the configuration from `path` (or `./cassflow.toml` when present) and the
+/// `CASSFLOW_*` environment, then validates it.
+pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+    let mut figment = Figment::from(Serialized::defaults(Config::default()));
+    match path {
+        Some(p) if !p.exists() => {
+            return Err(ConfigError::MissingFile {
+                path: p.to_path_buf(),
+            })
+        }
+        Some(p) => figment = figment.merge(Toml::file_exact(p)),
+        None if Path::new(DEFAULT_FILE).exists() => {
+            figment = figment.merge(Toml::file_exact(DEFAULT_FILE))
+        }
+        None => {}
+    }
+    let figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__").ignore(NON_CONFIG_ENV));
+    let config: Config = figment.extract().map_err(from_figment)?;
+    config.validate()?;
+    Ok(config)
+}
+
+fn from_figment(err: figment::Error) -> ConfigError {
+    let origin = match &err.metadata {
+        Some(meta) if meta.source.is_none() && meta.name.contains(ENV_PREFIX) => {
+            // Environment values have no source file; name the variable itself.
+            format!(
+                "environment variable {ENV_PREFIX}{}",
+                err.path.join("__").to_ascii_uppercase()
+            )
+        }
+        Some(meta) => match &meta.source {
+            Some(source) => source.to_string(),
+            None => meta.name.to_string(),
+        },
+        None => "the configuration".to_string(),
+    };
+    let mut key = err.path.join(".");
+    match &err.kind {
+        Kind::UnknownField(field, expected) => {
+            // figment's path sometimes ends with the field already.
+            if err.path.last() != Some(field) {
+                if !key.is_empty() {
+                    key.push('.');
+                }
+                key.push_str(field);
+            }
+            ConfigError::UnknownKey {
+                key,
+                origin,
+                expected: expected.join(", "),
+            }
+        }
+        Kind::InvalidType(actual, expected) => ConfigError::Invalid {
+            key,
+            origin,
+            problem: format!("found {actual}, expected {expected}"),
+            fix: format!("give it {expected}"),
+        },
+        Kind::InvalidValue(actual, expected) => ConfigError::Invalid {
+            key,
+            origin,
+            problem: format!("found {actual}, expected {expected}"),
+            fix: format!("give it {expected}"),
+        },
+        other => ConfigError::Invalid {
+            key,
+            origin,
+            problem: other.to_string(),
+            fix: "see docs/configuration.md for the key's type and default".into(),
+        },
+    }
+}

@@ -1,0 +1,248 @@
+//! Configuration: the typed shape of `cassflow.toml`, its defaults (equal to the seed's
+//! docker-compose stack) and its validation. Loading from file and environment lives in
+//! [`load`]; nothing here talks to a server.
+
+mod lenient;
+mod load;
+mod validate;
+
+pub use load::{load, ConfigError, ENV_PREFIX};
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The whole configuration. Every section has defaults, so an empty file is valid.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub kafka: KafkaConfig,
+    pub cassandra: CassandraConfig,
+    /// Topic-to-table mappings; the users pipeline of the seed is the default entry.
+    pub pipelines: Vec<PipelineConfig>,
+    pub web: WebConfig,
+    pub local: LocalConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            kafka: KafkaConfig::default(),
+            cassandra: CassandraConfig::default(),
+            pipelines: vec![PipelineConfig::default()],
+            web: WebConfig::default(),
+            local: LocalConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// The first pipeline: the one `cassflow produce` and `cassflow up` use unless told otherwise.
+    pub fn default_pipeline(&self) -> &PipelineConfig {
+        // validate() guarantees at least one pipeline; fall back to the seed's if called before.
+        static SEED: std::sync::OnceLock<PipelineConfig> = std::sync::OnceLock::new();
+        self.pipelines
+            .first()
+            .unwrap_or_else(|| SEED.get_or_init(PipelineConfig::default))
+    }
+}
+
+/// How to reach Kafka.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// Comma-separated `host:port` list of brokers.
+    #[serde(deserialize_with = "lenient::string")]
+    pub bootstrap: String,
+    /// How long one metadata or admin request may take before it counts as failed.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Extra librdkafka client properties (e.g. `security.protocol`, `sasl.mechanism`),
+    /// applied to every Kafka client cassflow creates.
+    pub properties: BTreeMap<String, String>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            bootstrap: "localhost:9092".into(),
+            request_timeout: Duration::from_secs(10),
+            properties: BTreeMap::new(),
+        }
+    }
+}
+
+/// How to reach Cassandra and how to create keyspaces.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CassandraConfig {
+    /// Comma-separated `host:port` list of contact points.
+    #[serde(deserialize_with = "lenient::string")]
+    pub contact_points: String,
+    #[serde(deserialize_with = "lenient::opt_string")]
+    pub username: Option<String>,
+    #[serde(deserialize_with = "lenient::opt_string")]
+    pub password: Option<String>,
+    /// Replication factor for keyspaces cassflow creates (SimpleStrategy).
+    pub replication_factor: u16,
+    /// If set, keyspaces are created with NetworkTopologyStrategy and these per-datacenter factors
+    /// instead of `replication_factor`.
+    pub datacenters: BTreeMap<String, u16>,
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+}
+
+impl Default for CassandraConfig {
+    fn default() -> Self {
+        CassandraConfig {
+            contact_points: "localhost:9042".into(),
+            username: None,
+            password: None,
+            replication_factor: 1,
+            datacenters: BTreeMap::new(),
+            request_timeout: Duration::from_secs(12),
+        }
+    }
+}
+
+/// One topic streamed into one table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelineConfig {
+    /// A short name used in logs, metrics labels and the UI.
+    #[serde(deserialize_with = "lenient::string")]
+    pub name: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub topic: String,
+    /// Partitions used when cassflow creates the topic.
+    pub partitions: i32,
+    /// Replication factor used when cassflow creates the topic.
+    pub topic_replication: i16,
+    #[serde(deserialize_with = "lenient::string")]
+    pub keyspace: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub table: String,
+    /// Where undecodable or unwritable messages go; `<topic>.dlq` when unset.
+    #[serde(deserialize_with = "lenient::opt_string")]
+    pub dead_letter_topic: Option<String>,
+    /// Consumer group of the stream job.
+    #[serde(deserialize_with = "lenient::string")]
+    pub group_id: String,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            name: "users".into(),
+            topic: "users_created".into(),
+            partitions: 6,
+            topic_replication: 1,
+            keyspace: "spark_streams".into(),
+            table: "created_users".into(),
+            dead_letter_topic: None,
+            group_id: "cassflow-users".into(),
+        }
+    }
+}
+
+impl PipelineConfig {
+    pub fn dead_letter_topic(&self) -> String {
+        self.dead_letter_topic
+            .clone()
+            .unwrap_or_else(|| format!("{}.dlq", self.topic))
+    }
+}
+
+/// The web UI and API listener.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    pub bind: SocketAddr,
+    #[serde(deserialize_with = "lenient::string")]
+    pub username: String,
+    /// The default `admin` is accepted only while `bind` is a loopback address.
+    #[serde(deserialize_with = "lenient::string")]
+    pub password: String,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            username: "admin".into(),
+            password: DEFAULT_PASSWORD.into(),
+        }
+    }
+}
+
+/// The password of the seed's Airflow; allowed for loopback use only.
+pub const DEFAULT_PASSWORD: &str = "admin";
+
+/// The local Kafka and Cassandra that `cassflow local` and `cassflow up` run on loopback.
+/// Their client ports are those of `kafka.bootstrap` and `cassandra.contact_points`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LocalConfig {
+    /// Data, logs, configs and pid files of the local servers.
+    pub data_dir: PathBuf,
+    /// Where resolved server jars are kept; defaults to the user cache dir (`~/.cache/cassflow`).
+    pub cache_dir: Option<PathBuf>,
+    #[serde(deserialize_with = "lenient::string")]
+    pub kafka_version: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub cassandra_version: String,
+    /// The KRaft controller listener of the local broker.
+    pub kafka_controller_port: u16,
+    /// Cassandra's inter-node storage port (loopback only).
+    pub cassandra_storage_port: u16,
+    /// JVM heap of the local broker, as given to `-Xmx` (e.g. `512m`).
+    #[serde(deserialize_with = "lenient::string")]
+    pub kafka_heap: String,
+    /// JVM heap of the local Cassandra, as given to `-Xmx` (e.g. `1g`).
+    #[serde(deserialize_with = "lenient::string")]
+    pub cassandra_heap: String,
+    /// How long a start may take before it counts as failed.
+    #[serde(with = "humantime_serde")]
+    pub start_timeout: Duration,
+    /// How long a graceful stop may take before the server is killed.
+    #[serde(with = "humantime_serde")]
+    pub stop_timeout: Duration,
+    /// The `java` executable (JDK 17 or newer).
+    pub java: PathBuf,
+    /// The `mvn` executable used to resolve server artifacts from Maven Central.
+    pub maven: PathBuf,
+}
+
+impl Default for LocalConfig {
+    fn default() -> Self {
+        LocalConfig {
+            data_dir: PathBuf::from(".cassflow"),
+            cache_dir: None,
+            kafka_version: "3.9.1".into(),
+            cassandra_version: "5.0.6".into(),
+            kafka_controller_port: 9093,
+            cassandra_storage_port: 7000,
+            kafka_heap: "512m".into(),
+            cassandra_heap: "1g".into(),
+            start_timeout: Duration::from_secs(240),
+            stop_timeout: Duration::from_secs(60),
+            java: PathBuf::from("java"),
+            maven: PathBuf::from("mvn"),
+        }
+    }
+}
+
+impl LocalConfig {
+    pub fn cache_dir(&self) -> PathBuf {
+        self.cache_dir.clone().unwrap_or_else(|| {
+            dirs::cache_dir()
+                .unwrap_or_else(std::env::temp_dir)
+                .join("cassflow")
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,134 @@
+//! Loading tests: defaults, file and environment layering, and errors that name the key.
+
+use super::*;
+use figment::Jail;
+
+fn load_in(jail: &Jail, file: Option<&str>) -> Result<Config, ConfigError> {
+    match file {
+        Some(text) => {
+            jail.create_file("c.toml", text)
+                .map_err(|e| ConfigError::Invalid {
+                    key: String::new(),
+                    origin: "test".into(),
+                    problem: e.to_string(),
+                    fix: String::new(),
+                })?;
+            load(Some(std::path::Path::new("c.toml")))
+        }
+        None => load(None),
+    }
+}
+
+#[test]
+fn defaults_equal_the_seed() {
+    Jail::expect_with(|jail| {
+        let c = load_in(jail, None).expect("defaults load");
+        assert_eq!(c.kafka.bootstrap, "localhost:9092");
+        assert_eq!(c.cassandra.contact_points, "localhost:9042");
+        let p = c.default_pipeline();
+        assert_eq!(p.topic, "users_created");
+        assert_eq!(p.keyspace, "spark_streams");
+        assert_eq!(p.table, "created_users");
+        assert_eq!(p.dead_letter_topic(), "users_created.dlq");
+        assert_eq!(c.web.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(
+            (c.web.username.as_str(), c.web.password.as_str()),
+            ("admin", "admin")
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn environment_overrides_file() {
+    Jail::expect_with(|jail| {
+        jail.set_env("CASSFLOW_KAFKA__BOOTSTRAP", "127.0.0.1:19092");
+        jail.set_env("CASSFLOW_LOCAL__KAFKA_HEAP", "256m");
+        jail.set_env("CASSFLOW_WEB__PASSWORD", "12345");
+        let c = load_in(
+            jail,
+            Some("[kafka]\nbootstrap = \"file:1\"\n[cassandra]\ncontact_points = \"db:9042\"\n"),
+        )
+        .expect("loads");
+        assert_eq!(c.kafka.bootstrap, "127.0.0.1:19092");
+        assert_eq!(c.cassandra.contact_points, "db:9042");
+        assert_eq!(c.local.kafka_heap, "256m");
+        assert_eq!(c.web.password, "12345");
+        Ok(())
+    });
+}
+
+#[test]
+fn unknown_key_in_file_is_named() {
+    Jail::expect_with(|jail| {
+        let err = load_in(jail, Some("[kafka]\nbootstrapp = \"x:1\"\n")).unwrap_err();
+        assert_eq!(err.key(), Some("kafka.bootstrapp"));
+        let text = err.to_string();
+        assert!(
+            text.contains("unknown config key `kafka.bootstrapp`"),
+            "{text}"
+        );
+        assert!(text.contains("c.toml"), "{text}");
+        assert!(text.contains("bootstrap"), "lists valid keys: {text}");
+        Ok(())
+    });
+}
+
+#[test]
+fn unknown_key_in_environment_is_named() {
+    Jail::expect_with(|jail| {
+        jail.set_env("CASSFLOW_KAFKA__BOOTSTRAPP", "x:1");
+        let err = load_in(jail, None).unwrap_err();
+        assert_eq!(err.key(), Some("kafka.bootstrapp"));
+        Ok(())
+    });
+}
+
+#[test]
+fn bad_value_names_key_and_fix() {
+    Jail::expect_with(|jail| {
+        let err = load_in(jail, Some("[[pipelines]]\npartitions = \"six\"\n")).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("partitions"), "{text}");
+        assert!(text.contains("fix:"), "{text}");
+
+        jail.set_env("CASSFLOW_LOCAL__START_TIMEOUT", "soon");
+        let err = load_in(jail, None).unwrap_err();
+        assert_eq!(err.key(), Some("local.start_timeout"), "{err}");
+        assert!(
+            err.to_string().contains("CASSFLOW_LOCAL__START_TIMEOUT"),
+            "{err}"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn unsafe_identifiers_are_rejected() {
+    Jail::expect_with(|jail| {
+        let err = load_in(jail, Some("[[pipelines]]\ntable = \"x; DROP TABLE y\"\n")).unwrap_err();
+        assert_eq!(err.key(), Some("pipelines[0].table"));
+        Ok(())
+    });
+}
+
+#[test]
+fn default_password_refused_off_loopback() {
+    Jail::expect_with(|jail| {
+        jail.set_env("CASSFLOW_WEB__BIND", "0.0.0.0:8080");
+        let err = load_in(jail, None).unwrap_err();
+        assert_eq!(err.key(), Some("web.password"));
+        jail.set_env("CASSFLOW_WEB__PASSWORD", "a-long-secret");
+        assert!(load_in(jail, None).is_ok());
+        Ok(())
+    });
+}
+
+#[test]
+fn missing_file_is_clear() {
+    Jail::expect_with(|_jail| {
+        let err = load(Some(std::path::Path::new("nope.toml"))).unwrap_err();
+        assert!(err.to_string().contains("nope.toml does not exist"));
+        Ok(())
+    });
+}

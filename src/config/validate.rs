@@ -1,0 +1,211 @@
+//! Checks on values that parse but cannot work: identifiers that would be unsafe in CQL,
+//! topic names Kafka rejects, the default password on a public bind, and the like.
+
+use super::{Config, ConfigError, DEFAULT_PASSWORD};
+
+impl Config {
+    /// Rejects values that parse but cannot work, naming the key and the fix.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: String, problem: String, fix: &str| ConfigError::Invalid {
+            key,
+            origin: "the configuration".into(),
+            problem,
+            fix: fix.into(),
+        };
+        check_host_list("kafka.bootstrap", &self.kafka.bootstrap)?;
+        check_host_list("cassandra.contact_points", &self.cassandra.contact_points)?;
+        if self.pipelines.is_empty() {
+            return Err(invalid(
+                "pipelines".into(),
+                "no pipeline is configured".into(),
+                "remove the empty `pipelines` list to get the default users pipeline, or add a [[pipelines]] entry",
+            ));
+        }
+        for (i, p) in self.pipelines.iter().enumerate() {
+            let key = |field: &str| format!("pipelines[{i}].{field}");
+            if let Err(problem) = check_cql_identifier(&p.keyspace) {
+                return Err(invalid(key("keyspace"), problem, IDENT_FIX));
+            }
+            if let Err(problem) = check_cql_identifier(&p.table) {
+                return Err(invalid(key("table"), problem, IDENT_FIX));
+            }
+            if let Err(problem) = check_topic(&p.topic) {
+                return Err(invalid(key("topic"), problem, TOPIC_FIX));
+            }
+            if let Err(problem) = check_topic(&p.dead_letter_topic()) {
+                return Err(invalid(key("dead_letter_topic"), problem, TOPIC_FIX));
+            }
+            if p.dead_letter_topic() == p.topic {
+                return Err(invalid(
+                    key("dead_letter_topic"),
+                    "is the same as the source topic".into(),
+                    "pick another topic, e.g. `<topic>.dlq`",
+                ));
+            }
+            if p.partitions < 1 {
+                return Err(invalid(
+                    key("partitions"),
+                    format!("{} is not a partition count", p.partitions),
+                    "use a whole number of at least 1",
+                ));
+            }
+            if p.topic_replication < 1 {
+                return Err(invalid(
+                    key("topic_replication"),
+                    format!("{} is not a replication factor", p.topic_replication),
+                    "use a whole number of at least 1",
+                ));
+            }
+            if p.group_id.trim().is_empty() {
+                return Err(invalid(
+                    key("group_id"),
+                    "is empty".into(),
+                    "name a consumer group, e.g. `cassflow-users`",
+                ));
+            }
+            if self.pipelines[..i].iter().any(|q| q.name == p.name) {
+                return Err(invalid(
+                    key("name"),
+                    format!("`{}` is used by an earlier pipeline", p.name),
+                    "give every pipeline its own name",
+                ));
+            }
+        }
+        if self.cassandra.replication_factor < 1 && self.cassandra.datacenters.is_empty() {
+            return Err(invalid(
+                "cassandra.replication_factor".into(),
+                "0 replicas cannot hold data".into(),
+                "use at least 1",
+            ));
+        }
+        if !self.web.bind.ip().is_loopback() && self.web.password == DEFAULT_PASSWORD {
+            return Err(invalid(
+                "web.password".into(),
+                format!(
+                    "the default password is allowed only on loopback, but web.bind is {}",
+                    self.web.bind
+                ),
+                "set web.password (or CASSFLOW_WEB__PASSWORD) to a strong secret, or bind to 127.0.0.1",
+            ));
+        }
+        for (name, heap) in [
+            ("local.kafka_heap", &self.local.kafka_heap),
+            ("local.cassandra_heap", &self.local.cassandra_heap),
+        ] {
+            if !is_jvm_size(heap) {
+                return Err(invalid(
+                    name.into(),
+                    format!("`{heap}` is not a JVM memory size"),
+                    "use a number with a unit, e.g. `512m` or `1g`",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+const IDENT_FIX: &str =
+    "use 1 to 48 letters, digits or underscores, starting with a letter (e.g. `spark_streams`)";
+const TOPIC_FIX: &str = "use 1 to 249 letters, digits, `.`, `_` or `-` (e.g. `users_created`)";
+
+/// A CQL identifier cassflow accepts unquoted-safe: `[A-Za-z][A-Za-z0-9_]{0,47}`, lower case.
+/// Cassandra folds unquoted names to lower case; we require lower case so that names in
+/// config, in `system_schema` and in CQL are the same string.
+pub fn check_cql_identifier(name: &str) -> Result<(), String> {
+    let mut chars = name.chars();
+    match chars.next() {
+        None => return Err("is empty".into()),
+        Some(c) if !c.is_ascii_lowercase() => {
+            return Err(format!("`{name}` must start with a lower-case letter"))
+        }
+        _ => {}
+    }
+    if name.len() > 48 {
+        return Err(format!("`{name}` is longer than 48 characters"));
+    }
+    if let Some(bad) = chars.find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_'))
+    {
+        return Err(format!("`{name}` contains `{bad}`"));
+    }
+    Ok(())
+}
+
+/// Kafka's own rule for topic names.
+pub fn check_topic(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("is empty".into());
+    }
+    if name.len() > 249 {
+        return Err(format!("`{name}` is longer than 249 characters"));
+    }
+    if name == "." || name == ".." {
+        return Err(format!("`{name}` is not allowed by Kafka"));
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return Err(format!("`{name}` contains `{bad}`"));
+    }
+    Ok(())
+}
+
+fn check_host_list(key: &str, list: &str) -> Result<(), ConfigError> {
+    let bad = |problem: String| ConfigError::Invalid {
+        key: key.into(),
+        origin: "the configuration".into(),
+        problem,
+        fix: "use comma-separated host:port pairs, e.g. `localhost:9092`".into(),
+    };
+    if list.trim().is_empty() {
+        return Err(bad("is empty".into()));
+    }
+    for entry in list.split(',').map(str::trim) {
+        match entry.rsplit_once(':') {
+            Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {}
+            _ => return Err(bad(format!("`{entry}` is not host:port"))),
+        }
+    }
+    Ok(())
+}
+
+fn is_jvm_size(s: &str) -> bool {
+    let digits = s.trim_end_matches(['k', 'K', 'm', 'M', 'g', 'G']);
+    digits.len() + 1 >= s.len() && !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers() {
+        assert!(check_cql_identifier("spark_streams").is_ok());
+        assert!(check_cql_identifier("t1").is_ok());
+        assert!(check_cql_identifier("").is_err());
+        assert!(check_cql_identifier("1abc").is_err());
+        assert!(check_cql_identifier("Users").is_err());
+        assert!(check_cql_identifier("users; DROP TABLE x").is_err());
+        assert!(check_cql_identifier("a\"b").is_err());
+        assert!(check_cql_identifier(&"a".repeat(49)).is_err());
+    }
+
+    #[test]
+    fn topics() {
+        assert!(check_topic("users_created").is_ok());
+        assert!(check_topic("users_created.dlq").is_ok());
+        assert!(check_topic("..").is_err());
+        assert!(check_topic("a b").is_err());
+        assert!(check_topic(&"a".repeat(250)).is_err());
+    }
+
+    #[test]
+    fn jvm_sizes() {
+        assert!(is_jvm_size("512m"));
+        assert!(is_jvm_size("1g"));
+        assert!(is_jvm_size("1024"));
+        assert!(!is_jvm_size("1gb"));
+        assert!(!is_jvm_size("m"));
+        assert!(!is_jvm_size("-1g"));
+    }
+}

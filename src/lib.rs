@@ -1,0 +1,13 @@
+//! cassflow streams records from Kafka into Cassandra: a randomuser-compatible source and
+//! producer, a stream job with at-least-once delivery, a scheduler, a web UI, and a local
+//! stack of real Apache Kafka and Apache Cassandra for development and tests.
+//!
+//! The binary (`src/main.rs`) is a thin shell over these modules; everything it does can be
+//! driven from tests through this library.
+
+pub mod cassandra;
+pub mod config;
+pub mod kafka;
+pub mod local;
+pub mod telemetry;
+pub mod up;

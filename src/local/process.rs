@@ -1,0 +1,256 @@
+//! One background server process: spawning it detached with its output in a log file,
+//! remembering it in a pid file, telling whether it still runs, and stopping it.
+//! Knows nothing about Kafka or Cassandra.
+
+use super::LocalError;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use std::fs::{self, OpenOptions};
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The files that identify one managed process.
+#[derive(Debug, Clone)]
+pub struct ProcessFiles {
+    pub pid: PathBuf,
+    /// stdout and stderr of the process.
+    pub log: PathBuf,
+    /// A string that must appear in the process's command line (its Java main class), so a
+    /// recycled pid is never mistaken for our server.
+    pub marker: String,
+}
+
+/// Spawns `command` in its own process group (so Ctrl-C in the terminal does not reach it),
+/// appends its output to the log file and records its pid.
+pub fn spawn(mut command: Command, files: &ProcessFiles) -> Result<u32, LocalError> {
+    let log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&files.log)
+        .map_err(|e| LocalError::io(format!("open {}", files.log.display()), e))?;
+    let log_err = log
+        .try_clone()
+        .map_err(|e| LocalError::io(format!("open {}", files.log.display()), e))?;
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log_err)
+        .process_group(0)
+        .spawn()
+        .map_err(|e| LocalError::io(format!("run {:?}", command.get_program()), e))?;
+    let pid = child.id();
+    fs::write(&files.pid, format!("{pid}\n"))
+        .map_err(|e| LocalError::io(format!("write {}", files.pid.display()), e))?;
+    // The child outlives this handle on purpose: it is a daemon tracked by its pid file.
+    // A reaper thread collects its exit status if it dies while we are still running, so it
+    // never lingers as a zombie that looks alive.
+    std::thread::spawn(move || {
+        let mut child = child;
+        let _ = child.wait();
+    });
+    Ok(pid)
+}
+
+/// The pid from the pid file if that process is alive and is ours.
+pub fn running_pid(files: &ProcessFiles) -> Option<u32> {
+    let pid: u32 = fs::read_to_string(&files.pid).ok()?.trim().parse().ok()?;
+    is_ours(pid, &files.marker).then_some(pid)
+}
+
+fn is_ours(pid: u32, marker: &str) -> bool {
+    let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    if !String::from_utf8_lossy(&cmdline).contains(marker) {
+        return false;
+    }
+    // A zombie still has a /proc entry (with an empty cmdline, usually) but is not running.
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .map(|(_, rest)| !rest.trim_start().starts_with('Z'))
+            .unwrap_or(false),
+        Err(_) => false,
+    }
+}
+
+/// How a stop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    NotRunning,
+    Gracefully(Duration),
+    Killed,
+}
+
+/// Sends SIGTERM, waits up to `timeout`, then SIGKILL. Removes the pid file.
+pub async fn stop(files: &ProcessFiles, timeout: Duration) -> Stopped {
+    let Some(pid) = running_pid(files) else {
+        let _ = fs::remove_file(&files.pid);
+        return Stopped::NotRunning;
+    };
+    let target = Pid::from_raw(pid as i32);
+    let started = Instant::now();
+    let _ = kill(target, Signal::SIGTERM);
+    let outcome = loop {
+        if !is_ours(pid, &files.marker) {
+            break Stopped::Gracefully(started.elapsed());
+        }
+        if started.elapsed() >= timeout {
+            let _ = kill(target, Signal::SIGKILL);
+            while is_ours(pid, &files.marker)
+                && started.elapsed() < timeout + Duration::from_secs(10)
+            {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            break Stopped::Killed;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let _ = fs::remove_file(&files.pid);
+    outcome
+}
+
+/// Seconds since the process started, from /proc.
+pub fn uptime(pid: u32) -> Option<Duration> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    // Field 22 (starttime) counts from 1; after the ')' split, index 19 holds it.
+    let start_ticks: f64 = fields.get(19)?.parse().ok()?;
+    let ticks_per_sec = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()? as f64;
+    let boot_uptime: f64 = fs::read_to_string("/proc/uptime")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs_f64(
+        (boot_uptime - start_ticks / ticks_per_sec).max(0.0),
+    ))
+}
+
+/// Resident memory of the process in bytes, from /proc.
+pub fn rss_bytes(pid: u32) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// The last `lines` lines of a file (all of it if shorter), reading at most the last 1 MiB.
+pub fn tail(path: &Path, lines: usize) -> std::io::Result<String> {
+    let mut file = fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    let start = len.saturating_sub(1 << 20);
+    file.seek(SeekFrom::Start(start))?;
+    let mut buf = Vec::new();
+    file.read_to_end(&mut buf)?;
+    let text = String::from_utf8_lossy(&buf);
+    let all: Vec<&str> = text.lines().collect();
+    let from = all.len().saturating_sub(lines);
+    let mut out = all[from..].join("\n");
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+/// Total size of the files below `dir`, in bytes.
+pub fn dir_size(dir: &Path) -> u64 {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_size(&e.path()),
+            Ok(_) => e.metadata().map(|m| m.len()).unwrap_or(0),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn spawn_track_and_stop_a_process() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let files = ProcessFiles {
+            pid: dir.path().join("p.pid"),
+            log: dir.path().join("p.log"),
+            marker: "cassflow-process-test".into(),
+        };
+        // `sh -c script NAME`: NAME is $0, so the marker shows in the command line.
+        let mut cmd = Command::new("sh");
+        cmd.args([
+            "-c",
+            "while true; do sleep 0.1; done",
+            "cassflow-process-test",
+        ]);
+        let pid = spawn(cmd, &files).expect("spawn");
+        assert_eq!(running_pid(&files), Some(pid));
+        assert!(uptime(pid).is_some());
+        assert!(rss_bytes(pid).unwrap_or(0) > 0);
+        let outcome = stop(&files, Duration::from_secs(5)).await;
+        assert!(matches!(outcome, Stopped::Gracefully(_)), "{outcome:?}");
+        assert_eq!(running_pid(&files), None);
+        assert!(!files.pid.exists());
+    }
+
+    #[tokio::test]
+    async fn stop_kills_a_process_that_ignores_sigterm() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let files = ProcessFiles {
+            pid: dir.path().join("p.pid"),
+            log: dir.path().join("p.log"),
+            marker: "cassflow-stubborn".into(),
+        };
+        let mut cmd = Command::new("sh");
+        cmd.args([
+            "-c",
+            "trap '' TERM; echo ready; while true; do sleep 0.1; done",
+            "cassflow-stubborn",
+        ]);
+        spawn(cmd, &files).expect("spawn");
+        // SIGTERM must not arrive before the trap is set.
+        for _ in 0..100 {
+            if fs::read_to_string(&files.log)
+                .unwrap_or_default()
+                .contains("ready")
+            {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let outcome = stop(&files, Duration::from_millis(500)).await;
+        assert_eq!(outcome, Stopped::Killed);
+        assert_eq!(running_pid(&files), None);
+    }
+
+    #[test]
+    fn stale_pid_file_is_not_running() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let files = ProcessFiles {
+            pid: dir.path().join("p.pid"),
+            log: dir.path().join("p.log"),
+            marker: "no-such-marker-xyz".into(),
+        };
+        fs::write(&files.pid, format!("{}\n", std::process::id())).expect("write");
+        assert_eq!(running_pid(&files), None, "our own pid lacks the marker");
+    }
+
+    #[test]
+    fn tail_returns_last_lines() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("x.log");
+        fs::write(&p, "a\nb\nc\n").expect("write");
+        assert_eq!(tail(&p, 2).expect("tail"), "b\nc\n");
+        assert_eq!(tail(&p, 10).expect("tail"), "a\nb\nc\n");
+    }
+}

@@ -1,0 +1,17 @@
+//! Logging setup: `tracing` to stderr with structured fields, filtered by `RUST_LOG`
+//! or `--log-level`/`CASSFLOW_LOG`. Metrics live with the components that count them.
+
+use tracing_subscriber::EnvFilter;
+
+/// Installs the global subscriber. `level` is an `EnvFilter` directive such as `info` or
+/// `cassflow=debug,rdkafka=warn`; `RUST_LOG` wins when set.
+pub fn init(level: &str) {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}

@@ -8,10 +8,20 @@ use tracing_subscriber::EnvFilter;
 pub fn init(level: &str) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+        .unwrap_or_else(|_| EnvFilter::new("info"))
+        // The CQL driver logs every refused connection at ERROR while a server starts or is
+        // down; cassflow reports those failures itself, once, with what to do.
+        .add_directive(quiet("scylla=off"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
+}
+
+fn quiet(directive: &str) -> tracing_subscriber::filter::Directive {
+    directive
+        .parse()
+        .unwrap_or_else(|_| tracing_subscriber::filter::LevelFilter::INFO.into())
 }

@@ -8,6 +8,15 @@ use crate::kafka::{self, KafkaError};
 use crate::local::{LocalError, LocalStack, Server};
 use std::time::Duration;
 
+/// Prints a status line to stdout; a closed stdout (a pipe whose reader left) must not
+/// take the job down, so write errors are ignored.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum UpError {
@@ -42,13 +51,13 @@ pub async fn prepare(config: &Config) -> Result<Prepared, UpError> {
     let mut prepared = Prepared::default();
     if !missing.is_empty() {
         let names: Vec<&str> = missing.iter().map(|s| s.id()).collect();
-        println!(
+        say!(
             "starting the local stack for {} (data in {})",
             names.join(" and "),
             stack.data_dir().display()
         );
         let report = stack.start_only(&missing).await?;
-        print!("{report}");
+        say!("{}", report.to_string().trim_end());
         prepared.started = report.started.iter().map(|(s, ..)| *s).collect();
     }
     for pipeline in &config.pipelines {
@@ -76,11 +85,11 @@ pub async fn prepare(config: &Config) -> Result<Prepared, UpError> {
 /// The whole `up` command: prepare, run until a stop signal, stop what was started.
 pub async fn run(config: Config, keep_stack: bool) -> Result<(), UpError> {
     let prepared = prepare(&config).await?;
-    println!("cassflow is up:");
-    println!("  Kafka      {}", config.kafka.bootstrap);
-    println!("  Cassandra  {}", config.cassandra.contact_points);
+    say!("cassflow is up:");
+    say!("  Kafka      {}", config.kafka.bootstrap);
+    say!("  Cassandra  {}", config.cassandra.contact_points);
     for p in &config.pipelines {
-        println!(
+        say!(
             "  pipeline   {}: topic {} -> {}.{} (dead letters: {})",
             p.name,
             p.topic,
@@ -89,13 +98,13 @@ pub async fn run(config: Config, keep_stack: bool) -> Result<(), UpError> {
             p.dead_letter_topic()
         );
     }
-    println!("press Ctrl-C to stop");
+    say!("press Ctrl-C to stop");
     wait_for_stop_signal().await?;
-    println!("stopping");
+    say!("stopping");
     if !prepared.started.is_empty() && !keep_stack {
         let stack = LocalStack::new(&config);
         let report = stack.stop_only(&prepared.started).await?;
-        print!("{report}");
+        say!("{}", report.to_string().trim_end());
     }
     Ok(())
 }

@@ -1,5 +1,8 @@
 //! Loading tests: defaults, file and environment layering, and errors that name the key.
 
+// figment::Jail closures return figment::Error, a large type we do not choose.
+#![allow(clippy::result_large_err)]
+
 use super::*;
 use figment::Jail;
 

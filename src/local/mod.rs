@@ -138,10 +138,17 @@ pub struct Ports {
 
 impl LocalStack {
     pub fn new(config: &Config) -> Self {
+        let mut local = config.local.clone();
+        // The servers get file paths and file:// URIs; make them independent of their cwd.
+        if local.data_dir.is_relative() {
+            if let Ok(cwd) = std::env::current_dir() {
+                local.data_dir = cwd.join(&local.data_dir);
+            }
+        }
         LocalStack {
             kafka: config.kafka.clone(),
             cassandra: config.cassandra.clone(),
-            local: config.local.clone(),
+            local,
         }
     }
 
@@ -453,15 +460,17 @@ fn exit_detail(server: Server, console: &Path, log: &Path) -> String {
     if log != console {
         text.push_str(&process::tail(log, 200).unwrap_or_default());
     }
+    // Most telling first: a bind failure, then an exception's own message line
+    // (`SomeException: what happened`), then any error line.
     let needles = [
         "Address already in use",
         "BindException",
         "Failed to bind",
         "UnsupportedClassVersionError",
         "OutOfMemoryError",
+        "Exception: ",
         "Exception in thread",
         "ERROR",
-        "Exception",
     ];
     for needle in needles {
         if let Some(line) = text.lines().find(|l| l.contains(needle)) {

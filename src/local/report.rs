@@ -109,7 +109,7 @@ impl fmt::Display for StackStatus {
                 version,
                 s.port.map_or("-".into(), |p| p.to_string()),
                 s.pid.map_or("-".into(), |p| p.to_string()),
-                s.uptime.map_or("-".into(), |u| human_duration(u)),
+                s.uptime.map_or("-".into(), human_duration),
                 s.rss_bytes.map_or("-".into(), human_bytes),
                 human_bytes(s.data_bytes),
             )?;

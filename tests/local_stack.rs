@@ -1,0 +1,105 @@
+//! `cassflow local`: a second, private stack (own ports and data dir, beside the shared test
+//! stack) starts, answers, tolerates a second start, reports status, and stops; a taken
+//! port is refused with one clear line naming the key to change.
+
+mod common;
+
+use cassflow::local::{LocalStack, Server};
+use std::net::TcpListener;
+use std::process::Command;
+use std::time::Duration;
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    listener.local_addr().expect("local addr").port()
+}
+
+#[tokio::test]
+async fn private_stack_starts_answers_and_stops() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = common::stack_config();
+    config.kafka.bootstrap = format!("127.0.0.1:{}", free_port());
+    config.cassandra.contact_points = format!("127.0.0.1:{}", free_port());
+    config.local.kafka_controller_port = free_port();
+    config.local.cassandra_storage_port = free_port();
+    config.local.data_dir = dir.path().to_path_buf();
+    config.local.kafka_heap = "256m".into();
+    config.local.cassandra_heap = "512m".into();
+    let stack = LocalStack::new(&config);
+
+    let report = stack.start().await.expect("start");
+    assert_eq!(report.started.len(), 2, "{report}");
+    for server in Server::ALL {
+        stack
+            .probe(server, Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|e| panic!("{} answers after start: {e}", server.id()));
+    }
+    let status = stack.status().await;
+    assert!(status.all_running(), "{status}");
+    let text = status.to_string();
+    assert!(text.contains("running"), "{text}");
+
+    let again = stack.start().await.expect("second start is harmless");
+    assert!(again.started.is_empty(), "{again}");
+    assert_eq!(again.already_running.len(), 2, "{again}");
+
+    let stopped = stack.stop().await.expect("stop");
+    assert_eq!(stopped.outcomes.len(), 2);
+    let status = stack.status().await;
+    assert!(status.servers.iter().all(|s| s.pid.is_none()), "{status}");
+    for server in Server::ALL {
+        assert!(
+            stack.probe(server, Duration::from_secs(2)).await.is_err(),
+            "{} no longer answers",
+            server.id()
+        );
+    }
+}
+
+#[test]
+fn taken_port_gives_one_clear_line() {
+    let holder = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = holder.local_addr().expect("addr").port();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(common::cassflow_bin())
+        .args(["local", "start"])
+        .env("CASSFLOW_KAFKA__BOOTSTRAP", format!("127.0.0.1:{port}"))
+        .env("CASSFLOW_LOCAL__DATA_DIR", dir.path())
+        .current_dir(dir.path())
+        .output()
+        .expect("run cassflow");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(
+        errors[0].contains(&format!(
+            "port {port} for the Kafka broker is already in use"
+        )),
+        "{stderr}"
+    );
+    assert!(errors[0].contains("kafka.bootstrap"), "{stderr}");
+}
+
+#[test]
+fn status_of_a_stopped_stack_exits_3() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(common::cassflow_bin())
+        .args(["local", "status"])
+        .env("CASSFLOW_LOCAL__DATA_DIR", dir.path())
+        .env(
+            "CASSFLOW_KAFKA__BOOTSTRAP",
+            format!("127.0.0.1:{}", free_port()),
+        )
+        .env(
+            "CASSFLOW_CASSANDRA__CONTACT_POINTS",
+            format!("127.0.0.1:{}", free_port()),
+        )
+        .current_dir(dir.path())
+        .output()
+        .expect("run cassflow");
+    assert_eq!(out.status.code(), Some(3));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("stopped"), "{stdout}");
+}

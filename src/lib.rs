@@ -9,5 +9,7 @@ pub mod cassandra;
 pub mod config;
 pub mod kafka;
 pub mod local;
+pub mod record;
+pub mod source;
 pub mod telemetry;
 pub mod up;

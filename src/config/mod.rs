@@ -22,6 +22,10 @@ pub struct Config {
     pub cassandra: CassandraConfig,
     /// Topic-to-table mappings; the users pipeline of the seed is the default entry.
     pub pipelines: Vec<PipelineConfig>,
+    /// Where `cassflow produce` and the scheduler's produce tasks get users.
+    pub source: SourceConfig,
+    /// How records are produced to Kafka.
+    pub producer: ProducerConfig,
     pub web: WebConfig,
     pub local: LocalConfig,
 }
@@ -32,8 +36,96 @@ impl Default for Config {
             kafka: KafkaConfig::default(),
             cassandra: CassandraConfig::default(),
             pipelines: vec![PipelineConfig::default()],
+            source: SourceConfig::default(),
+            producer: ProducerConfig::default(),
             web: WebConfig::default(),
             local: LocalConfig::default(),
+        }
+    }
+}
+
+/// Which source of users to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    /// The randomuser API when it answers, else the built-in generator (with a warning).
+    Auto,
+    /// The randomuser API (or a compatible server at `source.url`).
+    Randomuser,
+    /// The built-in offline generator of randomuser-shaped users.
+    Generator,
+    /// JSON lines on standard input, one record per line.
+    Stdin,
+}
+
+/// Where users come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SourceConfig {
+    pub kind: SourceKind,
+    /// Base URL of the randomuser API.
+    #[serde(deserialize_with = "lenient::string")]
+    pub url: String,
+    /// Users per API request (the API allows up to 5000).
+    pub batch_size: u32,
+    /// Makes the API's and the generator's users repeatable.
+    #[serde(deserialize_with = "lenient::opt_string")]
+    pub seed: Option<String>,
+    /// Comma-separated nationalities for the API (e.g. `us,gb`).
+    #[serde(deserialize_with = "lenient::opt_string")]
+    pub nat: Option<String>,
+    /// How long one API request may take.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Retries after a timeout, a 429 or a 5xx, before giving up.
+    pub retries: u32,
+    /// First retry delay; doubles each retry, with jitter, up to `retry_max_backoff`.
+    #[serde(with = "humantime_serde")]
+    pub retry_initial_backoff: Duration,
+    #[serde(with = "humantime_serde")]
+    pub retry_max_backoff: Duration,
+}
+
+impl Default for SourceConfig {
+    fn default() -> Self {
+        SourceConfig {
+            kind: SourceKind::Auto,
+            url: "https://randomuser.me/api/".into(),
+            batch_size: 100,
+            seed: None,
+            nat: None,
+            timeout: Duration::from_secs(10),
+            retries: 5,
+            retry_initial_backoff: Duration::from_millis(500),
+            retry_max_backoff: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The Kafka producer's settings beyond the client ones.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProducerConfig {
+    /// `none`, `gzip`, `snappy`, `lz4` or `zstd`.
+    #[serde(deserialize_with = "lenient::string")]
+    pub compression: String,
+    /// How long librdkafka waits to fill a batch.
+    #[serde(with = "humantime_serde")]
+    pub linger: Duration,
+    /// Maximum batch size in bytes.
+    pub batch_bytes: u32,
+    /// How long one record may take to be delivered, retries included.
+    #[serde(with = "humantime_serde")]
+    pub delivery_timeout: Duration,
+}
+
+impl Default for ProducerConfig {
+    fn default() -> Self {
+        ProducerConfig {
+            compression: "lz4".into(),
+            linger: Duration::from_millis(5),
+            batch_bytes: 1_000_000,
+            delivery_timeout: Duration::from_secs(30),
         }
     }
 }

@@ -88,6 +88,36 @@ impl Config {
                 "set web.password (or CASSFLOW_WEB__PASSWORD) to a strong secret, or bind to 127.0.0.1",
             ));
         }
+        if !matches!(
+            self.producer.compression.as_str(),
+            "none" | "gzip" | "snappy" | "lz4" | "zstd"
+        ) {
+            return Err(invalid(
+                "producer.compression".into(),
+                format!(
+                    "`{}` is not a Kafka compression codec",
+                    self.producer.compression
+                ),
+                "use one of none, gzip, snappy, lz4, zstd",
+            ));
+        }
+        if !(1..=5000).contains(&self.source.batch_size) {
+            return Err(invalid(
+                "source.batch_size".into(),
+                format!(
+                    "{} is outside what the randomuser API allows",
+                    self.source.batch_size
+                ),
+                "use 1 to 5000",
+            ));
+        }
+        if !(self.source.url.starts_with("http://") || self.source.url.starts_with("https://")) {
+            return Err(invalid(
+                "source.url".into(),
+                format!("`{}` is not an http(s) URL", self.source.url),
+                "use e.g. https://randomuser.me/api/",
+            ));
+        }
         for (name, heap) in [
             ("local.kafka_heap", &self.local.kafka_heap),
             ("local.cassandra_heap", &self.local.cassandra_heap),

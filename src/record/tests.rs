@@ -1,0 +1,126 @@
+//! Decoder tests: every rejection has its precise reason; encoding round-trips.
+
+use super::*;
+use proptest::prelude::*;
+
+fn sample() -> UserRecord {
+    UserRecord {
+        id: Uuid::parse_str("5f0c8c2e-8f5e-4d7b-9a53-0b8a5e1c2d3f").expect("uuid"),
+        first_name: "Jennie".into(),
+        last_name: "Nichols".into(),
+        gender: "female".into(),
+        address: "8929 Valwood Pkwy, Billings, Michigan, United States".into(),
+        post_code: "63104".into(),
+        email: "jennie.nichols@example.com".into(),
+        username: "yellowpeacock117".into(),
+        dob: parse_timestamp("1992-03-08T15:13:16.688Z").expect("ts"),
+        registered_date: parse_timestamp("2007-07-09T05:51:59.390Z").expect("ts"),
+        phone: "(272) 790-0888".into(),
+        picture: "https://randomuser.me/api/portraits/med/women/75.jpg".into(),
+    }
+}
+
+fn with(field: &str, value: Value) -> Vec<u8> {
+    let mut m = sample().to_json_map();
+    m.insert(field.into(), value);
+    Value::Object(m).to_string().into_bytes()
+}
+
+fn without(field: &str) -> Vec<u8> {
+    let mut m = sample().to_json_map();
+    m.remove(field);
+    Value::Object(m).to_string().into_bytes()
+}
+
+#[test]
+fn round_trip() {
+    let r = sample();
+    let json = r.to_json();
+    assert!(
+        json.contains("\"dob\":\"1992-03-08T15:13:16.688Z\""),
+        "{json}"
+    );
+    let (back, notes) = UserRecord::decode(json.as_bytes()).expect("decodes");
+    assert_eq!(back, r);
+    assert_eq!(notes, DecodeNotes::default());
+}
+
+#[test]
+fn reasons_are_precise() {
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (b"".to_vec(), "empty_value"),
+        (b"  \n".to_vec(), "empty_value"),
+        (vec![b'{', 0xff, b'}'], "invalid_utf8"),
+        (b"{\"id\":".to_vec(), "invalid_json"),
+        (b"[1,2]".to_vec(), "not_an_object"),
+        (without("email"), "missing_field"),
+        (with("email", Value::Null), "missing_field"),
+        (with("first_name", Value::from(5)), "wrong_type"),
+        (with("post_code", Value::Array(vec![])), "wrong_type"),
+        (with("id", Value::from("not-a-uuid")), "bad_uuid"),
+        (with("dob", Value::from("yesterday")), "bad_timestamp"),
+    ];
+    for (bytes, reason) in cases {
+        let err = UserRecord::decode(&bytes).expect_err("rejected");
+        assert_eq!(
+            err.reason(),
+            reason,
+            "{err} for {:?}",
+            String::from_utf8_lossy(&bytes)
+        );
+    }
+}
+
+#[test]
+fn unknown_fields_are_counted_not_rejected() {
+    let (_, notes) = UserRecord::decode(&with("nat", Value::from("US"))).expect("accepted");
+    assert_eq!(notes.unknown_fields, 1);
+}
+
+#[test]
+fn numeric_post_code_is_kept_as_text() {
+    let (r, notes) = UserRecord::decode(&with("post_code", Value::from(63104))).expect("ok");
+    assert_eq!(r.post_code, "63104");
+    assert!(notes.numeric_post_code);
+}
+
+#[test]
+fn timestamps_without_zone_are_utc() {
+    let t = parse_timestamp("2001-02-03T04:05:06").expect("parses");
+    assert_eq!(format_timestamp(&t), "2001-02-03T04:05:06.000Z");
+    let t = parse_timestamp("2001-02-03T06:05:06+02:00").expect("parses");
+    assert_eq!(format_timestamp(&t), "2001-02-03T04:05:06.000Z");
+}
+
+proptest! {
+    /// Any bytes at all: a record or a precise error, never a panic.
+    #[test]
+    fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let _ = UserRecord::decode(&bytes);
+    }
+
+    /// Any JSON object built from the record's fields with arbitrary JSON values.
+    #[test]
+    fn decode_of_any_object_is_record_or_reason(
+        values in proptest::collection::vec(
+            prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                ".{0,20}".prop_map(Value::from),
+                Just(Value::from("5f0c8c2e-8f5e-4d7b-9a53-0b8a5e1c2d3f")),
+                Just(Value::from("2007-07-09T05:51:59.390Z")),
+            ],
+            FIELDS.len(),
+        )
+    ) {
+        let map: Map<String, Value> = FIELDS.iter().map(|f| f.to_string()).zip(values).collect();
+        match UserRecord::from_json_map(&map) {
+            Ok((r, _)) => {
+                let again = UserRecord::decode(r.to_json().as_bytes());
+                prop_assert_eq!(again.map(|(x, _)| x), Ok(r));
+            }
+            Err(e) => prop_assert!(!e.reason().is_empty()),
+        }
+    }
+}

@@ -46,6 +46,22 @@ pub enum Command {
         #[command(subcommand)]
         command: LocalCommand,
     },
+    /// Run the stream job: every pipeline's Kafka topic into its Cassandra table, at least
+    /// once, with dead letters for bad messages. Run several (same group) to scale out.
+    /// Stops on Ctrl-C/SIGTERM after finishing in-flight writes and committing them.
+    Stream {
+        /// Re-read each topic from its first retained message (resets the group's offsets;
+        /// stop other instances of the group first).
+        #[arg(long, conflicts_with = "from_timestamp")]
+        from_beginning: bool,
+        /// Re-read from the first message at or after this time (RFC 3339, e.g.
+        /// 2026-11-24T10:00:00Z, or milliseconds since the epoch).
+        #[arg(long, value_name = "TIME")]
+        from_timestamp: Option<String>,
+        /// Run only this pipeline (by name); all configured pipelines by default.
+        #[arg(long, value_name = "NAME")]
+        pipeline: Option<String>,
+    },
     /// Print the effective configuration (defaults, file and environment merged) as TOML.
     Config,
 }

@@ -26,6 +26,8 @@ pub struct Config {
     pub source: SourceConfig,
     /// How records are produced to Kafka.
     pub producer: ProducerConfig,
+    /// The stream job: Kafka to Cassandra.
+    pub stream: StreamConfig,
     pub web: WebConfig,
     pub local: LocalConfig,
 }
@@ -38,6 +40,7 @@ impl Default for Config {
             pipelines: vec![PipelineConfig::default()],
             source: SourceConfig::default(),
             producer: ProducerConfig::default(),
+            stream: StreamConfig::default(),
             web: WebConfig::default(),
             local: LocalConfig::default(),
         }
@@ -222,6 +225,10 @@ pub struct PipelineConfig {
     /// Consumer group of the stream job.
     #[serde(deserialize_with = "lenient::string")]
     pub group_id: String,
+    /// `users` (the record of design.md) or `json` (any object, mapped by `columns`).
+    pub format: RecordFormat,
+    /// Column name -> JSON field name; columns not listed read the field of the same name.
+    pub columns: BTreeMap<String, String>,
 }
 
 impl Default for PipelineConfig {
@@ -235,6 +242,8 @@ impl Default for PipelineConfig {
             table: "created_users".into(),
             dead_letter_topic: None,
             group_id: "cassflow-users".into(),
+            format: RecordFormat::Users,
+            columns: BTreeMap::new(),
         }
     }
 }
@@ -245,6 +254,50 @@ impl PipelineConfig {
             .clone()
             .unwrap_or_else(|| format!("{}.dlq", self.topic))
     }
+}
+
+/// The stream job's settings, shared by every pipeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StreamConfig {
+    /// Cassandra writes in flight at once per pipeline (bounded concurrency).
+    pub max_in_flight: usize,
+    /// Larger message values go to the dead-letter topic.
+    pub max_message_bytes: usize,
+    /// First delay before retrying a failed write; doubles up to `retry_max_backoff`.
+    #[serde(with = "humantime_serde")]
+    pub retry_initial_backoff: Duration,
+    #[serde(with = "humantime_serde")]
+    pub retry_max_backoff: Duration,
+    /// On SIGINT/SIGTERM, how long in-flight writes may take before they are abandoned
+    /// (abandoned records are not committed and are read again on restart).
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+    /// Where Prometheus metrics are served (`/metrics`) when the web UI is not running.
+    pub metrics_bind: Option<SocketAddr>,
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        StreamConfig {
+            max_in_flight: 256,
+            max_message_bytes: 1 << 20,
+            retry_initial_backoff: Duration::from_millis(100),
+            retry_max_backoff: Duration::from_secs(5),
+            shutdown_timeout: Duration::from_secs(30),
+            metrics_bind: None,
+        }
+    }
+}
+
+/// How a pipeline reads its messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordFormat {
+    /// The strict user record of design.md (validated field by field).
+    Users,
+    /// Any JSON object; columns are filled from fields by `columns` (or by same name).
+    Json,
 }
 
 /// The web UI and API listener.

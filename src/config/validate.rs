@@ -63,6 +63,15 @@ impl Config {
                     "name a consumer group, e.g. `cassflow-users`",
                 ));
             }
+            for column in p.columns.keys() {
+                if let Err(problem) = check_cql_identifier(column) {
+                    return Err(invalid(
+                        key(&format!("columns.{column}")),
+                        problem,
+                        IDENT_FIX,
+                    ));
+                }
+            }
             if self.pipelines[..i].iter().any(|q| q.name == p.name) {
                 return Err(invalid(
                     key("name"),
@@ -86,6 +95,13 @@ impl Config {
                     self.web.bind
                 ),
                 "set web.password (or CASSFLOW_WEB__PASSWORD) to a strong secret, or bind to 127.0.0.1",
+            ));
+        }
+        if self.stream.max_in_flight == 0 {
+            return Err(invalid(
+                "stream.max_in_flight".into(),
+                "0 writes in flight would never write".into(),
+                "use at least 1 (default 256)",
             ));
         }
         if !matches!(

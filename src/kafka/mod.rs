@@ -29,6 +29,12 @@ pub enum KafkaError {
         bootstrap: String,
         reason: String,
     },
+    #[error("cannot queue a record for topic `{topic}`: {source}")]
+    Produce {
+        topic: String,
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
     #[error("a blocking Kafka call was cancelled: {0}")]
     Join(#[from] tokio::task::JoinError),
 }

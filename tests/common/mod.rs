@@ -65,3 +65,156 @@ pub fn unique(prefix: &str) -> String {
 pub fn cassflow_bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_cassflow"))
 }
+
+use cassflow::config::PipelineConfig;
+use cassflow::record::{parse_timestamp, UserRecord};
+use scylla::client::session::Session;
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// `n` distinct users, deterministic for `tag` apart from their random ids.
+pub fn users(n: usize, tag: &str) -> Vec<UserRecord> {
+    (0..n)
+        .map(|i| UserRecord {
+            id: uuid::Uuid::new_v4(),
+            first_name: format!("First{i}"),
+            last_name: format!("Last{tag}"),
+            gender: if i % 2 == 0 { "female" } else { "male" }.into(),
+            address: format!("{i} Main Street, Springfield, Oregon, United States"),
+            post_code: format!("{:05}", i % 100_000),
+            email: format!("first{i}.last@example.com"),
+            username: format!("user{i}"),
+            dob: parse_timestamp("1990-05-17T08:30:00.123Z").expect("ts")
+                + chrono::Duration::days(i as i64 % 5000),
+            registered_date: parse_timestamp("2015-01-02T03:04:05.678Z").expect("ts"),
+            phone: format!("(555) 010-{:04}", i % 10_000),
+            picture: format!(
+                "https://randomuser.me/api/portraits/med/women/{}.jpg",
+                i % 100
+            ),
+        })
+        .collect()
+}
+
+/// A users pipeline on fresh names: its own topic, keyspace, table and group.
+pub fn users_pipeline(tag: &str) -> PipelineConfig {
+    let topic = unique(tag);
+    PipelineConfig {
+        name: topic.clone(),
+        topic: topic.clone(),
+        partitions: 6,
+        keyspace: unique("ks"),
+        table: "created_users".into(),
+        group_id: format!("{topic}-group"),
+        ..PipelineConfig::default()
+    }
+}
+
+/// Produces the records with cassflow's producer; panics unless every one is delivered.
+pub async fn produce(config: &Config, topic: &str, records: &[UserRecord]) {
+    cassflow::kafka::admin::ensure_topic(&config.kafka, topic, 6, 1)
+        .await
+        .expect("topic");
+    let mut producer =
+        cassflow::produce::producer::RecordProducer::new(&config.kafka, &config.producer, topic)
+            .expect("producer");
+    for r in records {
+        producer.send(r).await.expect("queued");
+    }
+    let undelivered = producer.flush(Duration::from_secs(60)).await;
+    let counts = producer.counts();
+    assert_eq!(undelivered, 0, "all delivered");
+    assert_eq!(counts.failed(), 0, "{:?}", counts.first_error());
+    assert_eq!(counts.delivered(), records.len() as u64);
+}
+
+pub async fn session(config: &Config) -> Session {
+    cassflow::cassandra::connect(&config.cassandra)
+        .await
+        .expect("connect to Cassandra")
+}
+
+/// Rows in `keyspace.table`, 0 if the table does not exist yet.
+pub async fn count_rows(session: &Session, keyspace: &str, table: &str) -> i64 {
+    let cql = format!("SELECT COUNT(*) FROM \"{keyspace}\".\"{table}\"");
+    match session.query_unpaged(cql, &[]).await {
+        Ok(r) => r
+            .into_rows_result()
+            .ok()
+            .and_then(|rows| rows.single_row::<(i64,)>().ok())
+            .map_or(0, |(n,)| n),
+        Err(_) => 0,
+    }
+}
+
+/// Waits until the table holds `n` rows; returns the last count seen.
+pub async fn wait_for_rows(
+    session: &Session,
+    keyspace: &str,
+    table: &str,
+    n: i64,
+    timeout: Duration,
+) -> i64 {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let count = count_rows(session, keyspace, table).await;
+        if count >= n || tokio::time::Instant::now() >= deadline {
+            return count;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Every row of a typed users table, as records.
+pub async fn read_users(
+    session: &Session,
+    keyspace: &str,
+    table: &str,
+) -> HashMap<uuid::Uuid, UserRecord> {
+    use futures::TryStreamExt;
+    use scylla::value::CqlTimestamp;
+    type Row = (
+        uuid::Uuid,
+        String,
+        String,
+        String,
+        String,
+        String,
+        String,
+        String,
+        CqlTimestamp,
+        CqlTimestamp,
+        String,
+        String,
+    );
+    let cql = format!(
+        "SELECT id, first_name, last_name, gender, address, post_code, email, username, dob, \
+         registered_date, phone, picture FROM \"{keyspace}\".\"{table}\""
+    );
+    let ts = |t: CqlTimestamp| chrono::DateTime::from_timestamp_millis(t.0).expect("timestamp");
+    let mut out = HashMap::new();
+    let mut rows = session
+        .query_iter(cql, &[])
+        .await
+        .expect("select")
+        .rows_stream::<Row>()
+        .expect("typed rows");
+    while let Some(r) = rows.try_next().await.expect("row") {
+        let record = UserRecord {
+            id: r.0,
+            first_name: r.1,
+            last_name: r.2,
+            gender: r.3,
+            address: r.4,
+            post_code: r.5,
+            email: r.6,
+            username: r.7,
+            dob: ts(r.8),
+            registered_date: ts(r.9),
+            phone: r.10,
+            picture: r.11,
+        };
+        assert!(out.insert(record.id, record).is_none(), "ids are unique");
+    }
+    out
+}

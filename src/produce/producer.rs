@@ -1,0 +1,180 @@
+//! The Kafka producer of records: idempotent (`enable.idempotence=true`, `acks=all`), keyed
+//! by record id, compressed and batched for throughput. Every delivery report is checked and
+//! counted; nothing is fire-and-forget.
+
+use crate::config::{KafkaConfig, ProducerConfig};
+use crate::kafka::{client_config, KafkaError};
+use crate::record::UserRecord;
+use rdkafka::error::{KafkaError as RdKafkaError, RDKafkaErrorCode};
+use rdkafka::message::OwnedHeaders;
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::ClientContext;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Counts of delivery reports, shared with librdkafka's delivery callback.
+#[derive(Debug, Default)]
+pub struct DeliveryCounts {
+    delivered: AtomicU64,
+    failed: AtomicU64,
+    first_error: Mutex<Option<String>>,
+}
+
+impl DeliveryCounts {
+    pub fn delivered(&self) -> u64 {
+        self.delivered.load(Ordering::Relaxed)
+    }
+    pub fn failed(&self) -> u64 {
+        self.failed.load(Ordering::Relaxed)
+    }
+    pub fn first_error(&self) -> Option<String> {
+        self.first_error.lock().ok().and_then(|e| e.clone())
+    }
+}
+
+/// The producer's context: receives every delivery report.
+pub struct DeliveryContext {
+    counts: Arc<DeliveryCounts>,
+}
+
+impl ClientContext for DeliveryContext {}
+
+impl ProducerContext for DeliveryContext {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: Self::DeliveryOpaque) {
+        match result {
+            Ok(_) => {
+                self.counts.delivered.fetch_add(1, Ordering::Relaxed);
+            }
+            Err((err, _)) => {
+                self.counts.failed.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut first) = self.counts.first_error.lock() {
+                    if first.is_none() {
+                        tracing::error!(error = %err, "delivery failed");
+                        *first = Some(err.to_string());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Sends records to one topic.
+pub struct RecordProducer {
+    inner: ThreadedProducer<DeliveryContext>,
+    counts: Arc<DeliveryCounts>,
+    topic: String,
+    enqueued: u64,
+    buf: String,
+}
+
+impl RecordProducer {
+    pub fn new(
+        kafka: &KafkaConfig,
+        producer: &ProducerConfig,
+        topic: &str,
+    ) -> Result<Self, KafkaError> {
+        let counts = Arc::new(DeliveryCounts::default());
+        let mut cfg = client_config(kafka);
+        cfg.set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("compression.type", &producer.compression)
+            .set("linger.ms", producer.linger.as_millis().to_string())
+            .set("batch.size", producer.batch_bytes.to_string())
+            .set(
+                "message.timeout.ms",
+                producer.delivery_timeout.as_millis().to_string(),
+            )
+            .set("queue.buffering.max.messages", "500000");
+        let inner = cfg
+            .create_with_context(DeliveryContext {
+                counts: counts.clone(),
+            })
+            .map_err(|source| KafkaError::Client {
+                bootstrap: kafka.bootstrap.clone(),
+                source,
+            })?;
+        Ok(RecordProducer {
+            inner,
+            counts,
+            topic: topic.to_string(),
+            enqueued: 0,
+            buf: String::with_capacity(512),
+        })
+    }
+
+    pub fn counts(&self) -> Arc<DeliveryCounts> {
+        self.counts.clone()
+    }
+
+    /// Records handed to librdkafka so far.
+    pub fn enqueued(&self) -> u64 {
+        self.enqueued
+    }
+
+    /// Queues one record (key = its id). Waits while librdkafka's queue is full.
+    pub async fn send(&mut self, record: &UserRecord) -> Result<(), KafkaError> {
+        self.buf.clear();
+        self.buf.push_str(&record.to_json());
+        let key = record.id.to_string();
+        let payload = std::mem::take(&mut self.buf);
+        let result = self
+            .send_bytes(Some(key.as_bytes()), payload.as_bytes(), None)
+            .await;
+        self.buf = payload;
+        result
+    }
+
+    /// Queues raw bytes with an optional key and headers (the `--raw` mode and re-sends).
+    pub async fn send_bytes(
+        &mut self,
+        key: Option<&[u8]>,
+        payload: &[u8],
+        headers: Option<OwnedHeaders>,
+    ) -> Result<(), KafkaError> {
+        let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&self.topic).payload(payload);
+        if let Some(k) = key {
+            record = record.key(k);
+        }
+        if let Some(h) = headers {
+            record = record.headers(h);
+        }
+        loop {
+            match self.inner.send(record) {
+                Ok(()) => {
+                    self.enqueued += 1;
+                    return Ok(());
+                }
+                Err((RdKafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                Err((e, _)) => {
+                    return Err(KafkaError::Produce {
+                        topic: self.topic.clone(),
+                        source: e,
+                    })
+                }
+            }
+        }
+    }
+
+    /// Waits until every queued record has a delivery report, or `timeout` passes.
+    /// Returns the number still undelivered (counted as failed by the caller).
+    pub async fn flush(&self, timeout: Duration) -> u64 {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let reported = self.counts.delivered() + self.counts.failed();
+            if reported >= self.enqueued {
+                return 0;
+            }
+            if Instant::now() >= deadline {
+                return self.enqueued - reported;
+            }
+            let _ = self.inner.flush(Duration::from_millis(100));
+            tokio::task::yield_now().await;
+        }
+    }
+}

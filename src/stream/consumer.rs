@@ -1,0 +1,216 @@
+//! The Kafka consumer of a pipeline, configured for at-least-once delivery: offsets are
+//! stored by the job only after a record is finished (`enable.auto.offset.store=false`) and
+//! committed asynchronously; stored offsets are committed synchronously when partitions are
+//! revoked. Also resets a group's offsets for replays, and reports lag from librdkafka's
+//! statistics.
+
+use super::metrics::StreamMetrics;
+use super::StreamError;
+use crate::config::{KafkaConfig, PipelineConfig};
+use crate::kafka::client_config;
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
+use rdkafka::statistics::Statistics;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::ClientContext;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A change of assignment the job must react to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RebalanceEvent {
+    Assigned(Vec<i32>),
+    Revoked(Vec<i32>),
+}
+
+pub struct PipelineContext {
+    pipeline: String,
+    topic: String,
+    events: Mutex<Vec<RebalanceEvent>>,
+    metrics: Arc<StreamMetrics>,
+}
+
+impl PipelineContext {
+    /// Rebalance events since the last call.
+    pub fn take_events(&self) -> Vec<RebalanceEvent> {
+        self.events
+            .lock()
+            .map(|mut e| std::mem::take(&mut *e))
+            .unwrap_or_default()
+    }
+
+    fn push(&self, event: RebalanceEvent) {
+        if let Ok(mut events) = self.events.lock() {
+            events.push(event);
+        }
+    }
+}
+
+fn partitions(tpl: &TopicPartitionList) -> Vec<i32> {
+    tpl.elements().iter().map(|e| e.partition()).collect()
+}
+
+impl ClientContext for PipelineContext {
+    fn stats(&self, stats: Statistics) {
+        if let Some(topic) = stats.topics.get(&self.topic) {
+            for (partition, p) in &topic.partitions {
+                if *partition >= 0 && p.consumer_lag >= 0 {
+                    self.metrics
+                        .set_lag(&self.pipeline, *partition, p.consumer_lag);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for PipelineContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            // Whatever is finished is committed before another instance takes over.
+            match consumer.commit_consumer_state(CommitMode::Sync) {
+                Ok(()) => tracing::info!(pipeline = %self.pipeline, "committed before revoke"),
+                Err(e) => {
+                    tracing::debug!(pipeline = %self.pipeline, error = %e, "nothing to commit before revoke")
+                }
+            }
+            let revoked = partitions(tpl);
+            tracing::info!(pipeline = %self.pipeline, partitions = ?revoked, "partitions revoked");
+            for p in &revoked {
+                self.metrics.clear_lag(&self.pipeline, *p);
+            }
+            self.push(RebalanceEvent::Revoked(revoked));
+        }
+    }
+
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(tpl) = rebalance {
+            let assigned = partitions(tpl);
+            tracing::info!(pipeline = %self.pipeline, partitions = ?assigned, "partitions assigned");
+            self.push(RebalanceEvent::Assigned(assigned));
+        }
+    }
+}
+
+pub type PipelineConsumer = StreamConsumer<PipelineContext>;
+
+fn consumer_config(kafka: &KafkaConfig, pipeline: &PipelineConfig) -> rdkafka::ClientConfig {
+    let mut cfg = client_config(kafka);
+    cfg.set("group.id", &pipeline.group_id)
+        .set("enable.auto.commit", "true")
+        .set("auto.commit.interval.ms", "1000")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.partition.eof", "false")
+        .set("session.timeout.ms", "10000")
+        .set("heartbeat.interval.ms", "2000")
+        .set("statistics.interval.ms", "5000")
+        // Bounds what librdkafka prefetches, and so memory while partitions are paused.
+        .set("queued.max.messages.kbytes", "16384");
+    cfg
+}
+
+/// Creates the consumer and subscribes it to the pipeline's topic.
+pub fn subscribe(
+    kafka: &KafkaConfig,
+    pipeline: &PipelineConfig,
+    metrics: Arc<StreamMetrics>,
+) -> Result<PipelineConsumer, StreamError> {
+    let context = PipelineContext {
+        pipeline: pipeline.name.clone(),
+        topic: pipeline.topic.clone(),
+        events: Mutex::new(Vec::new()),
+        metrics,
+    };
+    let consumer: PipelineConsumer = consumer_config(kafka, pipeline)
+        .create_with_context(context)
+        .map_err(|e| StreamError::Consumer(e.to_string()))?;
+    consumer
+        .subscribe(&[&pipeline.topic])
+        .map_err(|e| StreamError::Consumer(e.to_string()))?;
+    Ok(consumer)
+}
+
+/// Where a replay starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replay {
+    Beginning,
+    /// Milliseconds since the epoch: the first record at or after this time.
+    Timestamp(i64),
+}
+
+/// Commits the group's offsets for every partition of the topic to the replay start. The
+/// group must have no running members (stop other `cassflow stream` instances first).
+pub async fn reset_offsets(
+    kafka: &KafkaConfig,
+    pipeline: &PipelineConfig,
+    replay: Replay,
+) -> Result<(), StreamError> {
+    let cfg = consumer_config(kafka, pipeline);
+    let topic = pipeline.topic.clone();
+    let group = pipeline.group_id.clone();
+    let timeout = kafka.request_timeout;
+    tokio::task::spawn_blocking(move || {
+        let fail = |detail: String| StreamError::Replay {
+            group: group.clone(),
+            detail,
+        };
+        let consumer: BaseConsumer = cfg.create().map_err(|e| fail(e.to_string()))?;
+        let metadata = consumer
+            .fetch_metadata(Some(&topic), timeout)
+            .map_err(|e| fail(e.to_string()))?;
+        let parts: Vec<i32> = metadata
+            .topics()
+            .iter()
+            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+            .collect();
+        let mut tpl = TopicPartitionList::new();
+        for p in &parts {
+            let offset = match replay {
+                Replay::Beginning => {
+                    let (low, _) = consumer
+                        .fetch_watermarks(&topic, *p, timeout)
+                        .map_err(|e| fail(e.to_string()))?;
+                    Offset::Offset(low)
+                }
+                Replay::Timestamp(ms) => Offset::Offset(ms),
+            };
+            tpl.add_partition_offset(&topic, *p, offset)
+                .map_err(|e| fail(e.to_string()))?;
+        }
+        if let Replay::Timestamp(_) = replay {
+            let found = consumer
+                .offsets_for_times(tpl, timeout)
+                .map_err(|e| fail(e.to_string()))?;
+            tpl = TopicPartitionList::new();
+            for e in found.elements() {
+                let offset = match e.offset() {
+                    Offset::Offset(o) => Offset::Offset(o),
+                    // No record at or after the time: start at the end.
+                    _ => {
+                        let (_, high) = consumer
+                            .fetch_watermarks(&topic, e.partition(), timeout)
+                            .map_err(|e| fail(e.to_string()))?;
+                        Offset::Offset(high)
+                    }
+                };
+                tpl.add_partition_offset(&topic, e.partition(), offset)
+                    .map_err(|e| fail(e.to_string()))?;
+            }
+        }
+        consumer.commit(&tpl, CommitMode::Sync).map_err(|e| {
+            fail(format!(
+                "{e} (fix: stop every `cassflow stream` of this group, then replay)"
+            ))
+        })?;
+        tracing::info!(group = %group, %topic, partitions = parts.len(), ?replay, "offsets reset for replay");
+        Ok(())
+    })
+    .await
+    .map_err(|e| StreamError::Consumer(e.to_string()))?
+}
+
+/// Waits between two tries of something that failed, growing up to `max`.
+pub fn next_backoff(current: Duration, max: Duration) -> Duration {
+    (current * 2).min(max)
+}

@@ -1,0 +1,181 @@
+//! The stream job's Prometheus metrics (`cassflow_*`), labelled by pipeline. Every count a
+//! log line reports comes from here, so logs and metrics agree.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use std::sync::{Arc, OnceLock};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PipelineLabel {
+    pub pipeline: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub pipeline: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PartitionLabel {
+    pub pipeline: String,
+    pub partition: i32,
+}
+
+#[derive(Debug)]
+pub struct StreamMetrics {
+    pub consumed: Family<PipelineLabel, Counter>,
+    pub written: Family<PipelineLabel, Counter>,
+    pub dead_letters: Family<ReasonLabel, Counter>,
+    pub retries: Family<PipelineLabel, Counter>,
+    pub unknown_fields: Family<PipelineLabel, Counter>,
+    pub in_flight: Family<PipelineLabel, Gauge>,
+    pub paused: Family<PipelineLabel, Gauge>,
+    pub lag: Family<PartitionLabel, Gauge>,
+    pub write_latency: Family<PipelineLabel, Histogram, fn() -> Histogram>,
+}
+
+fn latency_histogram() -> Histogram {
+    // 100 µs .. ~6.5 s
+    Histogram::new(exponential_buckets(0.0001, 2.0, 17))
+}
+
+impl StreamMetrics {
+    fn new() -> Self {
+        StreamMetrics {
+            consumed: Family::default(),
+            written: Family::default(),
+            dead_letters: Family::default(),
+            retries: Family::default(),
+            unknown_fields: Family::default(),
+            in_flight: Family::default(),
+            paused: Family::default(),
+            lag: Family::default(),
+            write_latency: Family::new_with_constructor(latency_histogram),
+        }
+    }
+
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "cassflow_records_consumed",
+            "Messages read from Kafka",
+            self.consumed.clone(),
+        );
+        registry.register(
+            "cassflow_records_written",
+            "Rows written to Cassandra",
+            self.written.clone(),
+        );
+        registry.register(
+            "cassflow_dead_letters",
+            "Messages sent to the dead-letter topic, by reason",
+            self.dead_letters.clone(),
+        );
+        registry.register(
+            "cassflow_write_retries",
+            "Cassandra writes retried after a transient failure",
+            self.retries.clone(),
+        );
+        registry.register(
+            "cassflow_unknown_fields",
+            "Unknown record fields ignored",
+            self.unknown_fields.clone(),
+        );
+        registry.register(
+            "cassflow_writes_in_flight",
+            "Records being written or dead-lettered now",
+            self.in_flight.clone(),
+        );
+        registry.register(
+            "cassflow_stream_paused",
+            "1 while partitions are paused for a Cassandra outage",
+            self.paused.clone(),
+        );
+        registry.register(
+            "cassflow_consumer_lag",
+            "Messages behind the partition's end",
+            self.lag.clone(),
+        );
+        registry.register(
+            "cassflow_write_latency_seconds",
+            "Time of one successful Cassandra write",
+            self.write_latency.clone(),
+        );
+    }
+
+    pub fn set_lag(&self, pipeline: &str, partition: i32, lag: i64) {
+        self.lag
+            .get_or_create(&PartitionLabel {
+                pipeline: pipeline.into(),
+                partition,
+            })
+            .set(lag);
+    }
+
+    pub fn clear_lag(&self, pipeline: &str, partition: i32) {
+        self.lag.remove(&PartitionLabel {
+            pipeline: pipeline.into(),
+            partition,
+        });
+    }
+}
+
+struct Global {
+    registry: std::sync::Mutex<Registry>,
+    stream: Arc<StreamMetrics>,
+}
+
+fn global() -> &'static Global {
+    static GLOBAL: OnceLock<Global> = OnceLock::new();
+    GLOBAL.get_or_init(|| {
+        let mut registry = Registry::default();
+        let stream = Arc::new(StreamMetrics::new());
+        stream.register(&mut registry);
+        Global {
+            registry: std::sync::Mutex::new(registry),
+            stream,
+        }
+    })
+}
+
+/// The process's stream metrics.
+pub fn stream_metrics() -> Arc<StreamMetrics> {
+    global().stream.clone()
+}
+
+/// Every registered metric in the Prometheus text format.
+pub fn encode() -> String {
+    let mut out = String::new();
+    if let Ok(registry) = global().registry.lock() {
+        let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
+    }
+    out
+}
+
+/// Serves `/metrics` on `bind` until `shutdown` (used when the web UI is not running).
+pub async fn serve(
+    bind: std::net::SocketAddr,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> std::io::Result<()> {
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(|| async {
+            (
+                [(
+                    "content-type",
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                )],
+                encode(),
+            )
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind(bind).await?;
+    tracing::info!(%bind, "serving Prometheus metrics at /metrics");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+}

@@ -1,0 +1,556 @@
+//! The stream job (`cassflow stream`): each pipeline's Kafka topic into its Cassandra table,
+//! at least once, with dead letters for what cannot be written and pauses for outages.
+//!
+//! Per pipeline, one consumer feeds a bounded set of in-flight records (`max_in_flight`).
+//! Each record is decoded and converted ([`convert`]), then upserted ([`sink`]) with retries
+//! while Cassandra is unavailable, or dead-lettered ([`dead_letter`]) if it can never be
+//! written. Its offset becomes committable only when it and every record before it in its
+//! partition are finished ([`offsets`]). During an outage the partitions are paused, so
+//! memory stays bounded while the consumer keeps its group membership.
+
+pub mod consumer;
+pub mod convert;
+pub mod dead_letter;
+pub mod metrics;
+pub mod offsets;
+pub mod sink;
+
+use crate::cassandra::{self, schema};
+use crate::config::{Config, PipelineConfig, RecordFormat, StreamConfig};
+use crate::record::UserRecord;
+use consumer::{PipelineConsumer, RebalanceEvent, Replay};
+use dead_letter::DeadLetterQueue;
+use metrics::{PipelineLabel, ReasonLabel, StreamMetrics};
+use offsets::{OffsetTracker, Ticket};
+use rdkafka::consumer::{CommitMode, Consumer};
+use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use sink::{SinkWriter, WriteError};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StreamError {
+    #[error("Kafka consumer: {0}")]
+    Consumer(String),
+    #[error(transparent)]
+    Kafka(Box<crate::kafka::KafkaError>),
+    #[error(transparent)]
+    Cassandra(Box<crate::cassandra::CassandraError>),
+    #[error("table {table}: {detail}")]
+    Schema { table: String, detail: String },
+    #[error("cannot prepare `{cql}`: {detail}")]
+    Prepare { cql: String, detail: String },
+    #[error("cannot reset offsets of group `{group}`: {detail}")]
+    Replay { group: String, detail: String },
+}
+
+// Boxed: the drivers' errors are large, and this error travels through every `?`.
+impl From<crate::kafka::KafkaError> for StreamError {
+    fn from(e: crate::kafka::KafkaError) -> Self {
+        StreamError::Kafka(Box::new(e))
+    }
+}
+
+impl From<crate::cassandra::CassandraError> for StreamError {
+    fn from(e: crate::cassandra::CassandraError) -> Self {
+        StreamError::Cassandra(Box::new(e))
+    }
+}
+
+/// What one pipeline did before it stopped.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PipelineSummary {
+    pub pipeline: String,
+    pub consumed: u64,
+    pub written: u64,
+    pub dead_lettered: u64,
+    /// Records still in flight when the shutdown timeout ran out (read again on restart).
+    pub abandoned: usize,
+}
+
+/// Runs every configured pipeline until `shutdown` is cancelled.
+pub async fn run(
+    config: &Config,
+    replay: Option<Replay>,
+    shutdown: CancellationToken,
+) -> Result<Vec<PipelineSummary>, StreamError> {
+    let jobs = config.pipelines.iter().map(|p| {
+        let config = config.clone();
+        let pipeline = p.clone();
+        let shutdown = shutdown.clone();
+        async move { run_pipeline(&config, &pipeline, replay, shutdown).await }
+    });
+    futures::future::join_all(jobs).await.into_iter().collect()
+}
+
+/// Waits for Cassandra, logging at most every few seconds, until it answers or shutdown.
+async fn connect_patiently(
+    config: &Config,
+    shutdown: &CancellationToken,
+) -> Result<Option<scylla::client::session::Session>, StreamError> {
+    let mut backoff = config.stream.retry_initial_backoff;
+    let mut last_log = None::<Instant>;
+    loop {
+        match cassandra::connect(&config.cassandra).await {
+            Ok(session) => return Ok(Some(session)),
+            Err(e) => {
+                if last_log.is_none_or(|t| t.elapsed() > Duration::from_secs(5)) {
+                    tracing::warn!(error = %e, "waiting for Cassandra");
+                    last_log = Some(Instant::now());
+                }
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(None),
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = consumer::next_backoff(backoff, config.stream.retry_max_backoff);
+    }
+}
+
+/// Everything a record's task needs, shared.
+struct Shared {
+    pipeline: PipelineConfig,
+    stream: StreamConfig,
+    sink: SinkWriter,
+    dlq: DeadLetterQueue,
+    metrics: Arc<StreamMetrics>,
+    label: PipelineLabel,
+    /// Set while Cassandra writes fail transiently; cleared by a successful write.
+    outage: AtomicBool,
+    shutdown: CancellationToken,
+}
+
+/// How a record finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Written,
+    DeadLettered,
+    /// Shutdown came before it could be finished; it is not committed.
+    Abandoned,
+}
+
+struct Done {
+    ticket: Ticket,
+    outcome: Outcome,
+}
+
+pub async fn run_pipeline(
+    config: &Config,
+    pipeline: &PipelineConfig,
+    replay: Option<Replay>,
+    shutdown: CancellationToken,
+) -> Result<PipelineSummary, StreamError> {
+    let mut summary = PipelineSummary {
+        pipeline: pipeline.name.clone(),
+        ..Default::default()
+    };
+    for topic in [pipeline.topic.clone(), pipeline.dead_letter_topic()] {
+        crate::kafka::admin::ensure_topic(
+            &config.kafka,
+            &topic,
+            pipeline.partitions,
+            pipeline.topic_replication,
+        )
+        .await?;
+    }
+    let Some(session) = connect_patiently(config, &shutdown).await? else {
+        return Ok(summary);
+    };
+    if pipeline.format == RecordFormat::Users {
+        schema::ensure_keyspace(&session, &config.cassandra, &pipeline.keyspace).await?;
+        schema::ensure_users_table(&session, &pipeline.keyspace, &pipeline.table).await?;
+    }
+    let sink = SinkWriter::open(Arc::new(session), pipeline).await?;
+    let dlq = DeadLetterQueue::new(&config.kafka, &pipeline.dead_letter_topic())?;
+    if let Some(replay) = replay {
+        consumer::reset_offsets(&config.kafka, pipeline, replay).await?;
+    }
+    let metrics = metrics::stream_metrics();
+    let consumer = consumer::subscribe(&config.kafka, pipeline, metrics.clone())?;
+    tracing::info!(
+        pipeline = %pipeline.name,
+        topic = %pipeline.topic,
+        table = %format!("{}.{}", pipeline.keyspace, pipeline.table),
+        group = %pipeline.group_id,
+        dead_letters = %dlq.topic(),
+        "stream started"
+    );
+    let shared = Arc::new(Shared {
+        label: PipelineLabel {
+            pipeline: pipeline.name.clone(),
+        },
+        pipeline: pipeline.clone(),
+        stream: config.stream.clone(),
+        sink,
+        dlq,
+        metrics,
+        outage: AtomicBool::new(false),
+        shutdown: shutdown.clone(),
+    });
+    let mut job = Job {
+        shared,
+        consumer,
+        tracker: OffsetTracker::default(),
+        permits: Arc::new(Semaphore::new(config.stream.max_in_flight)),
+        paused: false,
+        held: VecDeque::new(),
+        kafka_errors: ThrottledLog::default(),
+    };
+    job.run(&mut summary).await;
+    Ok(summary)
+}
+
+struct Job {
+    shared: Arc<Shared>,
+    consumer: PipelineConsumer,
+    tracker: OffsetTracker,
+    permits: Arc<Semaphore>,
+    paused: bool,
+    /// Messages received but not started yet (waiting for a write slot).
+    held: VecDeque<OwnedMessage>,
+    kafka_errors: ThrottledLog,
+}
+
+impl Job {
+    async fn run(&mut self, summary: &mut PipelineSummary) {
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
+        let max_held = self.shared.stream.max_in_flight;
+        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            self.apply_rebalances();
+            self.pause_or_resume();
+            while !self.held.is_empty() {
+                let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+                    break;
+                };
+                if let Some(message) = self.held.pop_front() {
+                    self.start(message, permit, done_tx.clone());
+                }
+            }
+            let may_receive = self.paused || self.held.len() < max_held;
+            tokio::select! {
+                biased;
+                _ = self.shared.shutdown.cancelled() => break,
+                Some(done) = done_rx.recv() => self.finish(done, summary),
+                received = self.consumer.recv(), if may_receive => match received {
+                    Ok(message) => {
+                        summary.consumed += 1;
+                        self.shared.metrics.consumed.get_or_create(&self.shared.label).inc();
+                        self.held.push_back(message.detach());
+                    }
+                    Err(e) => self.kafka_errors.warn(&self.shared.pipeline.name, &e.to_string()),
+                },
+                _ = tick.tick() => {}
+            }
+        }
+        self.drain(done_rx, summary).await;
+    }
+
+    fn apply_rebalances(&mut self) {
+        for event in self.consumer.context().take_events() {
+            match event {
+                RebalanceEvent::Revoked(parts) => {
+                    for p in parts {
+                        self.tracker.revoke(p);
+                    }
+                    // Held messages of revoked partitions belong to their new owner now.
+                    let keep: Vec<i32> = self
+                        .consumer
+                        .assignment()
+                        .map(|a| a.elements().iter().map(|e| e.partition()).collect())
+                        .unwrap_or_default();
+                    self.held.retain(|m| keep.contains(&m.partition()));
+                }
+                RebalanceEvent::Assigned(_) => {
+                    if self.paused {
+                        // New partitions arrive unpaused; keep the whole assignment paused.
+                        self.set_paused(true);
+                    }
+                }
+            }
+        }
+    }
+
+    fn pause_or_resume(&mut self) {
+        let outage = self.shared.outage.load(Ordering::Relaxed);
+        if outage && !self.paused {
+            tracing::warn!(pipeline = %self.shared.pipeline.name, "Cassandra writes failing: pausing partitions until they succeed");
+            self.set_paused(true);
+        } else if !outage && self.paused {
+            tracing::info!(pipeline = %self.shared.pipeline.name, "Cassandra writes succeed again: resuming partitions");
+            self.set_paused(false);
+        }
+    }
+
+    fn set_paused(&mut self, pause: bool) {
+        let Ok(assignment) = self.consumer.assignment() else {
+            return;
+        };
+        let result = if pause {
+            self.consumer.pause(&assignment)
+        } else {
+            self.consumer.resume(&assignment)
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, pause, "cannot change partition pause state");
+            return;
+        }
+        self.paused = pause;
+        self.shared
+            .metrics
+            .paused
+            .get_or_create(&self.shared.label)
+            .set(i64::from(pause));
+    }
+
+    fn start(
+        &mut self,
+        message: OwnedMessage,
+        permit: OwnedSemaphorePermit,
+        done: mpsc::UnboundedSender<Done>,
+    ) {
+        let ticket = self.tracker.begin(message.partition(), message.offset());
+        let shared = self.shared.clone();
+        shared.metrics.in_flight.get_or_create(&shared.label).inc();
+        tokio::spawn(async move {
+            let outcome = process(&shared, &message).await;
+            shared.metrics.in_flight.get_or_create(&shared.label).dec();
+            drop(permit);
+            let _ = done.send(Done { ticket, outcome });
+        });
+    }
+
+    fn finish(&mut self, done: Done, summary: &mut PipelineSummary) {
+        match done.outcome {
+            Outcome::Written => summary.written += 1,
+            Outcome::DeadLettered => summary.dead_lettered += 1,
+            Outcome::Abandoned => return,
+        }
+        if let Some(next) = self.tracker.finish(done.ticket) {
+            let mut tpl = TopicPartitionList::new();
+            let stored = tpl
+                .add_partition_offset(
+                    &self.shared.pipeline.topic,
+                    done.ticket.partition,
+                    Offset::Offset(next),
+                )
+                .and_then(|()| self.consumer.store_offsets(&tpl));
+            if let Err(e) = stored {
+                // The partition was revoked meanwhile: its new owner reads it again.
+                tracing::debug!(partition = done.ticket.partition, next, error = %e, "offset not stored");
+            }
+        }
+    }
+
+    /// Stops taking messages, lets in-flight records finish (up to the shutdown timeout),
+    /// and commits what is finished.
+    async fn drain(
+        &mut self,
+        mut done_rx: mpsc::UnboundedReceiver<Done>,
+        summary: &mut PipelineSummary,
+    ) {
+        let deadline = tokio::time::Instant::now() + self.shared.stream.shutdown_timeout;
+        let in_flight = self.tracker.in_flight();
+        tracing::info!(pipeline = %self.shared.pipeline.name, in_flight, "stopping: finishing in-flight records");
+        while self.tracker.in_flight() > 0 {
+            match tokio::time::timeout_at(deadline, done_rx.recv()).await {
+                Ok(Some(done)) => self.finish(done, summary),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        summary.abandoned = self.tracker.in_flight();
+        if let Err(e) = self.consumer.commit_consumer_state(CommitMode::Sync) {
+            tracing::debug!(error = %e, "final commit had nothing to commit");
+        }
+        tracing::info!(
+            pipeline = %summary.pipeline,
+            consumed = summary.consumed,
+            written = summary.written,
+            dead_lettered = summary.dead_lettered,
+            abandoned = summary.abandoned,
+            "stream stopped"
+        );
+    }
+}
+
+/// Decodes, converts and writes one record, or dead-letters it. Retries transient failures
+/// until they succeed or shutdown abandons the record.
+async fn process(shared: &Shared, message: &OwnedMessage) -> Outcome {
+    let payload = message.payload().unwrap_or_default();
+    if payload.len() > shared.stream.max_message_bytes {
+        let reason = format!(
+            "value of {} bytes exceeds stream.max_message_bytes ({})",
+            payload.len(),
+            shared.stream.max_message_bytes
+        );
+        return dead_letter(shared, message, "oversized", &reason).await;
+    }
+    let object = match shared.pipeline.format {
+        RecordFormat::Users => match UserRecord::decode(payload) {
+            Ok((record, notes)) => {
+                if notes.unknown_fields > 0 {
+                    shared
+                        .metrics
+                        .unknown_fields
+                        .get_or_create(&shared.label)
+                        .inc_by(notes.unknown_fields as u64);
+                }
+                record.to_json_map()
+            }
+            Err(e) => return dead_letter(shared, message, e.reason(), &e.to_string()).await,
+        },
+        RecordFormat::Json => match serde_json::from_slice::<serde_json::Value>(payload) {
+            Ok(serde_json::Value::Object(map)) => map,
+            Ok(_) => {
+                return dead_letter(
+                    shared,
+                    message,
+                    "not_an_object",
+                    "value is JSON but not an object",
+                )
+                .await
+            }
+            Err(e) => {
+                let reason = if std::str::from_utf8(payload).is_err() {
+                    "invalid_utf8"
+                } else {
+                    "invalid_json"
+                };
+                return dead_letter(shared, message, reason, &e.to_string()).await;
+            }
+        },
+    };
+    let row = match convert::row(shared.sink.plan(), &object) {
+        Ok(row) => row,
+        Err(e) => return dead_letter(shared, message, e.reason(), &e.to_string()).await,
+    };
+    let micros = message
+        .timestamp()
+        .to_millis()
+        .map(|ms| ms * 1000)
+        .unwrap_or_else(|| chrono::Utc::now().timestamp_micros());
+    let mut backoff = shared.stream.retry_initial_backoff;
+    let mut failures = 0u64;
+    loop {
+        let started = Instant::now();
+        match shared.sink.write(row.clone(), micros).await {
+            Ok(()) => {
+                shared.outage.store(false, Ordering::Relaxed);
+                shared
+                    .metrics
+                    .write_latency
+                    .get_or_create(&shared.label)
+                    .observe(started.elapsed().as_secs_f64());
+                shared.metrics.written.get_or_create(&shared.label).inc();
+                if failures > 0 {
+                    tracing::info!(
+                        partition = message.partition(),
+                        offset = message.offset(),
+                        failures,
+                        "write succeeded after retries"
+                    );
+                }
+                return Outcome::Written;
+            }
+            Err(WriteError::Permanent(e)) => {
+                return dead_letter(shared, message, "rejected_by_cassandra", &e).await;
+            }
+            Err(WriteError::Transient(e)) => {
+                shared.outage.store(true, Ordering::Relaxed);
+                shared.metrics.retries.get_or_create(&shared.label).inc();
+                failures += 1;
+                if failures == 1 || failures.is_multiple_of(20) {
+                    tracing::warn!(partition = message.partition(), offset = message.offset(), failures, error = %e, "write failed, retrying");
+                }
+            }
+        }
+        tokio::select! {
+            _ = shared.shutdown.cancelled() => {
+                // Keep trying until the drain deadline; the job abandons us after it.
+                tokio::time::sleep(backoff).await;
+            }
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = consumer::next_backoff(backoff, shared.stream.retry_max_backoff);
+    }
+}
+
+/// Sends the message to the dead-letter topic, retrying until Kafka accepts it.
+async fn dead_letter(
+    shared: &Shared,
+    message: &OwnedMessage,
+    reason: &str,
+    error: &str,
+) -> Outcome {
+    let mut backoff = shared.stream.retry_initial_backoff;
+    let mut failures = 0u64;
+    loop {
+        match shared.dlq.send(message, reason, error).await {
+            Ok(()) => {
+                shared
+                    .metrics
+                    .dead_letters
+                    .get_or_create(&ReasonLabel {
+                        pipeline: shared.pipeline.name.clone(),
+                        reason: reason.to_string(),
+                    })
+                    .inc();
+                tracing::warn!(
+                    partition = message.partition(),
+                    offset = message.offset(),
+                    reason,
+                    error,
+                    dead_letter_topic = %shared.dlq.topic(),
+                    "dead-lettered"
+                );
+                return Outcome::DeadLettered;
+            }
+            Err(e) => {
+                failures += 1;
+                if failures == 1 || failures.is_multiple_of(20) {
+                    tracing::warn!(error = %e, failures, "cannot send dead letter yet, retrying");
+                }
+                if shared.shutdown.is_cancelled() && failures > 3 {
+                    return Outcome::Abandoned;
+                }
+            }
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = consumer::next_backoff(backoff, shared.stream.retry_max_backoff);
+    }
+}
+
+/// Logs a repeating error at most every 5 seconds, with how often it happened meanwhile.
+#[derive(Default)]
+struct ThrottledLog {
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl ThrottledLog {
+    fn warn(&mut self, pipeline: &str, error: &str) {
+        if self
+            .last
+            .is_none_or(|t| t.elapsed() > Duration::from_secs(5))
+        {
+            tracing::warn!(
+                pipeline,
+                error,
+                repeated = self.suppressed,
+                "Kafka consumer error (librdkafka keeps reconnecting)"
+            );
+            self.last = Some(Instant::now());
+            self.suppressed = 0;
+        } else {
+            self.suppressed += 1;
+        }
+    }
+}

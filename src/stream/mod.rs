@@ -72,6 +72,8 @@ pub struct PipelineSummary {
     pub dead_lettered: u64,
     /// Records still in flight when the shutdown timeout ran out (read again on restart).
     pub abandoned: usize,
+    /// Messages received but not started when shutdown came (read again on restart).
+    pub unstarted: usize,
 }
 
 /// Runs every configured pipeline until `shutdown` is cancelled.
@@ -367,6 +369,7 @@ impl Job {
             }
         }
         summary.abandoned = self.tracker.in_flight();
+        summary.unstarted = self.held.len();
         if let Err(e) = self.consumer.commit_consumer_state(CommitMode::Sync) {
             tracing::debug!(error = %e, "final commit had nothing to commit");
         }
@@ -376,6 +379,7 @@ impl Job {
             written = summary.written,
             dead_lettered = summary.dead_lettered,
             abandoned = summary.abandoned,
+            unstarted = summary.unstarted,
             "stream stopped"
         );
     }

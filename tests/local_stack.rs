@@ -9,19 +9,15 @@ use std::net::TcpListener;
 use std::process::Command;
 use std::time::Duration;
 
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    listener.local_addr().expect("local addr").port()
-}
-
 #[tokio::test]
 async fn private_stack_starts_answers_and_stops() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = common::stack_config();
-    config.kafka.bootstrap = format!("127.0.0.1:{}", free_port());
-    config.cassandra.contact_points = format!("127.0.0.1:{}", free_port());
-    config.local.kafka_controller_port = free_port();
-    config.local.cassandra_storage_port = free_port();
+    let [kafka, controller, cql, storage] = common::free_ports();
+    config.kafka.bootstrap = format!("127.0.0.1:{kafka}");
+    config.cassandra.contact_points = format!("127.0.0.1:{cql}");
+    config.local.kafka_controller_port = controller;
+    config.local.cassandra_storage_port = storage;
     config.local.data_dir = dir.path().to_path_buf();
     config.local.kafka_heap = "256m".into();
     config.local.cassandra_heap = "512m".into();
@@ -84,17 +80,18 @@ fn taken_port_gives_one_clear_line() {
 
 #[test]
 fn status_of_a_stopped_stack_exits_3() {
+    let ports: [u16; 2] = common::free_ports();
     let dir = tempfile::tempdir().expect("tempdir");
     let out = Command::new(common::cassflow_bin())
         .args(["local", "status"])
         .env("CASSFLOW_LOCAL__DATA_DIR", dir.path())
         .env(
             "CASSFLOW_KAFKA__BOOTSTRAP",
-            format!("127.0.0.1:{}", free_port()),
+            format!("127.0.0.1:{}", ports[0]),
         )
         .env(
             "CASSFLOW_CASSANDRA__CONTACT_POINTS",
-            format!("127.0.0.1:{}", free_port()),
+            format!("127.0.0.1:{}", ports[1]),
         )
         .current_dir(dir.path())
         .output()

@@ -349,7 +349,7 @@ impl LocalStack {
     ) -> Result<(Server, u32, String, Duration), LocalError> {
         let files = self.files(server);
         loop {
-            if process::running_pid(&files).is_none() {
+            if !process::is_alive(pid) {
                 return Err(LocalError::Exited {
                     server: server.display_name().into(),
                     detail: exit_detail(server, &files.log, &self.log_path(server)),

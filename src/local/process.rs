@@ -64,10 +64,14 @@ fn is_ours(pid: u32, marker: &str) -> bool {
     let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
         return false;
     };
-    if !String::from_utf8_lossy(&cmdline).contains(marker) {
-        return false;
-    }
-    // A zombie still has a /proc entry (with an empty cmdline, usually) but is not running.
+    String::from_utf8_lossy(&cmdline).contains(marker) && is_alive(pid)
+}
+
+/// Whether a process we started ourselves still runs (exists and is not a zombie). Unlike
+/// the marker check, this holds while the Java launcher re-executes itself at start, when
+/// its command line is briefly not yet the server's.
+pub fn is_alive(pid: u32) -> bool {
+    // A zombie still has a /proc entry but is not running.
     match fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => stat
             .rsplit_once(')')

@@ -218,3 +218,11 @@ pub async fn read_users(
     }
     out
 }
+
+/// `n` distinct free loopback ports (all held until all are picked, so none repeats).
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: Vec<std::net::TcpListener> = (0..N)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port"))
+        .collect();
+    std::array::from_fn(|i| listeners[i].local_addr().expect("local addr").port())
+}

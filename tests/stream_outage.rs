@@ -1,0 +1,110 @@
+//! A Cassandra outage in the middle of a load: the stream job pauses its partitions (memory
+//! stays bounded: no more than `max_in_flight` records in flight), keeps retrying, resumes on
+//! its own when Cassandra is back, and everything arrives. Uses a private Cassandra so the
+//! shared test stack stays up for the other tests.
+
+mod common;
+
+use cassflow::local::{LocalStack, Server};
+use cassflow::stream;
+use std::collections::HashSet;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// The value of one metric line, e.g. `cassflow_stream_paused{pipeline="x"}`.
+fn metric(name: &str, pipeline: &str) -> Option<f64> {
+    let prefix = format!("{name}{{pipeline=\"{pipeline}\"}} ");
+    cassflow::stream::metrics::encode()
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix).and_then(|v| v.trim().parse().ok()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cassandra_outage_pauses_then_resumes_with_nothing_lost() {
+    let shared = common::stack().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = shared.clone();
+    let [cql, storage] = common::free_ports();
+    config.cassandra.contact_points = format!("127.0.0.1:{cql}");
+    config.local.cassandra_storage_port = storage;
+    config.local.data_dir = dir.path().to_path_buf();
+    config.local.cassandra_heap = "512m".into();
+    config.stream.max_in_flight = 64;
+    config.stream.retry_max_backoff = Duration::from_secs(1);
+    let cassandra = LocalStack::new(&config);
+    cassandra
+        .start_only(&[Server::Cassandra])
+        .await
+        .expect("private Cassandra starts");
+
+    let pipeline = common::users_pipeline("outage");
+    let records = common::users(30_000, "outage");
+    common::produce(&config, &pipeline.topic, &records).await;
+    let shutdown = CancellationToken::new();
+    let job = {
+        let (config, pipeline, shutdown) = (config.clone(), pipeline.clone(), shutdown.clone());
+        tokio::spawn(async move { stream::run_pipeline(&config, &pipeline, None, shutdown).await })
+    };
+    let session = common::session(&config).await;
+    let before = common::wait_for_rows(
+        &session,
+        &pipeline.keyspace,
+        &pipeline.table,
+        1_000,
+        Duration::from_secs(120),
+    )
+    .await;
+    assert!(before >= 1_000, "writing before the outage");
+    drop(session);
+
+    cassandra
+        .stop_only(&[Server::Cassandra])
+        .await
+        .expect("stop Cassandra");
+    // Down for 30 s: the job must notice, pause, and hold no more than max_in_flight.
+    let mut saw_pause = false;
+    for _ in 0..60 {
+        if metric("cassflow_stream_paused", &pipeline.name) == Some(1.0) {
+            saw_pause = true;
+        }
+        let in_flight = metric("cassflow_writes_in_flight", &pipeline.name).unwrap_or(0.0);
+        assert!(in_flight <= 64.0, "in flight stays bounded: {in_flight}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(saw_pause, "partitions were paused during the outage");
+    assert!(!job.is_finished(), "the job survives the outage");
+
+    cassandra
+        .start_only(&[Server::Cassandra])
+        .await
+        .expect("Cassandra restarts");
+    let session = common::session(&config).await;
+    let count = common::wait_for_rows(
+        &session,
+        &pipeline.keyspace,
+        &pipeline.table,
+        30_000,
+        Duration::from_secs(300),
+    )
+    .await;
+    assert_eq!(count, 30_000, "everything arrives after the outage");
+    let ids: HashSet<uuid::Uuid> =
+        common::read_users(&session, &pipeline.keyspace, &pipeline.table)
+            .await
+            .into_keys()
+            .collect();
+    assert_eq!(ids, records.iter().map(|r| r.id).collect::<HashSet<_>>());
+    assert_eq!(
+        metric("cassflow_stream_paused", &pipeline.name),
+        Some(0.0),
+        "resumed on its own"
+    );
+
+    shutdown.cancel();
+    let summary = job.await.expect("join").expect("job");
+    assert!(summary.written >= 30_000 - before as u64, "{summary:?}");
+    cassandra
+        .stop_only(&[Server::Cassandra])
+        .await
+        .expect("stop private Cassandra");
+}

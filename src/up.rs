@@ -1,6 +1,6 @@
 //! `cassflow up`, the main job: make sure Kafka and Cassandra answer (starting the local
 //! stack for whichever does not), create every pipeline's topics, keyspace and table, then
-//! run until Ctrl-C or SIGTERM and stop what this command started.
+//! run the stream job until Ctrl-C or SIGTERM, and stop what this command started.
 
 use crate::cassandra::{self, schema, CassandraError};
 use crate::config::Config;
@@ -26,6 +26,8 @@ pub enum UpError {
     Kafka(#[from] KafkaError),
     #[error(transparent)]
     Cassandra(#[from] CassandraError),
+    #[error(transparent)]
+    Stream(Box<crate::stream::StreamError>),
     #[error("cannot listen for Ctrl-C/SIGTERM: {0}")]
     Signal(std::io::Error),
 }
@@ -98,15 +100,57 @@ pub async fn run(config: Config, keep_stack: bool) -> Result<(), UpError> {
             p.dead_letter_topic()
         );
     }
-    say!("press Ctrl-C to stop");
-    wait_for_stop_signal().await?;
-    say!("stopping");
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    if let Some(bind) = config.stream.metrics_bind {
+        let token = shutdown.clone();
+        tokio::spawn(async move {
+            if let Err(e) = crate::stream::metrics::serve(bind, token).await {
+                tracing::error!(%bind, error = %e, "cannot serve metrics");
+            }
+        });
+    }
+    let mut stream = {
+        let (config, token) = (config.clone(), shutdown.clone());
+        tokio::spawn(async move { crate::stream::run(&config, None, token).await })
+    };
+    say!("stream job running; press Ctrl-C to stop");
+    let result = tokio::select! {
+        signal = wait_for_stop_signal() => {
+            signal?;
+            say!("stopping: finishing in-flight writes");
+            shutdown.cancel();
+            (&mut stream).await
+        }
+        // The job ends on its own only if it failed to start.
+        ended = &mut stream => ended,
+    };
+    shutdown.cancel();
+    let outcome = match result {
+        Ok(Ok(summaries)) => {
+            for s in summaries {
+                say!(
+                    "  {}: consumed {}, written {}, dead-lettered {}",
+                    s.pipeline,
+                    s.consumed,
+                    s.written,
+                    s.dead_lettered
+                );
+            }
+            Ok(())
+        }
+        Ok(Err(e)) => Err(UpError::Stream(Box::new(e))),
+        Err(e) => Err(UpError::Stream(Box::new(
+            crate::stream::StreamError::Consumer(format!(
+                "the stream job stopped unexpectedly: {e}"
+            )),
+        ))),
+    };
     if !prepared.started.is_empty() && !keep_stack {
         let stack = LocalStack::new(&config);
         let report = stack.stop_only(&prepared.started).await?;
         say!("{}", report.to_string().trim_end());
     }
-    Ok(())
+    outcome
 }
 
 /// Resolves on Ctrl-C (SIGINT) or SIGTERM.

@@ -398,3 +398,69 @@ async fn two_instances_share_a_group_and_lose_nothing_when_one_stops() {
         "{summary_a:?} {summary_b:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_from_beginning_reads_everything_again() {
+    let config = common::stack().await;
+    let pipeline = common::users_pipeline("replay");
+    let records = common::users(2_000, "replay");
+    common::produce(&config, &pipeline.topic, &records).await;
+    let session = common::session(&config).await;
+
+    let first = CancellationToken::new();
+    let job = spawn_job(&config, &pipeline, &first);
+    let count = common::wait_for_rows(
+        &session,
+        &pipeline.keyspace,
+        &pipeline.table,
+        2_000,
+        Duration::from_secs(120),
+    )
+    .await;
+    assert_eq!(count, 2_000);
+    first.cancel();
+    job.await.expect("first run");
+
+    // Empty the table: only a replay can bring the rows back, the group's offsets are at the end.
+    session
+        .query_unpaged(
+            format!("TRUNCATE {}.{}", pipeline.keyspace, pipeline.table),
+            &[],
+        )
+        .await
+        .expect("truncate");
+    assert_eq!(
+        common::count_rows(&session, &pipeline.keyspace, &pipeline.table).await,
+        0
+    );
+
+    let second = CancellationToken::new();
+    let job = {
+        let (config, pipeline, token) = (config.clone(), pipeline.clone(), second.clone());
+        tokio::spawn(async move {
+            stream::run_pipeline(
+                &config,
+                &pipeline,
+                Some(stream::consumer::Replay::Beginning),
+                token,
+            )
+            .await
+            .expect("replay run")
+        })
+    };
+    let count = common::wait_for_rows(
+        &session,
+        &pipeline.keyspace,
+        &pipeline.table,
+        2_000,
+        Duration::from_secs(120),
+    )
+    .await;
+    assert_eq!(
+        count, 2_000,
+        "replay from the beginning writes every record again"
+    );
+    second.cancel();
+    let summary = job.await.expect("replay");
+    assert_eq!(summary.consumed, 2_000);
+}

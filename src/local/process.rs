@@ -198,6 +198,14 @@ mod tests {
             "cassflow-process-test",
         ]);
         let pid = spawn(cmd, &files).expect("spawn");
+        assert!(is_alive(pid));
+        // Until exec completes, the command line may not show the marker yet.
+        for _ in 0..100 {
+            if running_pid(&files).is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         assert_eq!(running_pid(&files), Some(pid));
         assert!(uptime(pid).is_some());
         assert!(rss_bytes(pid).unwrap_or(0) > 0);

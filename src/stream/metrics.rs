@@ -179,3 +179,49 @@ pub async fn serve(
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn metrics_are_served_in_prometheus_text() {
+        let metrics = stream_metrics();
+        metrics
+            .written
+            .get_or_create(&PipelineLabel {
+                pipeline: "metrics-test".into(),
+            })
+            .inc_by(7);
+        metrics
+            .write_latency
+            .get_or_create(&PipelineLabel {
+                pipeline: "metrics-test".into(),
+            })
+            .observe(0.002);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let bind = listener.local_addr().expect("addr");
+        drop(listener);
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let server = tokio::spawn(serve(bind, shutdown.clone()));
+        let url = format!("http://{bind}/metrics");
+        let mut body = String::new();
+        for _ in 0..50 {
+            if let Ok(resp) = reqwest::get(&url).await {
+                body = resp.text().await.unwrap_or_default();
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(
+            body.contains("cassflow_records_written_total{pipeline=\"metrics-test\"} 7"),
+            "{body}"
+        );
+        assert!(
+            body.contains("# TYPE cassflow_write_latency_seconds histogram"),
+            "{body}"
+        );
+        shutdown.cancel();
+        let _ = server.await;
+    }
+}

@@ -44,7 +44,8 @@ impl OffsetTracker {
                         generation,
                         pending: BTreeSet::new(),
                         newest: None,
-                        reported: None,
+                        // Reading starts here: committing this offset would say nothing new.
+                        reported: Some(offset),
                     },
                 );
                 generation

@@ -17,9 +17,9 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The test stack's config file: `CASSFLOW_TEST_CONFIG` or `tests/stack.toml`.
+/// The test stack's config file: `TEST_STACK_CONFIG` or `tests/stack.toml`.
 pub fn stack_config_path() -> PathBuf {
-    std::env::var_os("CASSFLOW_TEST_CONFIG")
+    std::env::var_os("TEST_STACK_CONFIG")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo_root().join("tests/stack.toml"))
 }

@@ -62,6 +62,17 @@ pub enum Command {
         #[arg(long, value_name = "NAME")]
         pipeline: Option<String>,
     },
+    /// Produce users to Kafka: from the randomuser API, the built-in generator, or JSON lines
+    /// on stdin. Creates the topic when missing. Shows a progress bar on a terminal and
+    /// always ends with a summary line; exits 1 if any record was not delivered or any
+    /// input line was invalid.
+    ///
+    /// Examples:
+    ///   cassflow produce --count 10000 --source generator
+    ///   cassflow produce --duration 60s --rate 500
+    ///   cassflow produce --source stdin < users.jsonl
+    ///   printf 'not json\n' | cassflow produce --raw
+    Produce(ProduceArgs),
     /// Print the effective configuration (defaults, file and environment merged) as TOML.
     Config,
 }
@@ -97,5 +108,41 @@ impl From<ServerArg> for cassflow::local::Server {
             ServerArg::Kafka => cassflow::local::Server::Kafka,
             ServerArg::Cassandra => cassflow::local::Server::Cassandra,
         }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ProduceArgs {
+    /// Send this many records (default: one API batch, `source.batch_size`; stdin: all lines).
+    #[arg(long, value_name = "N", conflicts_with = "duration")]
+    pub count: Option<u64>,
+    /// Send for this long, e.g. 60s or 5m (the seed's DAG task runs for 60s).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub duration: Option<std::time::Duration>,
+    /// Records per second (default: as fast as Kafka takes them).
+    #[arg(long, value_name = "R", value_parser = positive_rate)]
+    pub rate: Option<f64>,
+    /// Where users come from (default: `source.kind`, which defaults to auto: the API when
+    /// it answers, else the generator).
+    #[arg(long, value_enum)]
+    pub source: Option<cassflow::config::SourceKind>,
+    /// Topic to send to (default: the first pipeline's topic, users_created).
+    #[arg(long)]
+    pub topic: Option<String>,
+    /// Seed for repeatable users (the API's `seed` parameter, or the generator's).
+    #[arg(long)]
+    pub seed: Option<String>,
+    /// Send stdin lines untouched and without a key, like Kafka's console producer (no
+    /// validation; for testing dead-letter handling). Implies `--source stdin`.
+    #[arg(long)]
+    pub raw: bool,
+}
+
+fn positive_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(r) if r > 0.0 && r.is_finite() => Ok(r),
+        _ => Err(format!(
+            "`{text}` is not a positive number of records per second"
+        )),
     }
 }

@@ -101,6 +101,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 );
             }
         }
+        Command::Produce(args) => return produce(config, args).await,
         Command::Config => {
             print!("{}", toml_of(&config)?);
         }
@@ -124,4 +125,95 @@ fn parse_time(text: &str) -> anyhow::Result<i64> {
 
 fn toml_of(config: &cassflow::config::Config) -> anyhow::Result<String> {
     Ok(toml::to_string_pretty(config)?)
+}
+
+/// `cassflow produce`: progress on a terminal, a summary always, exit 1 on any loss.
+async fn produce(
+    mut config: cassflow::config::Config,
+    args: cli::ProduceArgs,
+) -> anyhow::Result<ExitCode> {
+    use cassflow::config::SourceKind;
+    use cassflow::produce::{Limit, ProduceRequest};
+    if let Some(seed) = args.seed {
+        config.source.seed = Some(seed);
+    }
+    let source = if args.raw {
+        SourceKind::Stdin
+    } else {
+        args.source.unwrap_or(config.source.kind)
+    };
+    let limit = match (args.count, args.duration) {
+        (Some(n), _) => Limit::Count(n),
+        (None, Some(d)) => Limit::Duration(d),
+        (None, None) if source == SourceKind::Stdin => Limit::Unbounded,
+        (None, None) => Limit::Count(u64::from(config.source.batch_size)),
+    };
+    let mut request = ProduceRequest::from_config(&config, limit);
+    request.source = source;
+    request.raw = args.raw;
+    request.rate = args.rate;
+    if let Some(topic) = args.topic {
+        request.topic = topic;
+    }
+    let progress = progress_bar(limit);
+    let cancel = CancellationToken::new();
+    let on_signal = cancel.clone();
+    tokio::spawn(async move {
+        if cassflow::up::wait_for_stop_signal().await.is_ok() {
+            on_signal.cancel();
+        }
+    });
+    let summary = cassflow::produce::produce(&config, &request, &progress, &cancel).await;
+    progress.finish_and_clear();
+    let summary = summary?;
+    println!("{summary}");
+    if summary.failed > 0 {
+        anyhow::bail!(
+            "{} of {} records were not delivered to {} (first error: {})",
+            summary.failed,
+            summary.sent + summary.failed,
+            summary.topic,
+            summary
+                .first_error
+                .as_deref()
+                .unwrap_or("delivery timed out")
+        );
+    }
+    if summary.invalid > 0 {
+        anyhow::bail!(
+            "{} invalid input record(s) were skipped (reported above); the valid ones were sent",
+            summary.invalid
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A bar with rate and ETA for a count, a spinner with rate for a duration or stdin; drawn
+/// only when stderr is a terminal.
+fn progress_bar(limit: cassflow::produce::Limit) -> indicatif::ProgressBar {
+    use cassflow::produce::Limit;
+    use indicatif::{ProgressBar, ProgressStyle};
+    let (bar, template) = match limit {
+        Limit::Count(n) => (
+            ProgressBar::new(n),
+            "{msg:>10} [{bar:40}] {human_pos}/{human_len} {per_sec} ETA {eta}",
+        ),
+        Limit::Duration(_) => (
+            ProgressBar::no_length(),
+            "{msg:>10} {spinner} {human_pos} records {per_sec} elapsed {elapsed} of %DUR%",
+        ),
+        Limit::Unbounded => (
+            ProgressBar::no_length(),
+            "{msg:>10} {spinner} {human_pos} records {per_sec}",
+        ),
+    };
+    let template = match limit {
+        Limit::Duration(d) => template.replace("%DUR%", &humantime::format_duration(d).to_string()),
+        _ => template.to_string(),
+    };
+    if let Ok(style) = ProgressStyle::with_template(&template) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
 }

@@ -79,7 +79,13 @@ pub async fn ensure_topic(
     let results = admin
         .create_topics([&new_topic], &options)
         .await
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(|e| match e {
+            rdkafka::error::KafkaError::AdminOp(RDKafkaErrorCode::OperationTimedOut) => fail(format!(
+                "Kafka did not answer within {} (fix: start it with `cassflow local start`, or point kafka.bootstrap at a running broker)",
+                humantime::format_duration(cfg.request_timeout)
+            )),
+            _ => fail(e.to_string()),
+        })?;
     match results.into_iter().next() {
         Some(Ok(_)) => Ok(true),
         Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) => Ok(false),

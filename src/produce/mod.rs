@@ -1,4 +1,291 @@
-//! Producing users to Kafka: the idempotent [`producer`] and (with the sources of issue 4)
-//! the `cassflow produce` command's loop.
+//! Producing users to Kafka: `cassflow produce` and the scheduler's `stream_data_from_api`
+//! task. Owns the run (topic creation, the source loop, pacing to a rate, stopping on a
+//! count, a duration or Ctrl-C, the final flush and summary); the Kafka client itself is
+//! [`producer::RecordProducer`], the users come from [`crate::source`].
 
 pub mod producer;
+
+use crate::config::{Config, SourceKind};
+use crate::kafka::admin::ensure_topic;
+use crate::kafka::KafkaError;
+use crate::source::stdin::{Line, LineReader};
+use crate::source::{Source, SourceError};
+use indicatif::ProgressBar;
+use producer::RecordProducer;
+use std::fmt;
+use std::time::{Duration, Instant};
+use tokio::io::AsyncBufRead;
+use tokio_util::sync::CancellationToken;
+
+/// When a run stops (besides cancellation).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Limit {
+    /// After this many records.
+    Count(u64),
+    /// After this long.
+    Duration(Duration),
+    /// At the end of the input (stdin) or on cancellation.
+    Unbounded,
+}
+
+/// What to produce, where.
+#[derive(Debug, Clone)]
+pub struct ProduceRequest {
+    pub topic: String,
+    pub source: SourceKind,
+    pub limit: Limit,
+    /// Records per second; as fast as possible when `None`.
+    pub rate: Option<f64>,
+    /// Stdin lines sent untouched, without a key (no validation).
+    pub raw: bool,
+}
+
+impl ProduceRequest {
+    /// The configured source into the default pipeline's topic, stopping at `limit`.
+    pub fn from_config(config: &Config, limit: Limit) -> Self {
+        ProduceRequest {
+            topic: config.default_pipeline().topic.clone(),
+            source: config.source.kind,
+            limit,
+            rate: None,
+            raw: false,
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProduceSummary {
+    /// The active source: `randomuser`, `generator` or `stdin`.
+    pub source: &'static str,
+    pub topic: String,
+    /// Records Kafka acknowledged.
+    pub sent: u64,
+    /// Records Kafka did not acknowledge (failed or still undelivered at the flush deadline).
+    pub failed: u64,
+    /// Input that was reported and skipped: invalid stdin lines, unusable API results.
+    pub invalid: u64,
+    pub elapsed: Duration,
+    /// The first delivery error, if any.
+    pub first_error: Option<String>,
+}
+
+impl ProduceSummary {
+    pub fn records_per_second(&self) -> f64 {
+        self.sent as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+impl fmt::Display for ProduceSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "sent {} records to {} in {:.1}s ({:.0} records/s), {} failed, {} invalid skipped (source: {})",
+            self.sent,
+            self.topic,
+            self.elapsed.as_secs_f64(),
+            self.records_per_second(),
+            self.failed,
+            self.invalid,
+            self.source
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProduceError {
+    #[error(transparent)]
+    Kafka(#[from] KafkaError),
+    #[error("{source} ({sent} records were sent before it failed)")]
+    Source {
+        #[source]
+        source: SourceError,
+        sent: u64,
+    },
+    #[error("cannot read standard input: {0}")]
+    Stdin(#[from] std::io::Error),
+}
+
+/// The seed's Airflow task: users from the configured source into the default pipeline's
+/// topic for `duration` (60 s in the seed), stopping early when `cancel` fires.
+pub async fn stream_data_from_api(
+    config: &Config,
+    duration: Duration,
+    cancel: &CancellationToken,
+) -> Result<ProduceSummary, ProduceError> {
+    let request = ProduceRequest::from_config(config, Limit::Duration(duration));
+    produce(config, &request, &ProgressBar::hidden(), cancel).await
+}
+
+/// Runs one produce request. Stdin sources read the process's standard input.
+pub async fn produce(
+    config: &Config,
+    request: &ProduceRequest,
+    progress: &ProgressBar,
+    cancel: &CancellationToken,
+) -> Result<ProduceSummary, ProduceError> {
+    if request.source == SourceKind::Stdin || request.raw {
+        let stdin = tokio::io::BufReader::new(tokio::io::stdin());
+        return produce_lines(config, request, stdin, progress, cancel).await;
+    }
+    let mut run = Run::start(config, request).await?;
+    let mut source = match Source::open(&config.source, request.source).await {
+        Ok(s) => s,
+        Err(source) => return Err(ProduceError::Source { source, sent: 0 }),
+    };
+    run.source = source.name();
+    progress.set_message(source.name());
+    let batch_size = match &source {
+        Source::RandomUser(_) => config.source.batch_size,
+        Source::Generator(_) => 1000,
+    };
+    'fetch: while !run.done(cancel) {
+        let want = match request.limit {
+            Limit::Count(n) => (n - run.attempted).min(u64::from(batch_size)) as u32,
+            _ => batch_size,
+        };
+        let batch = tokio::select! {
+            batch = source.next_batch(want) => batch,
+            _ = cancel.cancelled() => break,
+        };
+        let batch = match batch {
+            Ok(b) => b,
+            Err(source) => {
+                let summary = run.finish().await;
+                return Err(ProduceError::Source {
+                    source,
+                    sent: summary.sent,
+                });
+            }
+        };
+        run.invalid += batch.skipped.len() as u64;
+        for record in &batch.records {
+            if run.done(cancel) {
+                break 'fetch;
+            }
+            run.pace().await;
+            run.producer.send(record).await?;
+            run.attempted += 1;
+            progress.inc(1);
+        }
+    }
+    Ok(run.finish().await)
+}
+
+/// Produces JSON lines from `input`: validated records keyed by id, or (raw) untouched
+/// lines without a key. Invalid lines are reported with their number and skipped.
+pub async fn produce_lines<R: AsyncBufRead + Unpin>(
+    config: &Config,
+    request: &ProduceRequest,
+    input: R,
+    progress: &ProgressBar,
+    cancel: &CancellationToken,
+) -> Result<ProduceSummary, ProduceError> {
+    let mut run = Run::start(config, request).await?;
+    run.source = "stdin";
+    let mut lines = LineReader::new(input, request.raw);
+    while !run.done(cancel) {
+        let line = tokio::select! {
+            line = lines.next_line() => line?,
+            _ = cancel.cancelled() => break,
+        };
+        match line {
+            None => break,
+            Some(Line::Invalid { number, error }) => {
+                tracing::warn!(
+                    line = number,
+                    reason = error.reason(),
+                    "skipping invalid line {number}: {error}"
+                );
+                run.invalid += 1;
+                continue;
+            }
+            Some(Line::Record(record)) => {
+                run.pace().await;
+                run.producer.send(&record).await?;
+            }
+            Some(Line::Raw(bytes)) => {
+                run.pace().await;
+                run.producer.send_bytes(None, &bytes, None).await?;
+            }
+        }
+        run.attempted += 1;
+        progress.inc(1);
+    }
+    Ok(run.finish().await)
+}
+
+/// The state of one run: its producer, limits, pacing and counts.
+struct Run<'a> {
+    request: &'a ProduceRequest,
+    delivery_timeout: Duration,
+    producer: RecordProducer,
+    source: &'static str,
+    started: Instant,
+    attempted: u64,
+    invalid: u64,
+}
+
+impl<'a> Run<'a> {
+    /// Creates the topic when missing (never relying on broker auto-creation), with the
+    /// partitions of the pipeline that reads it, and opens the producer.
+    async fn start(config: &Config, request: &'a ProduceRequest) -> Result<Self, ProduceError> {
+        let pipeline = config
+            .pipelines
+            .iter()
+            .find(|p| p.topic == request.topic)
+            .unwrap_or_else(|| config.default_pipeline());
+        ensure_topic(
+            &config.kafka,
+            &request.topic,
+            pipeline.partitions,
+            pipeline.topic_replication,
+        )
+        .await?;
+        let producer = RecordProducer::new(&config.kafka, &config.producer, &request.topic)?;
+        Ok(Run {
+            request,
+            delivery_timeout: config.producer.delivery_timeout,
+            producer,
+            source: "",
+            started: Instant::now(),
+            attempted: 0,
+            invalid: 0,
+        })
+    }
+
+    fn done(&self, cancel: &CancellationToken) -> bool {
+        cancel.is_cancelled()
+            || match self.request.limit {
+                Limit::Count(n) => self.attempted >= n,
+                Limit::Duration(d) => self.started.elapsed() >= d,
+                Limit::Unbounded => false,
+            }
+    }
+
+    /// Waits until the next record is due at the requested rate.
+    async fn pace(&self) {
+        if let Some(rate) = self.request.rate.filter(|r| *r > 0.0) {
+            let due = self.started + Duration::from_secs_f64(self.attempted as f64 / rate);
+            if due > Instant::now() {
+                tokio::time::sleep_until(due.into()).await;
+            }
+        }
+    }
+
+    /// Waits for every delivery report (up to the delivery timeout) and sums up.
+    async fn finish(self) -> ProduceSummary {
+        let undelivered = self.producer.flush(self.delivery_timeout).await;
+        let counts = self.producer.counts();
+        ProduceSummary {
+            source: self.source,
+            topic: self.request.topic.clone(),
+            sent: counts.delivered(),
+            failed: counts.failed() + undelivered,
+            invalid: self.invalid,
+            elapsed: self.started.elapsed(),
+            first_error: counts.first_error(),
+        }
+    }
+}

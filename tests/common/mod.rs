@@ -226,3 +226,83 @@ pub fn free_ports<const N: usize>() -> [u16; N] {
         .collect();
     std::array::from_fn(|i| listeners[i].local_addr().expect("local addr").port())
 }
+
+/// Messages in a topic: the sum of its partitions' high watermarks (exact for a topic that
+/// only idempotent, non-transactional producers wrote to).
+pub async fn topic_message_count(config: &Config, topic: &str) -> i64 {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = cassflow::kafka::client_config(&config.kafka)
+        .create()
+        .expect("consumer");
+    let topic = topic.to_string();
+    tokio::task::spawn_blocking(move || {
+        let timeout = Duration::from_secs(10);
+        let metadata = consumer
+            .fetch_metadata(Some(&topic), timeout)
+            .expect("metadata");
+        let partitions = metadata.topics()[0].partitions().len() as i32;
+        (0..partitions)
+            .map(|p| {
+                let (low, high) = consumer
+                    .fetch_watermarks(&topic, p, timeout)
+                    .expect("watermarks");
+                high - low
+            })
+            .sum()
+    })
+    .await
+    .expect("watermarks task")
+}
+
+/// The first `n` messages of a topic (panics if they do not all arrive within a minute).
+pub async fn read_topic(
+    config: &Config,
+    topic: &str,
+    n: usize,
+) -> Vec<rdkafka::message::OwnedMessage> {
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    let consumer: StreamConsumer = cassflow::kafka::client_config(&config.kafka)
+        .set("group.id", unique("reader"))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        let m = tokio::time::timeout(Duration::from_secs(60), consumer.recv())
+            .await
+            .unwrap_or_else(|_| panic!("only {} of {n} messages arrived", out.len()))
+            .expect("message");
+        out.push(m.detach());
+    }
+    out
+}
+
+/// A Kafka of its own (fresh ports and data dir), for tests that stop or stall the broker.
+/// The returned config points at it for Kafka and at the shared stack for Cassandra.
+pub async fn private_kafka(shared: &Config, data_dir: &Path) -> (Config, LocalStack) {
+    let mut config = shared.clone();
+    let [kafka, controller] = free_ports();
+    config.kafka.bootstrap = format!("127.0.0.1:{kafka}");
+    config.local.kafka_controller_port = controller;
+    config.local.data_dir = data_dir.to_path_buf();
+    config.local.kafka_heap = "384m".into();
+    let stack = LocalStack::new(&config);
+    stack
+        .start_only(&[cassflow::local::Server::Kafka])
+        .await
+        .expect("private Kafka starts");
+    (config, stack)
+}
+
+/// The pid of a running server of `stack`.
+pub async fn server_pid(stack: &LocalStack, server: cassflow::local::Server) -> u32 {
+    stack
+        .status()
+        .await
+        .servers
+        .iter()
+        .find(|s| s.server == server)
+        .and_then(|s| s.pid)
+        .expect("server is running")
+}

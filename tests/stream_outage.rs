@@ -108,3 +108,68 @@ async fn cassandra_outage_pauses_then_resumes_with_nothing_lost() {
         .await
         .expect("stop private Cassandra");
 }
+
+/// A Kafka outage in the middle of a load: the job keeps running (librdkafka reconnects; the
+/// job logs the outage, throttled), writes nothing twice that matters, loses nothing, and
+/// picks up records produced after the broker is back. Uses a private Kafka.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_outage_is_survived_and_the_job_resumes_with_nothing_lost() {
+    let shared = common::stack().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (config, kafka) = common::private_kafka(&shared, dir.path()).await;
+
+    let pipeline = common::users_pipeline("kafka_outage");
+    let first = common::users(20_000, "kafka-outage-1");
+    common::produce(&config, &pipeline.topic, &first).await;
+    let shutdown = CancellationToken::new();
+    let job = {
+        let (config, pipeline, shutdown) = (config.clone(), pipeline.clone(), shutdown.clone());
+        tokio::spawn(async move { stream::run_pipeline(&config, &pipeline, None, shutdown).await })
+    };
+    let session = common::session(&config).await;
+    let before = common::wait_for_rows(
+        &session,
+        &pipeline.keyspace,
+        &pipeline.table,
+        1_000,
+        Duration::from_secs(120),
+    )
+    .await;
+    assert!(before >= 1_000, "writing before the outage");
+
+    kafka.stop_only(&[Server::Kafka]).await.expect("stop Kafka");
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    assert!(!job.is_finished(), "the job survives the Kafka outage");
+    let during = common::count_rows(&session, &pipeline.keyspace, &pipeline.table).await;
+
+    kafka
+        .start_only(&[Server::Kafka])
+        .await
+        .expect("Kafka restarts");
+    let second = common::users(20_000, "kafka-outage-2");
+    common::produce(&config, &pipeline.topic, &second).await;
+    let count = common::wait_for_rows(
+        &session,
+        &pipeline.keyspace,
+        &pipeline.table,
+        40_000,
+        Duration::from_secs(300),
+    )
+    .await;
+    assert_eq!(
+        count, 40_000,
+        "everything arrives after the outage (had {during} during it)"
+    );
+    let ids: HashSet<uuid::Uuid> =
+        common::read_users(&session, &pipeline.keyspace, &pipeline.table)
+            .await
+            .into_keys()
+            .collect();
+    let produced: HashSet<uuid::Uuid> = first.iter().chain(&second).map(|r| r.id).collect();
+    assert_eq!(ids, produced);
+
+    shutdown.cancel();
+    let summary = job.await.expect("join").expect("job");
+    assert_eq!(summary.dead_lettered, 0, "{summary:?}");
+    kafka.stop().await.expect("stop private Kafka");
+}

@@ -109,7 +109,7 @@ impl Default for SourceConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProducerConfig {
-    /// `none`, `gzip`, `snappy`, `lz4` or `zstd`.
+    /// `none`, `gzip`, `snappy` or `lz4` (default; zstd is not built in).
     #[serde(deserialize_with = "lenient::string")]
     pub compression: String,
     /// How long librdkafka waits to fill a batch.

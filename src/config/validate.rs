@@ -106,7 +106,7 @@ impl Config {
         }
         if !matches!(
             self.producer.compression.as_str(),
-            "none" | "gzip" | "snappy" | "lz4" | "zstd"
+            "none" | "gzip" | "snappy" | "lz4"
         ) {
             return Err(invalid(
                 "producer.compression".into(),
@@ -114,7 +114,7 @@ impl Config {
                     "`{}` is not a Kafka compression codec",
                     self.producer.compression
                 ),
-                "use one of none, gzip, snappy, lz4, zstd",
+                "use one of none, gzip, snappy, lz4 (zstd is not built into this binary)",
             ));
         }
         if !(1..=5000).contains(&self.source.batch_size) {

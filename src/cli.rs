@@ -73,8 +73,77 @@ pub enum Command {
     ///   cassflow produce --source stdin < users.jsonl
     ///   printf 'not json\n' | cassflow produce --raw
     Produce(ProduceArgs),
+    /// Measure cassflow side by side with Spark Structured Streaming, Kafka Connect, a raw
+    /// driver loop and kafka-producer-perf-test on the configured Kafka and Cassandra
+    /// (starting the local stack if nothing answers), and write docs/benchmarks.md,
+    /// bench-results.json and bench.png. Peers are installed on first use into
+    /// ~/.cache/cassflow/bench. Example: cassflow --config bench/stack.toml bench
+    Bench(BenchArgs),
+    /// Internal: one measured process of `cassflow bench` (spec as JSON).
+    #[command(hide = true)]
+    BenchWorker {
+        spec: String,
+        #[arg(long)]
+        result: std::path::PathBuf,
+    },
+    /// The scheduler's DAGs: list, trigger, pause, unpause. Works whether or not
+    /// `cassflow up` runs (its scheduler starts triggered runs).
+    Dags {
+        #[command(subcommand)]
+        command: crate::scheduler_cli::DagsCommand,
+    },
+    /// Recent DAG runs with their task states.
+    Runs(crate::scheduler_cli::RunsArgs),
+    /// Check the live stack: the stream job's lag, a table's row count (exit 1 on failure).
+    Check {
+        #[command(subcommand)]
+        command: crate::scheduler_cli::CheckCommand,
+    },
     /// Print the effective configuration (defaults, file and environment merged) as TOML.
     Config,
+    /// Print a shell completion script to stdout.
+    ///
+    /// Examples:
+    ///   cassflow completions bash > ~/.local/share/bash-completion/completions/cassflow
+    ///   cassflow completions zsh > ~/.zfunc/_cassflow   (with ~/.zfunc in $fpath)
+    ///   cassflow completions fish > ~/.config/fish/completions/cassflow.fish
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Records in the pre-filled topic (sink throughput) and in each producer run.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub records: u64,
+    /// Which peers to measure (cassflow is always the reference).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "cassflow,spark,connect,raw,producer"
+    )]
+    pub peers: Vec<cassflow::bench::Peer>,
+    /// Fixed rates (records/s) of the end-to-end latency runs; empty to skip them.
+    #[arg(long, value_delimiter = ',', default_value = "1000,5000,20000")]
+    pub latency_rates: Vec<u32>,
+    /// How long each latency rate runs.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub latency_duration: std::time::Duration,
+    /// cassflow stream instance counts for the sink runs.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
+    pub instances: Vec<usize>,
+    /// Writes in flight of the raw driver loop.
+    #[arg(long, default_value_t = 512)]
+    pub raw_concurrency: usize,
+    /// Where benchmarks.md, bench-results.json and bench.png are written.
+    #[arg(long, default_value = "docs")]
+    pub out: std::path::PathBuf,
+    /// Do not draw bench.png (drawing needs the bench's Python venv).
+    #[arg(long)]
+    pub no_chart: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -139,10 +208,11 @@ pub struct ProduceArgs {
 }
 
 fn positive_rate(text: &str) -> Result<f64, String> {
+    use cassflow::produce::{MAX_RATE, MIN_RATE};
     match text.parse::<f64>() {
-        Ok(r) if r > 0.0 && r.is_finite() => Ok(r),
+        Ok(r) if (MIN_RATE..=MAX_RATE).contains(&r) => Ok(r),
         _ => Err(format!(
-            "`{text}` is not a positive number of records per second"
+            "`{text}` is not a rate between {MIN_RATE} and {MAX_RATE} records per second"
         )),
     }
 }

@@ -5,13 +5,17 @@
 //! The binary (`src/main.rs`) is a thin shell over these modules; everything it does can be
 //! driven from tests through this library.
 
+pub mod bench;
 pub mod cassandra;
+pub mod checks;
 pub mod config;
 pub mod kafka;
 pub mod local;
 pub mod produce;
 pub mod record;
+pub mod scheduler;
 pub mod source;
 pub mod stream;
 pub mod telemetry;
 pub mod up;
+pub mod web;

@@ -2,6 +2,7 @@
 //! library. This is the only place that uses `anyhow` and decides exit codes.
 
 mod cli;
+mod scheduler_cli;
 
 use cassflow::stream::consumer::Replay;
 use clap::Parser;
@@ -11,6 +12,11 @@ use tokio_util::sync::CancellationToken;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Completions { shell } = cli.command {
+        // Needs no configuration: a broken config must not break tab completion.
+        print_completions(shell);
+        return ExitCode::SUCCESS;
+    }
     cassflow::telemetry::init(&cli.log_level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -102,11 +108,41 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Produce(args) => return produce(config, args).await,
+        Command::Bench(args) => bench(config, args).await?,
+        Command::BenchWorker { spec, result } => {
+            let line = cassflow::bench::worker::run(&spec).await?;
+            std::fs::write(&result, line)?;
+        }
+        Command::Completions { shell } => print_completions(shell),
+        Command::Dags { command } => return scheduler_cli::dags(&config, command).await,
+        Command::Runs(args) => return scheduler_cli::runs(&config, args),
+        Command::Check { command } => return scheduler_cli::check(&config, command).await,
         Command::Config => {
             print!("{}", toml_of(&config)?);
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `cassflow bench`: the options from the flags, the exact command line for the report.
+async fn bench(config: cassflow::config::Config, args: cli::BenchArgs) -> anyhow::Result<()> {
+    let max_instances = args.instances.iter().copied().max().unwrap_or(1).max(1);
+    let opts = cassflow::bench::BenchOptions {
+        records: args.records.max(1),
+        peers: args.peers,
+        instances: args.instances,
+        latency_rates: args.latency_rates,
+        latency_duration: args.latency_duration,
+        partitions: (max_instances as i32 * 2).max(8),
+        raw_concurrency: args.raw_concurrency,
+        out: args.out,
+        chart: !args.no_chart,
+        cassflow_bin: std::env::current_exe()?,
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        ..cassflow::bench::BenchOptions::default()
+    };
+    cassflow::bench::run(config, opts).await?;
+    Ok(())
 }
 
 /// RFC 3339 or milliseconds since the epoch.
@@ -216,4 +252,14 @@ fn progress_bar(limit: cassflow::produce::Limit) -> indicatif::ProgressBar {
     }
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
     bar
+}
+
+fn print_completions(shell: clap_complete::Shell) {
+    use std::io::Write;
+    let mut command = <Cli as clap::CommandFactory>::command();
+    // Generated into memory first: clap_complete panics on a write error, and a reader that
+    // leaves early (`| head`) is not an error of ours.
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command, "cassflow", &mut script);
+    let _ = std::io::stdout().write_all(&script);
 }

@@ -1,6 +1,7 @@
 //! `cassflow up`, the main job: make sure Kafka and Cassandra answer (starting the local
 //! stack for whichever does not), create every pipeline's topics, keyspace and table, then
-//! run the stream job until Ctrl-C or SIGTERM, and stop what this command started.
+//! run the scheduler (the seed's `user_automation` DAG among others), the stream job and the
+//! web UI until Ctrl-C or SIGTERM, and stop what this command started.
 
 use crate::cassandra::{self, schema, CassandraError};
 use crate::config::Config;
@@ -28,6 +29,14 @@ pub enum UpError {
     Cassandra(#[from] CassandraError),
     #[error(transparent)]
     Stream(Box<crate::stream::StreamError>),
+    #[error(transparent)]
+    Scheduler(#[from] crate::scheduler::SchedulerError),
+    #[error("web UI on {bind}: {source}")]
+    Web {
+        bind: std::net::SocketAddr,
+        #[source]
+        source: crate::web::WebError,
+    },
     #[error("cannot listen for Ctrl-C/SIGTERM: {0}")]
     Signal(std::io::Error),
 }
@@ -84,12 +93,48 @@ pub async fn prepare(config: &Config) -> Result<Prepared, UpError> {
     Ok(prepared)
 }
 
-/// The whole `up` command: prepare, run until a stop signal, stop what was started.
+/// The whole `up` command: prepare, run scheduler + stream job + web UI until a stop
+/// signal, stop what was started.
 pub async fn run(config: Config, keep_stack: bool) -> Result<(), UpError> {
     let prepared = prepare(&config).await?;
+    let result = serve(&config).await;
+    if !prepared.started.is_empty() && !keep_stack {
+        let stack = LocalStack::new(&config);
+        let report = stack.stop_only(&prepared.started).await?;
+        say!("{}", report.to_string().trim_end());
+    }
+    result
+}
+
+/// Runs the three parts on one cancellation token; any part failing stops the others.
+async fn serve(config: &Config) -> Result<(), UpError> {
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let web_bind = config.web.bind;
+    let web_error = |source| UpError::Web {
+        bind: web_bind,
+        source,
+    };
+    let scheduler = crate::scheduler::Scheduler::from_config(config)?;
+    let state = crate::web::AppState::new(config)
+        .map_err(web_error)?
+        .with_scheduler(scheduler.clone());
+    let source = crate::source::Source::open(&config.source, config.source.kind).await;
+
     say!("cassflow is up:");
+    say!(
+        "  web UI     http://{web_bind}/ (user {})",
+        config.web.username
+    );
     say!("  Kafka      {}", config.kafka.bootstrap);
     say!("  Cassandra  {}", config.cassandra.contact_points);
+    match &source {
+        Ok(s) => say!(
+            "  source     {} (source.kind = {:?})",
+            s.name(),
+            config.source.kind
+        ),
+        Err(e) => say!("  source     unavailable: {e}"),
+    }
     for p in &config.pipelines {
         say!(
             "  pipeline   {}: topic {} -> {}.{} (dead letters: {})",
@@ -100,7 +145,16 @@ pub async fn run(config: Config, keep_stack: bool) -> Result<(), UpError> {
             p.dead_letter_topic()
         );
     }
-    let shutdown = tokio_util::sync::CancellationToken::new();
+    if let Ok(dags) = scheduler.list_dags() {
+        for d in dags {
+            say!(
+                "  DAG        {} ({}{})",
+                d.dag_id,
+                d.schedule,
+                if d.is_paused { ", paused" } else { "" }
+            );
+        }
+    }
     if let Some(bind) = config.stream.metrics_bind {
         let token = shutdown.clone();
         tokio::spawn(async move {
@@ -109,23 +163,39 @@ pub async fn run(config: Config, keep_stack: bool) -> Result<(), UpError> {
             }
         });
     }
+    let mut web = tokio::spawn(crate::web::serve(config.clone(), state, shutdown.clone()));
+    let mut scheduler_loop = tokio::spawn(scheduler.run(shutdown.clone()));
     let mut stream = {
         let (config, token) = (config.clone(), shutdown.clone());
         tokio::spawn(async move { crate::stream::run(&config, None, token).await })
     };
-    say!("stream job running; press Ctrl-C to stop");
-    let result = tokio::select! {
+    say!("scheduler, stream job and web UI running; press Ctrl-C to stop");
+
+    // Until a stop signal, or until a part ends on its own (which only happens on failure).
+    let early = tokio::select! {
         signal = wait_for_stop_signal() => {
             signal?;
-            say!("stopping: finishing in-flight writes");
-            shutdown.cancel();
-            (&mut stream).await
+            say!("stopping: finishing in-flight writes and running tasks");
+            None
         }
-        // The job ends on its own only if it failed to start.
-        ended = &mut stream => ended,
+        ended = &mut web => Some(Part::Web(ended)),
+        ended = &mut scheduler_loop => Some(Part::Scheduler(ended)),
+        ended = &mut stream => Some(Part::Stream(ended)),
     };
     shutdown.cancel();
-    let outcome = match result {
+    let mut failures: Vec<UpError> = Vec::new();
+    let (mut web_done, mut scheduler_done, mut stream_done) = (None, None, None);
+    match early {
+        Some(Part::Web(r)) => web_done = Some(r),
+        Some(Part::Scheduler(r)) => scheduler_done = Some(r),
+        Some(Part::Stream(r)) => stream_done = Some(r),
+        None => {}
+    }
+    let stream_result = match stream_done {
+        Some(r) => r,
+        None => stream.await,
+    };
+    match stream_result {
         Ok(Ok(summaries)) => {
             for s in summaries {
                 say!(
@@ -136,21 +206,50 @@ pub async fn run(config: Config, keep_stack: bool) -> Result<(), UpError> {
                     s.dead_lettered
                 );
             }
-            Ok(())
         }
-        Ok(Err(e)) => Err(UpError::Stream(Box::new(e))),
-        Err(e) => Err(UpError::Stream(Box::new(
-            crate::stream::StreamError::Consumer(format!(
-                "the stream job stopped unexpectedly: {e}"
-            )),
-        ))),
-    };
-    if !prepared.started.is_empty() && !keep_stack {
-        let stack = LocalStack::new(&config);
-        let report = stack.stop_only(&prepared.started).await?;
-        say!("{}", report.to_string().trim_end());
+        Ok(Err(e)) => failures.push(UpError::Stream(Box::new(e))),
+        Err(e) => failures.push(stopped_unexpectedly("stream job", e)),
     }
-    outcome
+    let scheduler_result = match scheduler_done {
+        Some(r) => r,
+        None => scheduler_loop.await,
+    };
+    match scheduler_result {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => failures.push(e.into()),
+        Err(e) => failures.push(stopped_unexpectedly("scheduler", e)),
+    }
+    let web_result = match web_done {
+        Some(r) => r,
+        None => web.await,
+    };
+    match web_result {
+        Ok(Ok(())) => {}
+        Ok(Err(source)) => failures.push(web_error(source)),
+        Err(e) => failures.push(stopped_unexpectedly("web UI", e)),
+    }
+    match failures.into_iter().next() {
+        Some(first) => Err(first),
+        None => Ok(()),
+    }
+}
+
+/// A part of `up` that ended before the stop signal.
+enum Part {
+    Web(Result<Result<(), crate::web::WebError>, tokio::task::JoinError>),
+    Scheduler(Result<Result<(), crate::scheduler::SchedulerError>, tokio::task::JoinError>),
+    Stream(
+        Result<
+            Result<Vec<crate::stream::PipelineSummary>, crate::stream::StreamError>,
+            tokio::task::JoinError,
+        >,
+    ),
+}
+
+fn stopped_unexpectedly(part: &str, e: tokio::task::JoinError) -> UpError {
+    UpError::Stream(Box::new(crate::stream::StreamError::Consumer(format!(
+        "the {part} stopped unexpectedly: {e}"
+    ))))
 }
 
 /// Resolves on Ctrl-C (SIGINT) or SIGTERM.

@@ -6,8 +6,6 @@
 mod common;
 
 use cassflow::local::{LocalStack, Server};
-use cassflow::stream;
-use std::collections::HashSet;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -41,10 +39,7 @@ async fn cassandra_outage_pauses_then_resumes_with_nothing_lost() {
     let records = common::users(30_000, "outage");
     common::produce(&config, &pipeline.topic, &records).await;
     let shutdown = CancellationToken::new();
-    let job = {
-        let (config, pipeline, shutdown) = (config.clone(), pipeline.clone(), shutdown.clone());
-        tokio::spawn(async move { stream::run_pipeline(&config, &pipeline, None, shutdown).await })
-    };
+    let job = common::spawn_pipeline(&config, &pipeline, &shutdown);
     let session = common::session(&config).await;
     let before = common::wait_for_rows(
         &session,
@@ -79,21 +74,7 @@ async fn cassandra_outage_pauses_then_resumes_with_nothing_lost() {
         .await
         .expect("Cassandra restarts");
     let session = common::session(&config).await;
-    let count = common::wait_for_rows(
-        &session,
-        &pipeline.keyspace,
-        &pipeline.table,
-        30_000,
-        Duration::from_secs(300),
-    )
-    .await;
-    assert_eq!(count, 30_000, "everything arrives after the outage");
-    let ids: HashSet<uuid::Uuid> =
-        common::read_users(&session, &pipeline.keyspace, &pipeline.table)
-            .await
-            .into_keys()
-            .collect();
-    assert_eq!(ids, records.iter().map(|r| r.id).collect::<HashSet<_>>());
+    common::assert_table_holds(&session, &pipeline, &records).await;
     assert_eq!(
         metric("cassflow_stream_paused", &pipeline.name),
         Some(0.0),
@@ -101,7 +82,7 @@ async fn cassandra_outage_pauses_then_resumes_with_nothing_lost() {
     );
 
     shutdown.cancel();
-    let summary = job.await.expect("join").expect("job");
+    let summary = job.await.expect("job");
     assert!(summary.written >= 30_000 - before as u64, "{summary:?}");
     cassandra
         .stop_only(&[Server::Cassandra])
@@ -122,10 +103,7 @@ async fn kafka_outage_is_survived_and_the_job_resumes_with_nothing_lost() {
     let first = common::users(20_000, "kafka-outage-1");
     common::produce(&config, &pipeline.topic, &first).await;
     let shutdown = CancellationToken::new();
-    let job = {
-        let (config, pipeline, shutdown) = (config.clone(), pipeline.clone(), shutdown.clone());
-        tokio::spawn(async move { stream::run_pipeline(&config, &pipeline, None, shutdown).await })
-    };
+    let job = common::spawn_pipeline(&config, &pipeline, &shutdown);
     let session = common::session(&config).await;
     let before = common::wait_for_rows(
         &session,
@@ -140,7 +118,6 @@ async fn kafka_outage_is_survived_and_the_job_resumes_with_nothing_lost() {
     kafka.stop_only(&[Server::Kafka]).await.expect("stop Kafka");
     tokio::time::sleep(Duration::from_secs(20)).await;
     assert!(!job.is_finished(), "the job survives the Kafka outage");
-    let during = common::count_rows(&session, &pipeline.keyspace, &pipeline.table).await;
 
     kafka
         .start_only(&[Server::Kafka])
@@ -148,28 +125,10 @@ async fn kafka_outage_is_survived_and_the_job_resumes_with_nothing_lost() {
         .expect("Kafka restarts");
     let second = common::users(20_000, "kafka-outage-2");
     common::produce(&config, &pipeline.topic, &second).await;
-    let count = common::wait_for_rows(
-        &session,
-        &pipeline.keyspace,
-        &pipeline.table,
-        40_000,
-        Duration::from_secs(300),
-    )
-    .await;
-    assert_eq!(
-        count, 40_000,
-        "everything arrives after the outage (had {during} during it)"
-    );
-    let ids: HashSet<uuid::Uuid> =
-        common::read_users(&session, &pipeline.keyspace, &pipeline.table)
-            .await
-            .into_keys()
-            .collect();
-    let produced: HashSet<uuid::Uuid> = first.iter().chain(&second).map(|r| r.id).collect();
-    assert_eq!(ids, produced);
+    common::assert_table_holds(&session, &pipeline, first.iter().chain(&second)).await;
 
     shutdown.cancel();
-    let summary = job.await.expect("join").expect("job");
+    let summary = job.await.expect("job");
     assert_eq!(summary.dead_lettered, 0, "{summary:?}");
     kafka.stop().await.expect("stop private Kafka");
 }

@@ -18,12 +18,13 @@ async fn up_creates_the_pipeline_and_stops_on_sigterm() {
     let topic = common::unique("up");
     let keyspace = common::unique("upks");
     let file = dir.path().join("cassflow.toml");
+    let [web_port] = common::free_ports();
     std::fs::write(
         &file,
         format!(
             "[kafka]\nbootstrap = \"{}\"\n[cassandra]\ncontact_points = \"{}\"\n\
              [[pipelines]]\ntopic = \"{topic}\"\npartitions = 2\nkeyspace = \"{keyspace}\"\n\
-             table = \"created_users\"\n",
+             table = \"created_users\"\n[web]\nbind = \"127.0.0.1:{web_port}\"\n",
             config.kafka.bootstrap, config.cassandra.contact_points
         ),
     )
@@ -62,6 +63,18 @@ async fn up_creates_the_pipeline_and_stops_on_sigterm() {
         !text.contains("starting the local stack"),
         "servers were running: {text}"
     );
+    assert!(
+        text.contains(&format!("web UI     http://127.0.0.1:{web_port}/")),
+        "{text}"
+    );
+    assert!(
+        text.contains("DAG        user_automation (@daily)"),
+        "{text}"
+    );
+    let health = reqwest::get(format!("http://127.0.0.1:{web_port}/health"))
+        .await
+        .expect("the web UI answers");
+    assert!(health.status().is_success(), "{health:?}");
 
     let info = cassflow::kafka::admin::probe(&config.kafka, Duration::from_secs(10))
         .await

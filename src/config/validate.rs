@@ -97,6 +97,32 @@ impl Config {
                 "set web.password (or CASSFLOW_WEB__PASSWORD) to a strong secret, or bind to 127.0.0.1",
             ));
         }
+        if self
+            .web
+            .api_token
+            .as_ref()
+            .is_some_and(|t| t.trim().len() < 16)
+        {
+            return Err(invalid(
+                "web.api_token".into(),
+                "a token shorter than 16 characters is easy to guess".into(),
+                "use a long random string, e.g. `openssl rand -hex 32`",
+            ));
+        }
+        if self.scheduler.parallelism == 0 {
+            return Err(invalid(
+                "scheduler.parallelism".into(),
+                "0 tasks at once would never run a task".into(),
+                "use at least 1 (default 16)",
+            ));
+        }
+        if self.scheduler.poll_interval.is_zero() {
+            return Err(invalid(
+                "scheduler.poll_interval".into(),
+                "0s would spin".into(),
+                "use e.g. `1s`",
+            ));
+        }
         if self.stream.max_in_flight == 0 {
             return Err(invalid(
                 "stream.max_in_flight".into(),

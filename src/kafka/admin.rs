@@ -1,7 +1,7 @@
 //! Topic administration and broker probes: creating topics through the admin API (cassflow
 //! never relies on broker auto-creation) and asking a broker for metadata.
 
-use super::{client_config, KafkaError};
+use super::{client_config, diagnose, KafkaError};
 use crate::config::KafkaConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -76,16 +76,32 @@ pub async fn ensure_topic(
         bootstrap: cfg.bootstrap.clone(),
         reason,
     };
-    let results = admin
-        .create_topics([&new_topic], &options)
-        .await
-        .map_err(|e| match e {
-            rdkafka::error::KafkaError::AdminOp(RDKafkaErrorCode::OperationTimedOut) => fail(format!(
-                "Kafka did not answer within {} (fix: start it with `cassflow local start`, or point kafka.bootstrap at a running broker)",
-                humantime::format_duration(cfg.request_timeout)
-            )),
-            _ => fail(e.to_string()),
-        })?;
+    let results = match admin.create_topics([&new_topic], &options).await {
+        Ok(results) => results,
+        Err(rdkafka::error::KafkaError::AdminOp(RDKafkaErrorCode::OperationTimedOut)) => {
+            let waited = humantime::format_duration(cfg.request_timeout);
+            let probe = cfg.clone();
+            let within = cfg.request_timeout.min(Duration::from_secs(5));
+            let reason =
+                tokio::task::spawn_blocking(move || diagnose::why_unreachable(&probe, within))
+                    .await?;
+            const START: &str = "start it with `cassflow local start`, or point kafka.bootstrap at a running broker";
+            const SECURITY: &str =
+                "check kafka.properties: security.protocol, sasl.*, ssl.* must match the broker's listener";
+            return Err(fail(match reason {
+                Some(reason) => {
+                    let lower = reason.to_ascii_lowercase();
+                    let security = ["authentication", "ssl", "sasl", "certificate"]
+                        .iter()
+                        .any(|w| lower.contains(w));
+                    let fix = if security { SECURITY } else { START };
+                    format!("Kafka did not answer within {waited}: {reason} (fix: {fix})")
+                }
+                None => format!("Kafka did not answer within {waited} (fix: {START})"),
+            }));
+        }
+        Err(e) => return Err(fail(e.to_string())),
+    };
     match results.into_iter().next() {
         Some(Ok(_)) => Ok(true),
         Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) => Ok(false),

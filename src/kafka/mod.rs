@@ -3,6 +3,7 @@
 //! stream job; this module owns only what every Kafka client needs.
 
 pub mod admin;
+pub mod diagnose;
 
 use crate::config::KafkaConfig;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};

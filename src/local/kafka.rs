@@ -3,6 +3,7 @@
 
 use super::{template, LocalError, Ports};
 use crate::config::LocalConfig;
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
@@ -37,6 +38,7 @@ pub fn prepare(
         ],
     )
     .map_err(fail)?;
+    let properties = with_overrides(properties, &local.kafka_properties);
     let log4j =
         template::render(LOG4J, &[("log_dir", logs.display().to_string())]).map_err(fail)?;
     let server_properties = conf.join("server.properties");
@@ -91,6 +93,52 @@ pub fn prepare(
     Ok(command)
 }
 
+/// `local.kafka_properties` appended after the generated properties: Java's `Properties`
+/// keeps the last value of a repeated key, so the user's value wins.
+fn with_overrides(mut properties: String, extra: &BTreeMap<String, String>) -> String {
+    if extra.is_empty() {
+        return properties;
+    }
+    if !properties.ends_with('\n') {
+        properties.push('\n');
+    }
+    properties.push_str("# from local.kafka_properties\n");
+    for (key, value) in extra {
+        properties.push_str(&escape_property(key, true));
+        properties.push('=');
+        properties.push_str(&escape_property(value, false));
+        properties.push('\n');
+    }
+    properties
+}
+
+/// Escapes text for a Java `.properties` file, which is read as ISO-8859-1: separators in
+/// keys, a leading space, line breaks and backslashes, and non-ASCII as `\uXXXX`.
+fn escape_property(text: &str, is_key: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (i, c) in text.chars().enumerate() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            ' ' if is_key || i == 0 => out.push_str("\\ "),
+            '=' | ':' | '#' | '!' if is_key => {
+                out.push('\\');
+                out.push(c);
+            }
+            ' '..='~' => out.push(c),
+            other => {
+                let mut units = [0u16; 2];
+                for unit in other.encode_utf16(&mut units) {
+                    out.push_str(&format!("\\u{unit:04x}"));
+                }
+            }
+        }
+    }
+    out
+}
+
 fn java(local: &LocalConfig) -> Command {
     Command::new(&local.java)
 }
@@ -117,6 +165,36 @@ mod tests {
         assert!(id
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+    }
+
+    #[test]
+    fn extra_properties_are_appended_escaped() {
+        let extra = BTreeMap::from([
+            (
+                "listeners".to_string(),
+                "SASL_PLAINTEXT://127.0.0.1:1".to_string(),
+            ),
+            (
+                "jaas".to_string(),
+                "Module required user_a=\"s\\ecret\";\nnext".to_string(),
+            ),
+            ("odd key=".to_string(), " é".to_string()),
+        ]);
+        let out = with_overrides("a=1".into(), &extra);
+        assert!(
+            out.starts_with("a=1\n# from local.kafka_properties\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("\nlisteners=SASL_PLAINTEXT://127.0.0.1:1\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("\njaas=Module required user_a=\"s\\\\ecret\";\\nnext\n"),
+            "{out}"
+        );
+        assert!(out.contains("\nodd\\ key\\==\\ \\u00e9\n"), "{out}");
+        assert_eq!(with_overrides("a=1\n".into(), &BTreeMap::new()), "a=1\n");
     }
 
     #[test]

@@ -17,6 +17,13 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncBufRead;
 use tokio_util::sync::CancellationToken;
 
+/// The slowest and fastest rates a run accepts, in records per second.
+pub const MIN_RATE: f64 = 0.01;
+pub const MAX_RATE: f64 = 10_000_000.0;
+
+/// How many fetches in a row may bring no usable user before a run gives up.
+const MAX_EMPTY_BATCHES: u32 = 5;
+
 /// When a run stops (besides cancellation).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Limit {
@@ -140,6 +147,7 @@ pub async fn produce(
         Source::RandomUser(_) => config.source.batch_size,
         Source::Generator(_) => 1000,
     };
+    let mut empty_batches = 0;
     'fetch: while !run.done(cancel) {
         let want = match request.limit {
             Limit::Count(n) => (n - run.attempted).min(u64::from(batch_size)) as u32,
@@ -160,11 +168,30 @@ pub async fn produce(
             }
         };
         run.invalid += batch.skipped.len() as u64;
+        if batch.records.is_empty() {
+            // An API answering with nothing usable must not be asked again in a hot loop.
+            empty_batches += 1;
+            if empty_batches >= MAX_EMPTY_BATCHES {
+                let summary = run.finish().await;
+                return Err(ProduceError::Source {
+                    source: SourceError::NoUsers {
+                        fetches: empty_batches,
+                    },
+                    sent: summary.sent,
+                });
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1) * empty_batches) => {}
+                _ = cancel.cancelled() => break,
+            }
+            continue;
+        }
+        empty_batches = 0;
         for record in &batch.records {
             if run.done(cancel) {
                 break 'fetch;
             }
-            run.pace().await;
+            run.pace(cancel).await;
             run.producer.send(record).await?;
             run.attempted += 1;
             progress.inc(1);
@@ -202,11 +229,11 @@ pub async fn produce_lines<R: AsyncBufRead + Unpin>(
                 continue;
             }
             Some(Line::Record(record)) => {
-                run.pace().await;
+                run.pace(cancel).await;
                 run.producer.send(&record).await?;
             }
             Some(Line::Raw(bytes)) => {
-                run.pace().await;
+                run.pace(cancel).await;
                 run.producer.send_bytes(None, &bytes, None).await?;
             }
         }
@@ -264,12 +291,22 @@ impl<'a> Run<'a> {
             }
     }
 
-    /// Waits until the next record is due at the requested rate.
-    async fn pace(&self) {
-        if let Some(rate) = self.request.rate.filter(|r| *r > 0.0) {
-            let due = self.started + Duration::from_secs_f64(self.attempted as f64 / rate);
-            if due > Instant::now() {
-                tokio::time::sleep_until(due.into()).await;
+    /// Waits until the next record is due at the requested rate (or the run is cancelled).
+    async fn pace(&self, cancel: &CancellationToken) {
+        let Some(rate) = self
+            .request
+            .rate
+            .filter(|r| (MIN_RATE..=MAX_RATE).contains(r))
+        else {
+            return;
+        };
+        let due = Duration::try_from_secs_f64(self.attempted as f64 / rate)
+            .ok()
+            .and_then(|offset| self.started.checked_add(offset));
+        if let Some(due) = due.filter(|due| *due > Instant::now()) {
+            tokio::select! {
+                _ = tokio::time::sleep_until(due.into()) => {}
+                _ = cancel.cancelled() => {}
             }
         }
     }

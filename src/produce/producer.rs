@@ -173,8 +173,10 @@ impl RecordProducer {
             if Instant::now() >= deadline {
                 return self.enqueued - reported;
             }
-            let _ = self.inner.flush(Duration::from_millis(100));
-            tokio::task::yield_now().await;
+            // Sends lingering batches now; the waiting is async, so the runtime's worker
+            // (shared with the web UI under `cassflow up`) is not blocked.
+            let _ = self.inner.flush(Duration::ZERO);
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
 }

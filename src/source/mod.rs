@@ -42,6 +42,10 @@ pub enum SourceError {
     },
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
+    #[error(
+        "the source gave no usable user in {fetches} fetches in a row (see the warnings above)"
+    )]
+    NoUsers { fetches: u32 },
     #[error("source `stdin` reads lines, not batches: use stdin::LineReader")]
     NotBatched,
 }

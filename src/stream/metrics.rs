@@ -156,6 +156,39 @@ pub fn encode() -> String {
     out
 }
 
+/// The most recent error a pipeline reported (a dead letter's reason, a failed write, a
+/// Kafka error), for the web UI's Stream page; errors are not metric labels.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LastError {
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub message: String,
+}
+
+fn last_error_slots() -> &'static std::sync::Mutex<std::collections::HashMap<String, LastError>> {
+    static SLOTS: OnceLock<std::sync::Mutex<std::collections::HashMap<String, LastError>>> =
+        OnceLock::new();
+    SLOTS.get_or_init(Default::default)
+}
+
+/// Records `message` as `pipeline`'s most recent error (kept to one bounded line).
+pub fn note_error(pipeline: &str, message: &str) {
+    let message: String = message.chars().take(500).collect();
+    if let Ok(mut slots) = last_error_slots().lock() {
+        slots.insert(
+            pipeline.to_string(),
+            LastError {
+                at: chrono::Utc::now(),
+                message,
+            },
+        );
+    }
+}
+
+/// `pipeline`'s most recent error, if it reported one in this process.
+pub fn last_error(pipeline: &str) -> Option<LastError> {
+    last_error_slots().lock().ok()?.get(pipeline).cloned()
+}
+
 /// Serves `/metrics` on `bind` until `shutdown` (used when the web UI is not running).
 pub async fn serve(
     bind: std::net::SocketAddr,

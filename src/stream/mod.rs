@@ -468,6 +468,10 @@ async fn process(shared: &Shared, message: &OwnedMessage) -> Outcome {
                 return dead_letter(shared, message, "rejected_by_cassandra", &e).await;
             }
             Err(WriteError::Transient(e)) => {
+                metrics::note_error(
+                    &shared.pipeline.name,
+                    &format!("write failed, retrying: {e}"),
+                );
                 shared.outage.store(true, Ordering::Relaxed);
                 shared.metrics.retries.get_or_create(&shared.label).inc();
                 failures += 1;
@@ -499,6 +503,10 @@ async fn dead_letter(
     loop {
         match shared.dlq.send(message, reason, error).await {
             Ok(()) => {
+                metrics::note_error(
+                    &shared.pipeline.name,
+                    &format!("dead letter ({reason}): {error}"),
+                );
                 shared
                     .metrics
                     .dead_letters
@@ -541,6 +549,7 @@ struct ThrottledLog {
 
 impl ThrottledLog {
     fn warn(&mut self, pipeline: &str, error: &str) {
+        metrics::note_error(pipeline, &format!("Kafka: {error}"));
         if self
             .last
             .is_none_or(|t| t.elapsed() > Duration::from_secs(5))

@@ -306,3 +306,48 @@ pub async fn server_pid(stack: &LocalStack, server: cassflow::local::Server) -> 
         .and_then(|s| s.pid)
         .expect("server is running")
 }
+
+/// Waits (up to five minutes) until the pipeline's table holds as many rows as `records`,
+/// then asserts its ids are exactly theirs: nothing lost, nothing extra.
+pub async fn assert_table_holds<'a>(
+    session: &Session,
+    pipeline: &PipelineConfig,
+    records: impl IntoIterator<Item = &'a UserRecord>,
+) {
+    let want: std::collections::HashSet<uuid::Uuid> = records.into_iter().map(|r| r.id).collect();
+    let count = wait_for_rows(
+        session,
+        &pipeline.keyspace,
+        &pipeline.table,
+        want.len() as i64,
+        Duration::from_secs(300),
+    )
+    .await;
+    assert_eq!(
+        count,
+        want.len() as i64,
+        "rows in {}.{}",
+        pipeline.keyspace,
+        pipeline.table
+    );
+    let got: std::collections::HashSet<uuid::Uuid> =
+        read_users(session, &pipeline.keyspace, &pipeline.table)
+            .await
+            .into_keys()
+            .collect();
+    assert_eq!(got, want, "the table's ids are the produced ids");
+}
+
+/// Runs one pipeline of the stream job in the background until `shutdown` fires.
+pub fn spawn_pipeline(
+    config: &Config,
+    pipeline: &PipelineConfig,
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> tokio::task::JoinHandle<cassflow::stream::PipelineSummary> {
+    let (config, pipeline, shutdown) = (config.clone(), pipeline.clone(), shutdown.clone());
+    tokio::spawn(async move {
+        cassflow::stream::run_pipeline(&config, &pipeline, None, shutdown)
+            .await
+            .expect("pipeline runs")
+    })
+}

@@ -1,0 +1,166 @@
+//! `cassflow bench`: cassflow measured side by side with what users would pick instead, on
+//! the same local Kafka and Cassandra, the same records, in one run:
+//! - producer: cassflow's producer against Kafka's `kafka-producer-perf-test` ([`producer`]);
+//! - sink throughput on a pre-filled topic into a fresh table, until the last row is
+//!   readable: cassflow stream x1/x2/x4, Spark Structured Streaming, the raw driver ([`sink`],
+//!   [`spark`]); Kafka Connect when a Cassandra sink connector can be had ([`connect`]);
+//! - end-to-end latency at fixed rates for cassflow and Spark ([`latency`]);
+//! - peak RSS and CPU seconds of every pipeline process ([`procstat`]).
+//!
+//! Every figure stands on a verification (count + sample compared, [`landing`]) or is not
+//! reported. Results go to JSON, markdown and a PNG chart ([`report`]). The bench never
+//! stops servers it did not start.
+
+pub mod connect;
+pub mod install;
+pub mod landing;
+pub mod latency;
+pub mod procstat;
+pub mod producer;
+pub mod report;
+pub mod run;
+pub mod sink;
+pub mod spark;
+pub mod worker;
+
+pub use run::run;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Prints a progress line to stdout (a closed stdout must not stop the bench).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+pub(crate) use say;
+
+/// Something measured side by side.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Peer {
+    /// `cassflow stream` (sink throughput with each instance count, and latency).
+    Cassflow,
+    /// Spark Structured Streaming with the spark-cassandra-connector (pyspark from PyPI).
+    Spark,
+    /// Kafka Connect (standalone) with a Cassandra sink connector from Maven Central.
+    Connect,
+    /// The raw scylla-driver loop: the ceiling, no Kafka.
+    Raw,
+    /// cassflow's producer against kafka-producer-perf-test.
+    Producer,
+}
+
+impl Peer {
+    pub fn name(self) -> &'static str {
+        match self {
+            Peer::Cassflow => "cassflow",
+            Peer::Spark => "spark",
+            Peer::Connect => "connect",
+            Peer::Raw => "raw",
+            Peer::Producer => "producer",
+        }
+    }
+}
+
+/// What to measure and where to write it.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// Records in the pre-filled topic (and the producer runs).
+    pub records: u64,
+    pub peers: Vec<Peer>,
+    /// cassflow stream instance counts for the sink runs.
+    pub instances: Vec<usize>,
+    /// Fixed rates (records/s) of the latency runs.
+    pub latency_rates: Vec<u32>,
+    /// How long each latency rate runs.
+    pub latency_duration: Duration,
+    /// Partitions of the bench topics (enough for the most instances).
+    pub partitions: i32,
+    /// Writes in flight of the raw driver loop.
+    pub raw_concurrency: usize,
+    /// Where benchmarks.md, bench-results.json and bench.png go.
+    pub out: PathBuf,
+    /// Draw the PNG chart (needs the bench venv, installed on demand).
+    pub chart: bool,
+    /// The `cassflow` binary to spawn for stream instances and workers.
+    pub cassflow_bin: PathBuf,
+    /// The command line, as printed in the report.
+    pub command: String,
+    /// How long one sink run may take before it counts as failed.
+    pub sink_timeout: Duration,
+}
+
+impl Default for BenchOptions {
+    fn default() -> Self {
+        BenchOptions {
+            records: 1_000_000,
+            peers: vec![
+                Peer::Cassflow,
+                Peer::Spark,
+                Peer::Connect,
+                Peer::Raw,
+                Peer::Producer,
+            ],
+            instances: vec![1, 2, 4],
+            latency_rates: vec![1000, 5000, 20000],
+            latency_duration: Duration::from_secs(10),
+            partitions: 8,
+            raw_concurrency: 512,
+            out: PathBuf::from("docs"),
+            chart: true,
+            cassflow_bin: PathBuf::from("cassflow"),
+            command: "cassflow bench".into(),
+            sink_timeout: Duration::from_secs(1800),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BenchError {
+    #[error(transparent)]
+    Kafka(Box<crate::kafka::KafkaError>),
+    #[error(transparent)]
+    Cassandra(Box<crate::cassandra::CassandraError>),
+    #[error(transparent)]
+    Local(Box<crate::local::LocalError>),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot install {what}: {detail} (log: {log})")]
+    Install {
+        what: String,
+        detail: String,
+        log: PathBuf,
+    },
+    #[error("{peer}: {detail}")]
+    Peer { peer: String, detail: String },
+    #[error("verification failed: {0}")]
+    Verify(String),
+}
+
+impl From<crate::kafka::KafkaError> for BenchError {
+    fn from(e: crate::kafka::KafkaError) -> Self {
+        BenchError::Kafka(Box::new(e))
+    }
+}
+
+impl From<crate::cassandra::CassandraError> for BenchError {
+    fn from(e: crate::cassandra::CassandraError) -> Self {
+        BenchError::Cassandra(Box::new(e))
+    }
+}
+
+impl From<crate::local::LocalError> for BenchError {
+    fn from(e: crate::local::LocalError) -> Self {
+        BenchError::Local(Box::new(e))
+    }
+}

@@ -1,0 +1,368 @@
+//! The bench's results: collected as one JSON document (`bench-results.json`), rendered as
+//! `benchmarks.md` (tables of figures and ratios, targets met or missed, machine, versions,
+//! command, tuning) and drawn as `bench.png` by `bench/chart.py` in the bench venv.
+
+use super::latency::LatencyResult;
+use super::producer::ProducerResult;
+use super::run::Ctx;
+use super::sink::SinkResult;
+use super::{install, say, BenchError, BenchOptions};
+use crate::config::Config;
+use serde::{Deserialize, Serialize};
+use std::fmt::Write;
+
+const CHART: &str = include_str!("../../bench/chart.py");
+const METHOD: &str = include_str!("../../bench/method.md");
+
+/// Where and on what the bench ran.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Machine {
+    pub cpu: String,
+    pub cores: usize,
+    pub memory_gb: f64,
+    pub kernel: String,
+    /// `/proc/loadavg` before and after the run (other work on the machine shows here).
+    pub load_before: String,
+    pub load_after: String,
+}
+
+/// A peer or figure that has no result, and why.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Skipped {
+    pub what: String,
+    pub reason: String,
+}
+
+/// A target of issue 7, measured.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Target {
+    pub name: String,
+    pub wanted: String,
+    pub measured: String,
+    /// None when a figure it needs is missing.
+    pub met: Option<bool>,
+}
+
+/// Everything one run measured.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Results {
+    pub schema: u32,
+    pub started_at: String,
+    pub finished_at: String,
+    pub command: String,
+    pub build: String,
+    pub machine: Machine,
+    pub versions: Vec<(String, String)>,
+    pub records: u64,
+    pub partitions: i32,
+    pub producer: Vec<ProducerResult>,
+    pub sink: Vec<SinkResult>,
+    pub latency: Vec<LatencyResult>,
+    pub skipped: Vec<Skipped>,
+    pub targets: Vec<Target>,
+}
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+impl Results {
+    pub async fn new(config: &Config, opts: &BenchOptions) -> Results {
+        let cpuinfo = read("/proc/cpuinfo");
+        let mem_kb: f64 = read("/proc/meminfo")
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0.0);
+        let java = tokio::process::Command::new(&config.local.java)
+            .arg("-version")
+            .output()
+            .await
+            .map(|o| {
+                String::from_utf8_lossy(&o.stderr)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .unwrap_or_else(|e| e.to_string());
+        Results {
+            schema: 1,
+            started_at: chrono::Utc::now().to_rfc3339(),
+            command: opts.command.clone(),
+            build: if cfg!(debug_assertions) {
+                "debug"
+            } else {
+                "release"
+            }
+            .into(),
+            machine: Machine {
+                cpu: cpuinfo
+                    .lines()
+                    .find_map(|l| l.strip_prefix("model name"))
+                    .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
+                    .unwrap_or_default(),
+                cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
+                memory_gb: mem_kb / 1024.0 / 1024.0,
+                kernel: read("/proc/sys/kernel/osrelease").trim().to_string(),
+                load_before: read("/proc/loadavg").trim().to_string(),
+                load_after: String::new(),
+            },
+            versions: vec![
+                ("cassflow".into(), env!("CARGO_PKG_VERSION").into()),
+                ("Apache Kafka".into(), config.local.kafka_version.clone()),
+                (
+                    "Apache Cassandra".into(),
+                    config.local.cassandra_version.clone(),
+                ),
+                ("pyspark / Spark".into(), install::PYSPARK_VERSION.into()),
+                (
+                    "spark-cassandra-connector".into(),
+                    install::CONNECTOR_VERSION.into(),
+                ),
+                ("Java".into(), java),
+            ],
+            records: opts.records,
+            partitions: opts.partitions,
+            ..Results::default()
+        }
+    }
+
+    /// Records the load after the run and evaluates the targets.
+    pub async fn finish(&mut self) {
+        self.finished_at = chrono::Utc::now().to_rfc3339();
+        self.machine.load_after = read("/proc/loadavg").trim().to_string();
+        self.targets = targets(self);
+    }
+
+    fn sink_rate(&self, prefix: &str) -> Option<(String, f64)> {
+        self.sink
+            .iter()
+            .filter(|s| s.pipeline.starts_with(prefix))
+            .map(|s| (s.pipeline.clone(), s.steady_records_per_second))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+    }
+}
+
+fn targets(r: &Results) -> Vec<Target> {
+    let cassflow = r.sink_rate("cassflow");
+    let ratio = |other: &str, wanted: f64, name: &str, want: &str| {
+        let (measured, met) = match (&cassflow, r.sink_rate(other)) {
+            (Some((who, c)), Some((_, o))) if o > 0.0 => (
+                format!(
+                    "{who}: {c:.0} rows/s vs {other} {o:.0} rows/s = {:.2}x",
+                    c / o
+                ),
+                Some(c / o >= wanted),
+            ),
+            _ => ("not measured".to_string(), None),
+        };
+        Target {
+            name: name.into(),
+            wanted: want.into(),
+            measured,
+            met,
+        }
+    };
+    let mut out = vec![
+        ratio("spark", 10.0, "sink throughput vs Spark", ">= 10x"),
+        ratio("raw", 0.7, "sink throughput vs raw driver", ">= 0.70x"),
+    ];
+    let p99 = r
+        .latency
+        .iter()
+        .find(|l| l.pipeline.starts_with("cassflow") && l.target_rate == 5000);
+    out.push(Target {
+        name: "cassflow p99 latency at 5k records/s".into(),
+        wanted: "< 50 ms".into(),
+        measured: p99.map_or("not measured".into(), |l| format!("{:.1} ms", l.p99_ms)),
+        met: p99.map(|l| l.p99_ms < 50.0),
+    });
+    let rss = r
+        .sink
+        .iter()
+        .filter(|s| s.pipeline.starts_with("cassflow"))
+        .map(SinkResult::peak_rss_bytes)
+        .max();
+    out.push(Target {
+        name: "cassflow stream peak RSS per process".into(),
+        wanted: "< 64 MB".into(),
+        measured: rss.map_or("not measured".into(), |b| {
+            format!("{:.1} MB", b as f64 / 1e6)
+        }),
+        met: rss.map(|b| b < 64_000_000),
+    });
+    let ours = r.producer.iter().find(|p| p.tool.starts_with("cassflow"));
+    let theirs = r
+        .producer
+        .iter()
+        .find(|p| p.tool.starts_with("kafka-producer"));
+    out.push(Target {
+        name: "producer vs kafka-producer-perf-test".into(),
+        wanted: ">= 0.80x".into(),
+        measured: match (ours, theirs) {
+            (Some(o), Some(t)) => format!(
+                "{:.0} vs {:.0} records/s = {:.2}x",
+                o.records_per_second,
+                t.records_per_second,
+                o.records_per_second / t.records_per_second.max(1e-9)
+            ),
+            _ => "not measured".into(),
+        },
+        met: ours
+            .zip(theirs)
+            .map(|(o, t)| o.records_per_second >= 0.8 * t.records_per_second),
+    });
+    out
+}
+
+/// Writes bench-results.json, benchmarks.md and (unless disabled) bench.png.
+pub async fn write(results: &Results, ctx: &Ctx) -> Result<(), BenchError> {
+    let out = &ctx.opts.out;
+    let io = |what: &str| {
+        let context = format!("write {}", out.join(what).display());
+        move |source| BenchError::Io { context, source }
+    };
+    std::fs::create_dir_all(out).map_err(io(""))?;
+    let json =
+        serde_json::to_string_pretty(results).map_err(|e| BenchError::Verify(e.to_string()))?;
+    std::fs::write(out.join("bench-results.json"), json).map_err(io("bench-results.json"))?;
+    let mut chart_note = Some("chart not drawn: --no-chart".to_string());
+    if ctx.opts.chart {
+        chart_note = None;
+        match draw(ctx).await {
+            Ok(()) => {}
+            Err(e) => chart_note = Some(format!("chart not drawn: {e}")),
+        }
+    }
+    std::fs::write(
+        out.join("benchmarks.md"),
+        markdown(results, chart_note.as_deref()),
+    )
+    .map_err(io("benchmarks.md"))?;
+    say!("results: {}", out.join("benchmarks.md").display());
+    Ok(())
+}
+
+async fn draw(ctx: &Ctx) -> Result<(), BenchError> {
+    let python = install::venv(&ctx.bench_cache).await?;
+    let script = ctx.bench_cache.join("chart.py");
+    std::fs::write(&script, CHART).map_err(|source| BenchError::Io {
+        context: format!("write {}", script.display()),
+        source,
+    })?;
+    let output = tokio::process::Command::new(python)
+        .arg(&script)
+        .arg(ctx.opts.out.join("bench-results.json"))
+        .arg(ctx.opts.out.join("bench.png"))
+        .output()
+        .await
+        .map_err(|source| BenchError::Io {
+            context: "run chart.py".into(),
+            source,
+        })?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(BenchError::Peer {
+            peer: "chart".into(),
+            detail: String::from_utf8_lossy(&output.stderr).into_owned(),
+        })
+    }
+}
+
+fn mb(bytes: u64) -> String {
+    format!("{:.1}", bytes as f64 / 1e6)
+}
+
+/// The report page.
+pub fn markdown(r: &Results, chart_note: Option<&str>) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "# Benchmarks\n\nGenerated by `cassflow bench` ({} build) on {}.\n",
+        r.build, r.started_at
+    );
+    let _ = writeln!(s, "```sh\n{}\n```\n", r.command);
+    let _ = writeln!(
+        s,
+        "## Targets (issue 7)\n\n| target | wanted | measured | met |\n|---|---|---|---|"
+    );
+    for t in &r.targets {
+        let met = match t.met {
+            Some(true) => "yes",
+            Some(false) => "**no**",
+            None => "n/a",
+        };
+        let _ = writeln!(s, "| {} | {} | {} | {met} |", t.name, t.wanted, t.measured);
+    }
+    let _ = writeln!(s, "\n## Sink throughput\n\n{} records on a pre-filled topic ({} partitions) into a fresh table, timed from starting the pipeline until the last row is readable; every row counted and a sample compared field by field. *Steady* excludes start-up (from the first row readable to the last).\n", r.records, r.partitions);
+    let _ = writeln!(s, "| pipeline | rows | wall s | rows/s | steady rows/s | first row s | peak RSS MB/process | CPU s (all processes) | vs raw | verified | load avg at end |\n|---|---|---|---|---|---|---|---|---|---|---|");
+    let raw = r.sink_rate("raw").map(|(_, v)| v);
+    for x in &r.sink {
+        let vs_raw = raw.map_or("".into(), |v| {
+            format!("{:.2}x", x.steady_records_per_second / v)
+        });
+        let _ = writeln!(
+            s,
+            "| {} | {} | {:.1} | {:.0} | {:.0} | {:.1} | {} | {:.1} | {vs_raw} | {}/{} rows, {} sampled | {} |",
+            x.pipeline, x.verification.counted_rows, x.wall_seconds, x.records_per_second,
+            x.steady_records_per_second, x.first_row_seconds.unwrap_or(0.0), mb(x.peak_rss_bytes()),
+            x.cpu_seconds(), x.verification.counted_rows, x.verification.expected_rows, x.verification.sample_checked, x.load_average
+        );
+    }
+    let _ = writeln!(s, "\n## End-to-end latency\n\nFrom handing a record to the producer to its row being readable (polled), at fixed rates.\n\n| pipeline | rate/s | achieved/s | samples | p50 ms | p99 ms | p99.9 ms | max ms |\n|---|---|---|---|---|---|---|---|");
+    for l in &r.latency {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {:.0} | {} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            l.pipeline,
+            l.target_rate,
+            l.achieved_rate,
+            l.samples,
+            l.p50_ms,
+            l.p99_ms,
+            l.p999_ms,
+            l.max_ms
+        );
+    }
+    let _ = writeln!(s, "\n## Producer\n\n| tool | records | records/s | MB/s | peak RSS MB | CPU s | settings |\n|---|---|---|---|---|---|---|");
+    for p in &r.producer {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {:.0} | {:.1} | {} | {:.1} | {} |",
+            p.tool,
+            p.records,
+            p.records_per_second,
+            p.mb_per_second,
+            mb(p.footprint.peak_rss_bytes),
+            p.footprint.cpu_seconds,
+            p.settings
+        );
+    }
+    if !r.skipped.is_empty() {
+        let _ = writeln!(s, "\n## Not measured\n");
+        for k in &r.skipped {
+            let _ = writeln!(s, "- **{}**: {}", k.what, k.reason);
+        }
+    }
+    let _ = writeln!(s, "\n## Tuning\n");
+    for x in &r.sink {
+        let _ = writeln!(s, "- {}: {}", x.pipeline, x.settings.join(", "));
+    }
+    let _ = writeln!(s, "\n{}", METHOD.trim_end());
+    let m = &r.machine;
+    let _ = writeln!(s, "\n## Machine and versions\n\n- CPU: {} ({} cores), memory {:.1} GB, Linux {}\n- load average before: {}; after: {} (the machine is shared: other work shows here)", m.cpu, m.cores, m.memory_gb, m.kernel, m.load_before, m.load_after);
+    for (k, v) in &r.versions {
+        let _ = writeln!(s, "- {k}: {v}");
+    }
+    match chart_note {
+        Some(note) => {
+            let _ = writeln!(s, "\n({note})");
+        }
+        None => {
+            let _ = writeln!(s, "\n![throughput and latency](bench.png)");
+        }
+    }
+    s
+}

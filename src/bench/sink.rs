@@ -1,0 +1,292 @@
+//! Sink throughput: the pre-filled topic into a fresh table, timed from the pipeline's
+//! start until the last row is readable, then verified (count + sample). Runs cassflow
+//! stream with N instances (the binary, spawned, one consumer group) and the raw driver
+//! ceiling; Spark uses [`measure`] from [`super::spark`].
+
+use super::landing::{self, Landing, Target, Verification};
+use super::procstat::{Footprint, Sampler};
+use super::producer::run_worker;
+use super::run::{spawn_logged, still_running, terminate, Ctx, SEED};
+use super::worker::WorkerSpec;
+use super::BenchError;
+use crate::config::{Config, PipelineConfig};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tokio::process::{Child, Command};
+
+/// One sink run's figures.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SinkResult {
+    pub pipeline: String,
+    pub instances: usize,
+    pub records: u64,
+    /// From starting the pipeline to the last row readable.
+    pub wall_seconds: f64,
+    /// From starting the pipeline to the first row readable (start-up cost).
+    pub first_row_seconds: Option<f64>,
+    /// records / wall_seconds.
+    pub records_per_second: f64,
+    /// records / (last row - first row): the rate once running, start-up excluded.
+    pub steady_records_per_second: f64,
+    /// Per process: cassflow instances one each; Spark's driver with its JVM as one tree.
+    pub processes: Vec<Footprint>,
+    pub verification: Verification,
+    /// Tuning used, as `key=value` text.
+    pub settings: Vec<String>,
+    /// `/proc/loadavg` when the run ended: other work on the machine shows here.
+    pub load_average: String,
+}
+
+impl SinkResult {
+    pub fn peak_rss_bytes(&self) -> u64 {
+        self.processes
+            .iter()
+            .map(|p| p.peak_rss_bytes)
+            .max()
+            .unwrap_or(0)
+    }
+    pub fn cpu_seconds(&self) -> f64 {
+        self.processes.iter().map(|p| p.cpu_seconds).sum()
+    }
+    pub fn line(&self) -> String {
+        format!(
+            "{}: {} rows in {:.1}s = {:.0} rows/s ({:.0} rows/s after the first row at {:.1}s), peak RSS {:.0} MB/process, CPU {:.1}s, verified {}/{} rows, sample {} ok",
+            self.pipeline,
+            self.verification.counted_rows,
+            self.wall_seconds,
+            self.records_per_second,
+            self.steady_records_per_second,
+            self.first_row_seconds.unwrap_or(0.0),
+            self.peak_rss_bytes() as f64 / 1e6,
+            self.cpu_seconds(),
+            self.verification.counted_rows,
+            self.verification.expected_rows,
+            self.verification.sample_checked - self.verification.sample_mismatches
+        )
+    }
+}
+
+/// Builds a result from a landing and a verification; fails unless verified.
+pub fn result(
+    pipeline: &str,
+    instances: usize,
+    landing: Landing,
+    processes: Vec<Footprint>,
+    verification: Verification,
+    settings: Vec<String>,
+) -> Result<SinkResult, BenchError> {
+    if !verification.passed() {
+        return Err(BenchError::Verify(format!(
+            "{pipeline}: {} of {} rows counted, {} of {} sampled rows differ",
+            verification.counted_rows,
+            verification.expected_rows,
+            verification.sample_mismatches,
+            verification.sample_checked
+        )));
+    }
+    let records = verification.expected_rows;
+    let wall = landing.all_rows.as_secs_f64();
+    let first = landing.first_row.map(|d| d.as_secs_f64());
+    let steady_span = wall - first.unwrap_or(0.0);
+    Ok(SinkResult {
+        pipeline: pipeline.to_string(),
+        instances,
+        records,
+        wall_seconds: wall,
+        first_row_seconds: first,
+        records_per_second: records as f64 / wall.max(1e-9),
+        steady_records_per_second: records as f64 / steady_span.max(1e-3),
+        processes,
+        verification,
+        settings,
+        load_average: std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" "),
+    })
+}
+
+/// Waits for the rows of `children` (already started at `started`), samples their
+/// footprint, stops them, and verifies the table.
+pub async fn measure(
+    ctx: &Ctx,
+    pipeline: &str,
+    target: &Target,
+    children: &mut [(Child, PathBuf)],
+    started: Instant,
+    settings: Vec<String>,
+) -> Result<SinkResult, BenchError> {
+    let pids: Vec<u32> = children.iter().filter_map(|(c, _)| c.id()).collect();
+    let sampler = Sampler::start(pids.clone());
+    let landed = landing::wait_landed(
+        &ctx.session,
+        target,
+        &ctx.sentinels,
+        ctx.opts.records,
+        started,
+        ctx.opts.sink_timeout,
+        || {
+            children
+                .iter_mut()
+                .try_for_each(|(child, log)| still_running(child, log))
+        },
+    )
+    .await;
+    let processes = sampler.finish(&pids);
+    for (child, _) in children.iter_mut() {
+        terminate(child, Duration::from_secs(40)).await;
+    }
+    let landing = landed?;
+    let verification = landing::verify(
+        &ctx.session,
+        target,
+        ctx.opts.records,
+        landing.counted,
+        &ctx.sample,
+    )
+    .await?;
+    result(
+        pipeline,
+        pids.len(),
+        landing,
+        processes,
+        verification,
+        settings,
+    )
+}
+
+/// `cassflow stream` x `instances`, one consumer group, fresh table.
+pub async fn run_cassflow(ctx: &Ctx, instances: usize) -> Result<SinkResult, BenchError> {
+    let target = landing::fresh_table(&ctx.session, &ctx.config.cassandra).await?;
+    let name = format!("cassflow x{instances}");
+    let (config_path, config) = stream_config(ctx, &ctx.topic, &target, &format!("x{instances}"))?;
+    super::say!(
+        "    {name}: starting {instances} `cassflow stream` into {}",
+        target.cql()
+    );
+    let started = Instant::now();
+    let mut children = Vec::new();
+    for i in 0..instances {
+        let log = ctx
+            .work_dir
+            .join(format!("{}-x{instances}-{i}.log", target.keyspace));
+        children.push((spawn_stream(ctx, &config_path, &log)?, log));
+    }
+    let settings = vec![
+        format!("stream.max_in_flight={}", config.stream.max_in_flight),
+        format!("partitions={}", ctx.opts.partitions),
+        "build=the binary that ran the bench".to_string(),
+    ];
+    measure(ctx, &name, &target, &mut children, started, settings).await
+}
+
+/// Spawns one `cassflow --config <path> stream`.
+pub fn spawn_stream(
+    ctx: &Ctx,
+    config_path: &std::path::Path,
+    log: &std::path::Path,
+) -> Result<Child, BenchError> {
+    let mut command = Command::new(&ctx.opts.cassflow_bin);
+    command
+        .arg("--config")
+        .arg(config_path)
+        .arg("--log-level")
+        .arg("info")
+        .arg("stream");
+    spawn_logged(command, log)
+}
+
+/// A config file for `cassflow stream`: the bench's servers, one pipeline `topic -> target`.
+pub fn stream_config(
+    ctx: &Ctx,
+    topic: &str,
+    target: &Target,
+    tag: &str,
+) -> Result<(PathBuf, Config), BenchError> {
+    let mut config = ctx.config.clone();
+    config.pipelines = vec![PipelineConfig {
+        name: "bench".into(),
+        topic: topic.to_string(),
+        partitions: ctx.opts.partitions,
+        keyspace: target.keyspace.clone(),
+        table: target.table.clone(),
+        group_id: format!("{}-{tag}", target.keyspace),
+        ..PipelineConfig::default()
+    }];
+    config.stream.metrics_bind = None;
+    let text = toml::to_string(&config).map_err(|e| BenchError::Verify(e.to_string()))?;
+    let path = ctx.work_dir.join(format!("{}-{tag}.toml", target.keyspace));
+    std::fs::write(&path, text).map_err(|source| BenchError::Io {
+        context: format!("write {}", path.display()),
+        source,
+    })?;
+    Ok((path, config))
+}
+
+/// The raw driver ceiling: the same records inserted by a worker process, no Kafka.
+pub async fn run_raw(ctx: &Ctx) -> Result<SinkResult, BenchError> {
+    let target = landing::fresh_table(&ctx.session, &ctx.config.cassandra).await?;
+    super::say!(
+        "    raw driver: {} inserts, {} in flight, into {}",
+        ctx.opts.records,
+        ctx.opts.raw_concurrency,
+        target.cql()
+    );
+    let spec = WorkerSpec::Raw {
+        cassandra: ctx.config.cassandra.clone(),
+        keyspace: target.keyspace.clone(),
+        table: target.table.clone(),
+        records: ctx.opts.records,
+        seed: SEED.into(),
+        concurrency: ctx.opts.raw_concurrency,
+    };
+    let started = Instant::now();
+    let log = ctx.work_dir.join(format!("{}-raw.log", target.keyspace));
+    let (worker, footprint) = run_worker(&ctx.opts.cassflow_bin, &spec, &log).await?;
+    if worker.failed > 0 {
+        return Err(BenchError::Verify(format!(
+            "raw driver: {} inserts failed",
+            worker.failed
+        )));
+    }
+    // The worker returns once every insert is acknowledged; the rows must be readable now.
+    let landing = landing::wait_landed(
+        &ctx.session,
+        &target,
+        &ctx.sentinels,
+        ctx.opts.records,
+        started,
+        Duration::from_secs(60).max(started.elapsed() * 2),
+        || Ok(()),
+    )
+    .await?;
+    let landing = Landing {
+        first_row: Some(Duration::ZERO),
+        all_rows: landing
+            .all_rows
+            .min(Duration::from_secs_f64(worker.seconds)),
+        counted: landing.counted,
+    };
+    let verification = landing::verify(
+        &ctx.session,
+        &target,
+        ctx.opts.records,
+        landing.counted,
+        &ctx.sample,
+    )
+    .await?;
+    result(
+        "raw driver",
+        1,
+        landing,
+        vec![footprint],
+        verification,
+        vec![
+            format!("concurrency={}", ctx.opts.raw_concurrency),
+            "prepared INSERT ... USING TIMESTAMP, token-aware, idempotent".into(),
+        ],
+    )
+}

@@ -1,0 +1,245 @@
+//! The Spark peer: the seed notebook's Structured Streaming job (`bench/spark_job.py`) on
+//! pyspark from PyPI, with spark-sql-kafka and the spark-cassandra-connector from Maven
+//! Central, `local[2]`, tuned as the connector's docs advise ([`TUNING`]).
+
+use super::landing;
+use super::latency::{self, LatencyResult};
+use super::run::{spawn_logged, terminate, Ctx};
+use super::sink::{self, SinkResult};
+use super::{install, say, BenchError};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tokio::process::{Child, Command};
+
+const JOB: &str = include_str!("../../bench/spark_job.py");
+
+/// Spark settings used by every run, as documented by the spark-cassandra-connector
+/// (reference.md, "Write Tuning Parameters") and Spark's Kafka integration guide.
+pub const TUNING: &[(&str, &str)] = &[
+    // Batches written in parallel per task (default 5); the docs' first knob for throughput.
+    ("spark.cassandra.output.concurrent.writes", "32"),
+    // Rows grouped into unlogged batches by partition key (the default and the documented
+    // advice; every user is its own partition, so batches hold one row each).
+    ("spark.cassandra.output.batch.grouping.key", "partition"),
+    ("spark.cassandra.output.batch.size.bytes", "1024"),
+    // One replica: LOCAL_ONE avoids nothing on one node but states the intent.
+    ("spark.cassandra.output.consistency.level", "LOCAL_ONE"),
+    ("spark.sql.shuffle.partitions", "2"),
+    ("spark.ui.enabled", "false"),
+    ("spark.driver.memory", "1g"),
+];
+
+/// Offsets per micro-batch on the pre-filled topic (bounded batches, as the Kafka
+/// integration guide advises for a backlog).
+pub const MAX_OFFSETS_PER_TRIGGER: u64 = 200_000;
+
+/// An installed Spark peer.
+pub struct Spark {
+    python: PathBuf,
+    job: PathBuf,
+    /// Comma-separated jars for `spark.jars`.
+    jars: String,
+}
+
+impl Spark {
+    /// Installs pyspark (venv) and the connector jars unless cached, and writes the job.
+    pub async fn install(ctx: &Ctx) -> Result<Spark, BenchError> {
+        say!(
+            "    spark: installing on first use (cached in {})",
+            ctx.bench_cache.display()
+        );
+        let python = install::venv(&ctx.bench_cache).await?;
+        let lib = install::maven_jars(
+            &ctx.config.local.maven,
+            &ctx.bench_cache
+                .join(format!("spark-jars-{}", install::PYSPARK_VERSION)),
+            install::SPARK_POM,
+            &[
+                ("spark.version", install::PYSPARK_VERSION),
+                ("connector.version", install::CONNECTOR_VERSION),
+            ],
+        )
+        .await?;
+        let job = ctx.bench_cache.join("spark_job.py");
+        std::fs::write(&job, JOB).map_err(|source| BenchError::Io {
+            context: format!("write {}", job.display()),
+            source,
+        })?;
+        let venv = python
+            .parent()
+            .and_then(Path::parent)
+            .unwrap_or(Path::new("."));
+        let jars = extra_jars(&lib, &pyspark_jars(venv))?;
+        Ok(Spark { python, job, jars })
+    }
+
+    fn spawn(
+        &self,
+        ctx: &Ctx,
+        topic: &str,
+        target: &landing::Target,
+        starting_offsets: &str,
+        max_offsets: u64,
+        log: &Path,
+    ) -> Result<Child, BenchError> {
+        let (host, port) = ctx
+            .config
+            .cassandra
+            .contact_points
+            .split(',')
+            .next()
+            .and_then(|hp| hp.trim().rsplit_once(':'))
+            .unwrap_or(("127.0.0.1", "9042"));
+        let mut command = Command::new(&self.python);
+        command
+            .arg(&self.job)
+            .args(["--bootstrap", &ctx.config.kafka.bootstrap])
+            .args(["--topic", topic])
+            .args(["--cassandra-host", host, "--cassandra-port", port])
+            .args(["--keyspace", &target.keyspace, "--table", &target.table])
+            .arg("--checkpoint")
+            .arg(ctx.work_dir.join(format!("{}-checkpoint", target.keyspace)))
+            .args(["--jars", &self.jars])
+            .args(["--starting-offsets", starting_offsets])
+            .args(["--max-offsets-per-trigger", &max_offsets.to_string()])
+            .env("PYSPARK_PYTHON", &self.python)
+            .env("SPARK_LOCAL_IP", "127.0.0.1");
+        for (k, v) in TUNING {
+            command.arg("--conf").arg(format!("{k}={v}"));
+        }
+        spawn_logged(command, log)
+    }
+
+    /// Sink throughput on the pre-filled topic.
+    pub async fn sink(&self, ctx: &Ctx) -> Result<SinkResult, BenchError> {
+        let target = landing::fresh_table(&ctx.session, &ctx.config.cassandra).await?;
+        let log = ctx.work_dir.join(format!("{}-spark.log", target.keyspace));
+        say!(
+            "    spark: local[2] job into {} (log: {})",
+            target.cql(),
+            log.display()
+        );
+        let started = Instant::now();
+        let child = self.spawn(
+            ctx,
+            &ctx.topic,
+            &target,
+            "earliest",
+            MAX_OFFSETS_PER_TRIGGER,
+            &log,
+        )?;
+        let mut children = vec![(child, log)];
+        sink::measure(
+            ctx,
+            "spark",
+            &target,
+            &mut children,
+            started,
+            settings(true),
+        )
+        .await
+    }
+
+    /// Latency at each rate. The topic is fresh, so the job reads it from the start: every
+    /// warm-up record counts (with `latest`, those sent before the query started are never
+    /// read, and the final count could not prove anything).
+    pub async fn latency(&self, ctx: &Ctx) -> Result<Vec<LatencyResult>, BenchError> {
+        let (topic, target) = latency::prepare(ctx, "spark").await?;
+        let log = ctx
+            .work_dir
+            .join(format!("{}-spark-latency.log", target.keyspace));
+        say!(
+            "    spark: topic {topic} into {} (log: {})",
+            target.cql(),
+            log.display()
+        );
+        let mut child = self.spawn(ctx, &topic, &target, "earliest", 0, &log)?;
+        let outcome = latency::measure_rates(ctx, "spark", &topic, &target, &mut child, &log).await;
+        terminate(&mut child, Duration::from_secs(40)).await;
+        outcome
+    }
+}
+
+/// The settings of a run, for the report.
+pub fn settings(backlog: bool) -> Vec<String> {
+    let mut s = vec![
+        format!("pyspark {} local[2]", install::PYSPARK_VERSION),
+        format!(
+            "spark-cassandra-connector_2.12 {}",
+            install::CONNECTOR_VERSION
+        ),
+    ];
+    s.extend(TUNING.iter().map(|(k, v)| format!("{k}={v}")));
+    if backlog {
+        s.push(format!("maxOffsetsPerTrigger={MAX_OFFSETS_PER_TRIGGER}"));
+    }
+    s.push("trigger=default (next micro-batch as soon as the last ends)".into());
+    s
+}
+
+/// Names of the jars pyspark ships, without versions (`scala-library`, ...).
+fn pyspark_jars(venv: &Path) -> HashSet<String> {
+    let mut names = HashSet::new();
+    let Ok(libs) = std::fs::read_dir(venv.join("lib")) else {
+        return names;
+    };
+    for python in libs.filter_map(Result::ok) {
+        let dir = python.path().join("site-packages/pyspark/jars");
+        if let Ok(jars) = std::fs::read_dir(dir) {
+            names.extend(
+                jars.filter_map(Result::ok)
+                    .filter_map(|j| j.file_name().to_str().map(artifact_name)),
+            );
+        }
+    }
+    names
+}
+
+/// `kafka-clients-3.4.1.jar` -> `kafka-clients`.
+fn artifact_name(file: &str) -> String {
+    let stem = file.trim_end_matches(".jar");
+    let parts: Vec<&str> = stem.split('-').collect();
+    let cut = parts
+        .iter()
+        .position(|p| p.chars().next().is_some_and(|c| c.is_ascii_digit()))
+        .unwrap_or(parts.len());
+    parts[..cut].join("-")
+}
+
+/// The resolved jars Spark does not already ship (a second copy of a class on the class
+/// path at another version is how Spark jobs break).
+fn extra_jars(lib: &Path, shipped: &HashSet<String>) -> Result<String, BenchError> {
+    let entries = std::fs::read_dir(lib).map_err(|source| BenchError::Io {
+        context: format!("read {}", lib.display()),
+        source,
+    })?;
+    let mut jars: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().to_str()?.to_string();
+            (name.ends_with(".jar") && !shipped.contains(&artifact_name(&name)))
+                .then(|| e.path().display().to_string())
+        })
+        .collect();
+    jars.sort();
+    Ok(jars.join(","))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::artifact_name;
+
+    #[test]
+    fn artifact_names_drop_versions() {
+        assert_eq!(artifact_name("kafka-clients-3.4.1.jar"), "kafka-clients");
+        assert_eq!(
+            artifact_name("spark-cassandra-connector_2.12-3.5.1.jar"),
+            "spark-cassandra-connector_2.12"
+        );
+        assert_eq!(
+            artifact_name("java-driver-shaded-guava-25.1-jre-graal-sub-1.jar"),
+            "java-driver-shaded-guava"
+        );
+    }
+}

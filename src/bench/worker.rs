@@ -1,0 +1,185 @@
+//! The bench's child processes (`cassflow bench-worker <spec>`, hidden): work that must be
+//! measured apart from the harness, so its memory and CPU are its own.
+//! - `Produce`: cassflow's producer sends N generated records (encoded before the clock
+//!   starts, as kafka-producer-perf-test's payloads are) and waits for every delivery report.
+//! - `Raw`: the ceiling: the same N records inserted straight into Cassandra by the scylla
+//!   driver with a prepared statement and a fixed number of writes in flight; no Kafka.
+//!
+//! Each prints one JSON line ([`WorkerResult`]) on stdout.
+
+use super::BenchError;
+use crate::cassandra;
+use crate::config::{CassandraConfig, KafkaConfig, ProducerConfig};
+use crate::produce::producer::RecordProducer;
+use crate::source::generator::Generator;
+use futures::StreamExt;
+use scylla::value::CqlTimestamp;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What a worker is asked to do.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum WorkerSpec {
+    Produce {
+        kafka: KafkaConfig,
+        producer: ProducerConfig,
+        topic: String,
+        records: u64,
+        seed: String,
+    },
+    Raw {
+        cassandra: CassandraConfig,
+        keyspace: String,
+        table: String,
+        records: u64,
+        seed: String,
+        concurrency: usize,
+    },
+}
+
+/// What a worker did.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct WorkerResult {
+    pub records: u64,
+    pub bytes: u64,
+    /// From the first send or insert to the last acknowledgement.
+    pub seconds: f64,
+    pub failed: u64,
+}
+
+/// Runs a worker from its JSON spec and returns its JSON result line.
+pub async fn run(spec_json: &str) -> Result<String, BenchError> {
+    let spec: WorkerSpec = serde_json::from_str(spec_json)
+        .map_err(|e| BenchError::Verify(format!("bad worker spec: {e}")))?;
+    let result = match spec {
+        WorkerSpec::Produce {
+            kafka,
+            producer,
+            topic,
+            records,
+            seed,
+        } => produce(&kafka, &producer, &topic, records, &seed).await?,
+        WorkerSpec::Raw {
+            cassandra,
+            keyspace,
+            table,
+            records,
+            seed,
+            concurrency,
+        } => raw(&cassandra, &keyspace, &table, records, &seed, concurrency).await?,
+    };
+    serde_json::to_string(&result).map_err(|e| BenchError::Verify(e.to_string()))
+}
+
+async fn produce(
+    kafka: &KafkaConfig,
+    producer: &ProducerConfig,
+    topic: &str,
+    records: u64,
+    seed: &str,
+) -> Result<WorkerResult, BenchError> {
+    let mut generator = Generator::new(Some(seed));
+    let encoded: Vec<(String, String)> = (0..records)
+        .map(|_| {
+            let r = generator.next_user();
+            (r.id.to_string(), r.to_json())
+        })
+        .collect();
+    let bytes = encoded.iter().map(|(_, v)| v.len() as u64).sum();
+    let mut sender = RecordProducer::new(kafka, producer, topic)?;
+    let started = Instant::now();
+    for (key, value) in &encoded {
+        sender
+            .send_bytes(Some(key.as_bytes()), value.as_bytes(), None)
+            .await?;
+    }
+    let undelivered = sender.flush(Duration::from_secs(300)).await;
+    let seconds = started.elapsed().as_secs_f64();
+    let counts = sender.counts();
+    Ok(WorkerResult {
+        records: counts.delivered(),
+        bytes,
+        seconds,
+        failed: counts.failed() + undelivered,
+    })
+}
+
+async fn raw(
+    cfg: &CassandraConfig,
+    keyspace: &str,
+    table: &str,
+    records: u64,
+    seed: &str,
+    concurrency: usize,
+) -> Result<WorkerResult, BenchError> {
+    let session = Arc::new(cassandra::connect(cfg).await?);
+    let cql = format!(
+        "INSERT INTO {}.{} (id, first_name, last_name, gender, address, post_code, email, \
+         username, dob, registered_date, phone, picture) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, \
+         ?, ?) USING TIMESTAMP ?",
+        cassandra::schema::quote(keyspace),
+        cassandra::schema::quote(table)
+    );
+    let mut insert = session
+        .prepare(cql.as_str())
+        .await
+        .map_err(|e| BenchError::Verify(format!("prepare `{cql}`: {e}")))?;
+    insert.set_is_idempotent(true);
+    let insert = Arc::new(insert);
+    let mut generator = Generator::new(Some(seed));
+    let started = Instant::now();
+    let micros = chrono::Utc::now().timestamp_micros();
+    let mut writes = futures::stream::iter((0..records).map(|_| generator.next_user()))
+        .map(|r| {
+            let session = session.clone();
+            let insert = insert.clone();
+            async move {
+                let values = (
+                    r.id,
+                    r.first_name,
+                    r.last_name,
+                    r.gender,
+                    r.address,
+                    r.post_code,
+                    r.email,
+                    r.username,
+                    CqlTimestamp(r.dob.timestamp_millis()),
+                    CqlTimestamp(r.registered_date.timestamp_millis()),
+                    r.phone,
+                    r.picture,
+                    micros,
+                );
+                // Retry what the server refuses for load, as a real loader would.
+                for attempt in 0..20u32 {
+                    match session.execute_unpaged(&insert, &values).await {
+                        Ok(_) => return true,
+                        Err(e) => {
+                            if attempt == 0 {
+                                tracing::warn!(error = %e, "raw insert failed, retrying");
+                            }
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                    }
+                }
+                false
+            }
+        })
+        .buffer_unordered(concurrency.max(1));
+    let mut written = 0u64;
+    let mut failed = 0u64;
+    while let Some(ok) = writes.next().await {
+        if ok {
+            written += 1;
+        } else {
+            failed += 1;
+        }
+    }
+    Ok(WorkerResult {
+        records: written,
+        bytes: 0,
+        seconds: started.elapsed().as_secs_f64(),
+        failed,
+    })
+}

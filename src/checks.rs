@@ -1,0 +1,243 @@
+//! Checks a DAG task or a shell can run against the live stack: the stream job's consumer
+//! group lag on a topic (`wait_lag` tasks, `cassflow check lag`) and a Cassandra table's
+//! row count (`cql_check` tasks, `cassflow check rows`). Each returns a report whose
+//! `Display` is one line; nothing here changes Kafka or Cassandra.
+
+use crate::config::{CassandraConfig, Config, KafkaConfig, PipelineConfig};
+use crate::kafka::client_config;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use std::fmt;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CheckError {
+    #[error("no pipeline named `{0}` (fix: see `cassflow config` for the configured names)")]
+    NoPipeline(String),
+    #[error("cannot read the lag of group `{group}` on topic `{topic}`: {detail}")]
+    Lag {
+        group: String,
+        topic: String,
+        detail: String,
+    },
+    #[error("{last} after waiting {waited:?}")]
+    LagTimeout { last: LagReport, waited: Duration },
+    #[error("`{0}` is not a table name cassflow checks (use lower-case letters, digits, `_`)")]
+    BadName(String),
+    #[error(transparent)]
+    Cassandra(Box<crate::cassandra::CassandraError>),
+    #[error("cannot count the rows of {table}: {detail}")]
+    Count { table: String, detail: String },
+    #[error("{table} has {count} rows, fewer than the {min} required")]
+    TooFewRows { table: String, count: u64, min: u64 },
+    #[error("cancelled")]
+    Cancelled,
+}
+
+/// The pipeline named `name`, or the default one.
+pub fn pipeline<'a>(
+    config: &'a Config,
+    name: Option<&str>,
+) -> Result<&'a PipelineConfig, CheckError> {
+    match name {
+        None => Ok(config.default_pipeline()),
+        Some(n) => config
+            .pipelines
+            .iter()
+            .find(|p| p.name == n)
+            .ok_or_else(|| CheckError::NoPipeline(n.into())),
+    }
+}
+
+/// The lag of one partition: messages after the group's committed offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionLag {
+    pub partition: i32,
+    pub high_watermark: i64,
+    /// None when the group has committed nothing there (lag = every retained message).
+    pub committed: Option<i64>,
+    pub lag: i64,
+}
+
+/// A consumer group's lag on a topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LagReport {
+    pub group: String,
+    pub topic: String,
+    pub partitions: Vec<PartitionLag>,
+}
+
+impl LagReport {
+    pub fn total(&self) -> i64 {
+        self.partitions.iter().map(|p| p.lag).sum()
+    }
+}
+
+impl fmt::Display for LagReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "lag of group `{}` on topic `{}`: {} message(s) over {} partition(s)",
+            self.group,
+            self.topic,
+            self.total(),
+            self.partitions.len()
+        )
+    }
+}
+
+/// Reads the group's committed offsets and the topic's watermarks.
+pub async fn consumer_lag(
+    kafka: &KafkaConfig,
+    pipeline: &PipelineConfig,
+) -> Result<LagReport, CheckError> {
+    let mut cfg = client_config(kafka);
+    cfg.set("group.id", &pipeline.group_id)
+        .set("enable.auto.commit", "false");
+    let (group, topic) = (pipeline.group_id.clone(), pipeline.topic.clone());
+    let timeout = kafka.request_timeout;
+    let fail = {
+        let (group, topic) = (group.clone(), topic.clone());
+        move |detail: String| CheckError::Lag {
+            group: group.clone(),
+            topic: topic.clone(),
+            detail,
+        }
+    };
+    let blocking_fail = fail.clone();
+    tokio::task::spawn_blocking(move || {
+        let fail = blocking_fail;
+        // Not subscribed: reading committed offsets does not join the group.
+        let consumer: BaseConsumer = cfg.create().map_err(|e| fail(e.to_string()))?;
+        let metadata = consumer
+            .fetch_metadata(Some(&topic), timeout)
+            .map_err(|e| fail(e.to_string()))?;
+        let Some(t) = metadata.topics().iter().find(|t| t.name() == topic) else {
+            return Err(fail("the topic does not exist".into()));
+        };
+        if let Some(e) = t.error() {
+            return Err(fail(format!(
+                "{:?}",
+                rdkafka::error::RDKafkaErrorCode::from(e)
+            )));
+        }
+        let mut tpl = TopicPartitionList::new();
+        for p in t.partitions() {
+            tpl.add_partition(&topic, p.id());
+        }
+        let committed = consumer
+            .committed_offsets(tpl, timeout)
+            .map_err(|e| fail(e.to_string()))?;
+        let mut partitions = Vec::new();
+        for e in committed.elements() {
+            let (low, high) = consumer
+                .fetch_watermarks(&topic, e.partition(), timeout)
+                .map_err(|e| fail(e.to_string()))?;
+            let committed = match e.offset() {
+                Offset::Offset(o) => Some(o),
+                _ => None,
+            };
+            let lag = (high - committed.unwrap_or(low).max(low)).max(0);
+            partitions.push(PartitionLag {
+                partition: e.partition(),
+                high_watermark: high,
+                committed,
+                lag,
+            });
+        }
+        partitions.sort_by_key(|p| p.partition);
+        Ok(LagReport {
+            group,
+            topic,
+            partitions,
+        })
+    })
+    .await
+    .map_err(|e| fail(e.to_string()))?
+}
+
+/// Polls the lag until it is zero; fails after `timeout` with the last report.
+/// `progress` sees every report (e.g. to log it).
+pub async fn wait_for_zero_lag(
+    kafka: &KafkaConfig,
+    pipeline: &PipelineConfig,
+    timeout: Duration,
+    poll: Duration,
+    cancel: &CancellationToken,
+    mut progress: impl FnMut(&LagReport),
+) -> Result<LagReport, CheckError> {
+    let started = tokio::time::Instant::now();
+    loop {
+        let report = consumer_lag(kafka, pipeline).await?;
+        progress(&report);
+        if report.total() == 0 {
+            return Ok(report);
+        }
+        let waited = started.elapsed();
+        if waited >= timeout {
+            return Err(CheckError::LagTimeout {
+                last: report,
+                waited,
+            });
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return Err(CheckError::Cancelled),
+            _ = tokio::time::sleep(poll.min(timeout - waited)) => {}
+        }
+    }
+}
+
+/// Rows in `keyspace.table` (a full count: meant for checks, not for huge tables).
+pub async fn row_count(
+    cassandra: &CassandraConfig,
+    keyspace: &str,
+    table: &str,
+) -> Result<u64, CheckError> {
+    for name in [keyspace, table] {
+        let ok = name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !ok {
+            return Err(CheckError::BadName(name.into()));
+        }
+    }
+    let full = format!("{keyspace}.{table}");
+    let session = crate::cassandra::connect(cassandra)
+        .await
+        .map_err(|e| CheckError::Cassandra(Box::new(e)))?;
+    let count_fail = |detail: String| CheckError::Count {
+        table: full.clone(),
+        detail,
+    };
+    let cql = format!("SELECT COUNT(*) FROM \"{keyspace}\".\"{table}\"");
+    let result = session
+        .query_unpaged(cql, &[])
+        .await
+        .map_err(|e| count_fail(e.to_string()))?;
+    let rows = result
+        .into_rows_result()
+        .map_err(|e| count_fail(e.to_string()))?;
+    let (n,): (i64,) = rows.single_row().map_err(|e| count_fail(e.to_string()))?;
+    Ok(n.max(0) as u64)
+}
+
+/// Fails unless `keyspace.table` has at least `min` rows; returns the count.
+pub async fn check_rows(
+    cassandra: &CassandraConfig,
+    keyspace: &str,
+    table: &str,
+    min: u64,
+) -> Result<u64, CheckError> {
+    let count = row_count(cassandra, keyspace, table).await?;
+    if count < min {
+        return Err(CheckError::TooFewRows {
+            table: format!("{keyspace}.{table}"),
+            count,
+            min,
+        });
+    }
+    Ok(count)
+}

@@ -1,0 +1,92 @@
+//! A tiny run of `cassflow bench` against the test stack with the peers that need no
+//! download (cassflow and the raw driver), so the harness cannot rot: rows must land (the
+//! bench verifies count and sample itself, and so does this test), and the JSON and the
+//! markdown must have their shape. Timings are never asserted.
+
+mod common;
+
+use std::process::Command;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tiny_bench_lands_rows_and_writes_its_report() {
+    let config = common::stack().await;
+    let out = tempfile::tempdir().expect("temp dir");
+    let output = Command::new(common::cassflow_bin())
+        .arg("--config")
+        .arg(common::stack_config_path())
+        .env("CASSFLOW_LOCAL__DATA_DIR", &config.local.data_dir)
+        .args(["bench", "--records", "600", "--peers", "cassflow,raw"])
+        .args([
+            "--instances",
+            "1,2",
+            "--latency-rates",
+            "200",
+            "--latency-duration",
+            "2s",
+        ])
+        .arg("--no-chart")
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .expect("run cassflow bench");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "bench failed:\n{stdout}\n{stderr}");
+
+    let json = std::fs::read_to_string(out.path().join("bench-results.json")).expect("json");
+    let results: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
+    assert_eq!(results["records"], 600);
+
+    let sink = results["sink"].as_array().expect("sink runs");
+    let names: Vec<&str> = sink.iter().filter_map(|s| s["pipeline"].as_str()).collect();
+    assert_eq!(
+        names,
+        ["raw driver", "cassflow x1", "cassflow x2"],
+        "{json}"
+    );
+    for run in sink {
+        let v = &run["verification"];
+        assert_eq!(v["counted_rows"], 600, "{run}");
+        assert_eq!(v["expected_rows"], 600, "{run}");
+        assert_eq!(v["sample_mismatches"], 0, "{run}");
+        assert!(v["sample_checked"].as_u64().unwrap_or(0) > 0, "{run}");
+        assert!(run["steady_records_per_second"].as_f64().unwrap_or(0.0) > 0.0);
+        assert!(run["processes"][0]["peak_rss_bytes"].as_u64().unwrap_or(0) > 0);
+    }
+
+    // The rows really are in Cassandra: count one run's table ourselves.
+    let session = common::session(&config).await;
+    let keyspaces = stdout
+        .lines()
+        .filter_map(|l| l.split(" into \"").nth(1))
+        .filter_map(|rest| rest.split('"').next())
+        .collect::<Vec<_>>();
+    assert!(
+        !keyspaces.is_empty(),
+        "the bench names its tables:\n{stdout}"
+    );
+    let n = common::count_rows(&session, keyspaces[0], "created_users").await;
+    assert_eq!(n, 600, "rows in {}", keyspaces[0]);
+
+    let latency = results["latency"].as_array().expect("latency runs");
+    assert_eq!(latency.len(), 1, "{json}");
+    assert_eq!(latency[0]["pipeline"], "cassflow x1");
+    assert_eq!(latency[0]["lost"], 0);
+    assert!(latency[0]["samples"].as_u64().unwrap_or(0) > 0);
+
+    let producer = results["producer"].as_array().expect("producer runs");
+    assert_eq!(producer[0]["records"], 600);
+    let targets = results["targets"].as_array().expect("targets");
+    assert_eq!(targets.len(), 5);
+
+    let md = std::fs::read_to_string(out.path().join("benchmarks.md")).expect("markdown");
+    for heading in [
+        "## Targets",
+        "## Sink throughput",
+        "## End-to-end latency",
+        "## Producer",
+    ] {
+        assert!(md.contains(heading), "{heading} in\n{md}");
+    }
+    assert!(md.contains("| cassflow x2 |"), "{md}");
+}

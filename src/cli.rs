@@ -144,6 +144,10 @@ pub struct BenchArgs {
     /// Do not draw bench.png (drawing needs the bench's Python venv).
     #[arg(long)]
     pub no_chart: bool,
+    /// Measure nothing: rewrite benchmarks.md and bench.png from the bench-results.json
+    /// already in --out.
+    #[arg(long)]
+    pub report_only: bool,
 }
 
 #[derive(Debug, Subcommand)]

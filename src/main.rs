@@ -137,11 +137,16 @@ async fn bench(config: cassflow::config::Config, args: cli::BenchArgs) -> anyhow
         raw_concurrency: args.raw_concurrency,
         out: args.out,
         chart: !args.no_chart,
+        report_only: args.report_only,
         cassflow_bin: std::env::current_exe()?,
         command: std::env::args().collect::<Vec<_>>().join(" "),
         ..cassflow::bench::BenchOptions::default()
     };
-    cassflow::bench::run(config, opts).await?;
+    if args.report_only {
+        cassflow::bench::rerender(&config, &opts).await?;
+    } else {
+        cassflow::bench::run(config, opts).await?;
+    }
     Ok(())
 }
 

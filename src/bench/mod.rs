@@ -21,9 +21,10 @@ pub mod report;
 pub mod run;
 pub mod sink;
 pub mod spark;
+pub mod targets;
 pub mod worker;
 
-pub use run::run;
+pub use run::{rerender, run};
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -87,6 +88,8 @@ pub struct BenchOptions {
     pub out: PathBuf,
     /// Draw the PNG chart (needs the bench venv, installed on demand).
     pub chart: bool,
+    /// Only re-render the report from the JSON already in `out`.
+    pub report_only: bool,
     /// The `cassflow` binary to spawn for stream instances and workers.
     pub cassflow_bin: PathBuf,
     /// The command line, as printed in the report.
@@ -113,6 +116,7 @@ impl Default for BenchOptions {
             raw_concurrency: 512,
             out: PathBuf::from("docs"),
             chart: true,
+            report_only: false,
             cassflow_bin: PathBuf::from("cassflow"),
             command: "cassflow bench".into(),
             sink_timeout: Duration::from_secs(1800),

@@ -78,7 +78,8 @@ pub async fn run_worker(
             }
         }
     };
-    sampler.finish(&[]);
+    // What the samples saw while it lived (it may exit before the loop's first tick).
+    footprint = sampler.finish(&[pid]).pop().unwrap_or(footprint);
     let status = status.map_err(|source| BenchError::Io {
         context: "wait for a bench worker".into(),
         source,
@@ -208,7 +209,8 @@ pub async fn run_perf_test(
         context: "wait for kafka-producer-perf-test".into(),
         source,
     })?;
-    sampler.finish(&[]);
+    // What the samples saw while it lived (it may exit before the loop's first tick).
+    footprint = sampler.finish(&[pid]).pop().unwrap_or(footprint);
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     let fail = |detail: &str| BenchError::Peer {
         peer: "kafka-producer-perf-test".into(),

@@ -4,12 +4,12 @@
 
 use super::latency::LatencyResult;
 use super::producer::ProducerResult;
-use super::run::Ctx;
 use super::sink::SinkResult;
 use super::{install, say, BenchError, BenchOptions};
 use crate::config::Config;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
+use std::path::Path;
 
 const CHART: &str = include_str!("../../bench/chart.py");
 const METHOD: &str = include_str!("../../bench/method.md");
@@ -132,10 +132,11 @@ impl Results {
     pub async fn finish(&mut self) {
         self.finished_at = chrono::Utc::now().to_rfc3339();
         self.machine.load_after = read("/proc/loadavg").trim().to_string();
-        self.targets = targets(self);
+        self.targets = super::targets::targets(self);
     }
 
-    fn sink_rate(&self, prefix: &str) -> Option<(String, f64)> {
+    /// The best steady rate of the sink runs whose name starts with `prefix`.
+    pub fn sink_rate(&self, prefix: &str) -> Option<(String, f64)> {
         self.sink
             .iter()
             .filter(|s| s.pipeline.starts_with(prefix))
@@ -144,93 +145,30 @@ impl Results {
     }
 }
 
-fn targets(r: &Results) -> Vec<Target> {
-    let cassflow = r.sink_rate("cassflow");
-    let ratio = |other: &str, wanted: f64, name: &str, want: &str| {
-        let (measured, met) = match (&cassflow, r.sink_rate(other)) {
-            (Some((who, c)), Some((_, o))) if o > 0.0 => (
-                format!(
-                    "{who}: {c:.0} rows/s vs {other} {o:.0} rows/s = {:.2}x",
-                    c / o
-                ),
-                Some(c / o >= wanted),
-            ),
-            _ => ("not measured".to_string(), None),
-        };
-        Target {
-            name: name.into(),
-            wanted: want.into(),
-            measured,
-            met,
-        }
-    };
-    let mut out = vec![
-        ratio("spark", 10.0, "sink throughput vs Spark", ">= 10x"),
-        ratio("raw", 0.7, "sink throughput vs raw driver", ">= 0.70x"),
-    ];
-    let p99 = r
-        .latency
-        .iter()
-        .find(|l| l.pipeline.starts_with("cassflow") && l.target_rate == 5000);
-    out.push(Target {
-        name: "cassflow p99 latency at 5k records/s".into(),
-        wanted: "< 50 ms".into(),
-        measured: p99.map_or("not measured".into(), |l| format!("{:.1} ms", l.p99_ms)),
-        met: p99.map(|l| l.p99_ms < 50.0),
-    });
-    let rss = r
-        .sink
-        .iter()
-        .filter(|s| s.pipeline.starts_with("cassflow"))
-        .map(SinkResult::peak_rss_bytes)
-        .max();
-    out.push(Target {
-        name: "cassflow stream peak RSS per process".into(),
-        wanted: "< 64 MB".into(),
-        measured: rss.map_or("not measured".into(), |b| {
-            format!("{:.1} MB", b as f64 / 1e6)
-        }),
-        met: rss.map(|b| b < 64_000_000),
-    });
-    let ours = r.producer.iter().find(|p| p.tool.starts_with("cassflow"));
-    let theirs = r
-        .producer
-        .iter()
-        .find(|p| p.tool.starts_with("kafka-producer"));
-    out.push(Target {
-        name: "producer vs kafka-producer-perf-test".into(),
-        wanted: ">= 0.80x".into(),
-        measured: match (ours, theirs) {
-            (Some(o), Some(t)) => format!(
-                "{:.0} vs {:.0} records/s = {:.2}x",
-                o.records_per_second,
-                t.records_per_second,
-                o.records_per_second / t.records_per_second.max(1e-9)
-            ),
-            _ => "not measured".into(),
-        },
-        met: ours
-            .zip(theirs)
-            .map(|(o, t)| o.records_per_second >= 0.8 * t.records_per_second),
-    });
-    out
-}
-
 /// Writes bench-results.json, benchmarks.md and (unless disabled) bench.png.
-pub async fn write(results: &Results, ctx: &Ctx) -> Result<(), BenchError> {
-    let out = &ctx.opts.out;
+pub async fn write(
+    results: &Results,
+    opts: &BenchOptions,
+    bench_cache: &Path,
+) -> Result<(), BenchError> {
+    let out = &opts.out;
     let io = |what: &str| {
         let context = format!("write {}", out.join(what).display());
         move |source| BenchError::Io { context, source }
     };
     std::fs::create_dir_all(out).map_err(io(""))?;
-    let json =
-        serde_json::to_string_pretty(results).map_err(|e| BenchError::Verify(e.to_string()))?;
-    std::fs::write(out.join("bench-results.json"), json).map_err(io("bench-results.json"))?;
+    let json_path = out.join("bench-results.json");
+    // --report-only reads the raw results; it must not rewrite them (floats would not
+    // round-trip to the last digit).
+    if !opts.report_only {
+        let json =
+            serde_json::to_string_pretty(results).map_err(|e| BenchError::Verify(e.to_string()))?;
+        std::fs::write(&json_path, json).map_err(io("bench-results.json"))?;
+    }
     let mut chart_note = Some("chart not drawn: --no-chart".to_string());
-    if ctx.opts.chart {
+    if opts.chart {
         chart_note = None;
-        match draw(ctx).await {
+        match draw(out, bench_cache).await {
             Ok(()) => {}
             Err(e) => chart_note = Some(format!("chart not drawn: {e}")),
         }
@@ -244,17 +182,17 @@ pub async fn write(results: &Results, ctx: &Ctx) -> Result<(), BenchError> {
     Ok(())
 }
 
-async fn draw(ctx: &Ctx) -> Result<(), BenchError> {
-    let python = install::venv(&ctx.bench_cache).await?;
-    let script = ctx.bench_cache.join("chart.py");
+async fn draw(out: &Path, bench_cache: &Path) -> Result<(), BenchError> {
+    let python = install::venv(bench_cache).await?;
+    let script = bench_cache.join("chart.py");
     std::fs::write(&script, CHART).map_err(|source| BenchError::Io {
         context: format!("write {}", script.display()),
         source,
     })?;
     let output = tokio::process::Command::new(python)
         .arg(&script)
-        .arg(ctx.opts.out.join("bench-results.json"))
-        .arg(ctx.opts.out.join("bench.png"))
+        .arg(out.join("bench-results.json"))
+        .arg(out.join("bench.png"))
         .output()
         .await
         .map_err(|source| BenchError::Io {
@@ -295,6 +233,9 @@ pub fn markdown(r: &Results, chart_note: Option<&str>) -> String {
             None => "n/a",
         };
         let _ = writeln!(s, "| {} | {} | {} | {met} |", t.name, t.wanted, t.measured);
+    }
+    for note in super::targets::reading(r) {
+        let _ = writeln!(s, "\n{note}");
     }
     let _ = writeln!(s, "\n## Sink throughput\n\n{} records on a pre-filled topic ({} partitions) into a fresh table, timed from starting the pipeline until the last row is readable; every row counted and a sample compared field by field. *Steady* excludes start-up (from the first row readable to the last).\n", r.records, r.partitions);
     let _ = writeln!(s, "| pipeline | rows | wall s | rows/s | steady rows/s | first row s | peak RSS MB/process | CPU s (all processes) | vs raw | verified | load avg at end |\n|---|---|---|---|---|---|---|---|---|---|---|");

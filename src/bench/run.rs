@@ -176,7 +176,23 @@ async fn run_on_stack(config: &Config, opts: &BenchOptions) -> Result<Results, B
     }
 
     results.finish().await;
-    report::write(&results, &ctx).await?;
+    report::write(&results, opts, &ctx.bench_cache).await?;
+    Ok(results)
+}
+
+/// Rewrites benchmarks.md and bench.png from the bench-results.json in `opts.out` (after a
+/// change to the report's format, without measuring again).
+pub async fn rerender(config: &Config, opts: &BenchOptions) -> Result<Results, BenchError> {
+    let path = opts.out.join("bench-results.json");
+    let text = std::fs::read_to_string(&path).map_err(|source| BenchError::Io {
+        context: format!("read {}", path.display()),
+        source,
+    })?;
+    let mut results: Results = serde_json::from_str(&text)
+        .map_err(|e| BenchError::Verify(format!("{}: {e}", path.display())))?;
+    results.targets = super::targets::targets(&results);
+    let bench_cache = install::bench_cache(&config.local.cache_dir());
+    report::write(&results, opts, &bench_cache).await?;
     Ok(results)
 }
 

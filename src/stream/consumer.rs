@@ -96,6 +96,17 @@ pub type PipelineConsumer = StreamConsumer<PipelineContext>;
 
 fn consumer_config(kafka: &KafkaConfig, pipeline: &PipelineConfig) -> rdkafka::ClientConfig {
     let mut cfg = client_config(kafka);
+    // Prefetch bounds: they set the job's memory (also while partitions are paused).
+    // Measured on 300k records, one instance: a 16 MiB queue peaked at 107 MB RSS; 4 MiB
+    // with 20k messages at 55-57 MB at the same rate; 2 MiB, or smaller fetches
+    // (fetch.message.max.bytes 256 KiB), stay lower but are 40% slower. The user's
+    // `kafka.properties` may still override them (applied again below).
+    cfg.set("queued.max.messages.kbytes", "4096")
+        .set("queued.min.messages", "20000");
+    for (key, value) in &kafka.properties {
+        cfg.set(key, value);
+    }
+    // The delivery contract: not overridable.
     cfg.set("group.id", &pipeline.group_id)
         .set("enable.auto.commit", "true")
         .set("auto.commit.interval.ms", "1000")
@@ -104,9 +115,7 @@ fn consumer_config(kafka: &KafkaConfig, pipeline: &PipelineConfig) -> rdkafka::C
         .set("enable.partition.eof", "false")
         .set("session.timeout.ms", "10000")
         .set("heartbeat.interval.ms", "2000")
-        .set("statistics.interval.ms", "5000")
-        // Bounds what librdkafka prefetches, and so memory while partitions are paused.
-        .set("queued.max.messages.kbytes", "16384");
+        .set("statistics.interval.ms", "5000");
     cfg
 }
 

@@ -1,0 +1,105 @@
+//! The targets of issue 7, evaluated from a run's results, and the plain-language notes
+//! that say what bounds them (a sink cannot beat the raw-driver ceiling of the same machine).
+
+use super::report::{Results, Target};
+use super::sink::SinkResult;
+
+pub fn targets(r: &Results) -> Vec<Target> {
+    let cassflow = r.sink_rate("cassflow");
+    let ratio = |other: &str, wanted: f64, name: &str, want: &str| {
+        let (measured, met) = match (&cassflow, r.sink_rate(other)) {
+            (Some((who, c)), Some((_, o))) if o > 0.0 => (
+                format!(
+                    "{who}: {c:.0} rows/s vs {other} {o:.0} rows/s = {:.2}x",
+                    c / o
+                ),
+                Some(c / o >= wanted),
+            ),
+            _ => ("not measured".to_string(), None),
+        };
+        Target {
+            name: name.into(),
+            wanted: want.into(),
+            measured,
+            met,
+        }
+    };
+    let mut out = vec![
+        ratio("spark", 10.0, "sink throughput vs Spark", ">= 10x"),
+        ratio("raw", 0.7, "sink throughput vs raw driver", ">= 0.70x"),
+    ];
+    let p99 = r
+        .latency
+        .iter()
+        .find(|l| l.pipeline.starts_with("cassflow") && l.target_rate == 5000);
+    out.push(Target {
+        name: "cassflow p99 latency at 5k records/s".into(),
+        wanted: "< 50 ms".into(),
+        measured: p99.map_or("not measured".into(), |l| format!("{:.1} ms", l.p99_ms)),
+        met: p99.map(|l| l.p99_ms < 50.0),
+    });
+    let rss = r
+        .sink
+        .iter()
+        .filter(|s| s.pipeline.starts_with("cassflow"))
+        .map(SinkResult::peak_rss_bytes)
+        .max();
+    out.push(Target {
+        name: "cassflow stream peak RSS per process".into(),
+        wanted: "< 64 MB".into(),
+        measured: rss.map_or("not measured".into(), |b| {
+            format!("{:.1} MB", b as f64 / 1e6)
+        }),
+        met: rss.map(|b| b < 64_000_000),
+    });
+    let ours = r.producer.iter().find(|p| p.tool.starts_with("cassflow"));
+    let theirs = r
+        .producer
+        .iter()
+        .find(|p| p.tool.starts_with("kafka-producer"));
+    out.push(Target {
+        name: "producer vs kafka-producer-perf-test".into(),
+        wanted: ">= 0.80x".into(),
+        measured: match (ours, theirs) {
+            (Some(o), Some(t)) => format!(
+                "{:.0} vs {:.0} records/s = {:.2}x",
+                o.records_per_second,
+                t.records_per_second,
+                o.records_per_second / t.records_per_second.max(1e-9)
+            ),
+            _ => "not measured".into(),
+        },
+        met: ours
+            .zip(theirs)
+            .map(|(o, t)| o.records_per_second >= 0.8 * t.records_per_second),
+    });
+    out
+}
+
+/// Notes printed under the targets: what the figures can and cannot show on this machine.
+pub fn reading(r: &Results) -> Vec<String> {
+    let mut notes = Vec::new();
+    let raw = r.sink_rate("raw").map(|(_, v)| v);
+    let spark = r.sink.iter().find(|s| s.pipeline == "spark");
+    if let (Some(raw), Some(spark)) = (raw, spark) {
+        notes.push(format!(
+            "No sink can write faster than the raw driver on the same Cassandra: here that ceiling is {raw:.0} rows/s and Spark reaches {:.0} rows/s ({:.0}% of it), so on this machine no pipeline can be more than {:.2}x Spark.",
+            spark.steady_records_per_second,
+            100.0 * spark.steady_records_per_second / raw.max(1e-9),
+            raw / spark.steady_records_per_second.max(1e-9)
+        ));
+    }
+    let x1 = r.sink.iter().find(|s| s.pipeline == "cassflow x1");
+    if let (Some(x1), Some(spark)) = (x1, spark) {
+        notes.push(format!(
+            "For the same rows, cassflow x1 used {:.1} CPU seconds against Spark's {:.1} ({:.1}x less) and at most {:.0} MB against Spark's {:.0} MB ({:.0}x less).",
+            x1.cpu_seconds(),
+            spark.cpu_seconds(),
+            spark.cpu_seconds() / x1.cpu_seconds().max(1e-9),
+            x1.peak_rss_bytes() as f64 / 1e6,
+            spark.peak_rss_bytes() as f64 / 1e6,
+            spark.peak_rss_bytes() as f64 / (x1.peak_rss_bytes() as f64).max(1.0)
+        ));
+    }
+    notes
+}

@@ -6,6 +6,7 @@
 
 use super::BenchError;
 use crate::cassandra::schema::{self, quote};
+use crate::cassandra::users_row::{record_from_row, UsersRow, COLUMNS};
 use crate::config::{CassandraConfig, KafkaConfig};
 use crate::kafka::client_config;
 use crate::record::UserRecord;
@@ -15,7 +16,6 @@ use rdkafka::message::Message;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use scylla::client::session::Session;
 use scylla::statement::prepared::PreparedStatement;
-use scylla::value::CqlTimestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -136,8 +136,7 @@ impl Reader {
         Ok(Reader {
             by_id: prepare(format!("SELECT id FROM {} WHERE id = ?", target.cql())).await?,
             row_by_id: prepare(format!(
-                "SELECT id, first_name, last_name, gender, address, post_code, email, username, \
-                 dob, registered_date, phone, picture FROM {} WHERE id = ?",
+                "SELECT {COLUMNS} FROM {} WHERE id = ?",
                 target.cql()
             ))
             .await?,
@@ -157,36 +156,9 @@ impl Reader {
 
     /// The row with this id, as a record.
     pub async fn read(&self, session: &Session, id: Uuid) -> Option<UserRecord> {
-        type Row = (
-            Uuid,
-            String,
-            String,
-            String,
-            String,
-            String,
-            String,
-            String,
-            CqlTimestamp,
-            CqlTimestamp,
-            String,
-            String,
-        );
         let result = session.execute_unpaged(&self.row_by_id, (id,)).await.ok()?;
-        let r: Row = result.into_rows_result().ok()?.maybe_first_row().ok()??;
-        Some(UserRecord {
-            id: r.0,
-            first_name: r.1,
-            last_name: r.2,
-            gender: r.3,
-            address: r.4,
-            post_code: r.5,
-            email: r.6,
-            username: r.7,
-            dob: chrono::DateTime::from_timestamp_millis(r.8 .0)?,
-            registered_date: chrono::DateTime::from_timestamp_millis(r.9 .0)?,
-            phone: r.10,
-            picture: r.11,
-        })
+        let row: UsersRow = result.into_rows_result().ok()?.maybe_first_row().ok()??;
+        record_from_row(row)
     }
 }
 

@@ -2,6 +2,7 @@
 //! Writing records lives with the stream job; this module owns connecting and DDL.
 
 pub mod schema;
+pub mod users_row;
 
 use crate::config::CassandraConfig;
 use scylla::client::session::Session;

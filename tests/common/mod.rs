@@ -171,49 +171,18 @@ pub async fn read_users(
     keyspace: &str,
     table: &str,
 ) -> HashMap<uuid::Uuid, UserRecord> {
+    use cassflow::cassandra::users_row::{record_from_row, UsersRow, COLUMNS};
     use futures::TryStreamExt;
-    use scylla::value::CqlTimestamp;
-    type Row = (
-        uuid::Uuid,
-        String,
-        String,
-        String,
-        String,
-        String,
-        String,
-        String,
-        CqlTimestamp,
-        CqlTimestamp,
-        String,
-        String,
-    );
-    let cql = format!(
-        "SELECT id, first_name, last_name, gender, address, post_code, email, username, dob, \
-         registered_date, phone, picture FROM \"{keyspace}\".\"{table}\""
-    );
-    let ts = |t: CqlTimestamp| chrono::DateTime::from_timestamp_millis(t.0).expect("timestamp");
+    let cql = format!("SELECT {COLUMNS} FROM \"{keyspace}\".\"{table}\"");
     let mut out = HashMap::new();
     let mut rows = session
         .query_iter(cql, &[])
         .await
         .expect("select")
-        .rows_stream::<Row>()
+        .rows_stream::<UsersRow>()
         .expect("typed rows");
     while let Some(r) = rows.try_next().await.expect("row") {
-        let record = UserRecord {
-            id: r.0,
-            first_name: r.1,
-            last_name: r.2,
-            gender: r.3,
-            address: r.4,
-            post_code: r.5,
-            email: r.6,
-            username: r.7,
-            dob: ts(r.8),
-            registered_date: ts(r.9),
-            phone: r.10,
-            picture: r.11,
-        };
+        let record = record_from_row(r).expect("timestamps in range");
         assert!(out.insert(record.id, record).is_none(), "ids are unique");
     }
     out

@@ -17,6 +17,34 @@ fn metric(name: &str, pipeline: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(&prefix).and_then(|v| v.trim().parse().ok()))
 }
 
+/// Produces `records`, starts the pipeline, and waits until it has written 1,000 rows (so
+/// the outage that follows happens mid-load); returns the rows written by then too.
+async fn start_writing(
+    config: &cassflow::config::Config,
+    pipeline: &cassflow::config::PipelineConfig,
+    records: &[cassflow::record::UserRecord],
+) -> (
+    tokio::task::JoinHandle<cassflow::stream::PipelineSummary>,
+    CancellationToken,
+    scylla::client::session::Session,
+    i64,
+) {
+    common::produce(config, &pipeline.topic, records).await;
+    let shutdown = CancellationToken::new();
+    let job = common::spawn_pipeline(config, pipeline, &shutdown);
+    let session = common::session(config).await;
+    let before = common::wait_for_rows(
+        &session,
+        &pipeline.keyspace,
+        &pipeline.table,
+        1_000,
+        Duration::from_secs(120),
+    )
+    .await;
+    assert!(before >= 1_000, "writing before the outage");
+    (job, shutdown, session, before)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cassandra_outage_pauses_then_resumes_with_nothing_lost() {
     let shared = common::stack().await;
@@ -37,19 +65,7 @@ async fn cassandra_outage_pauses_then_resumes_with_nothing_lost() {
 
     let pipeline = common::users_pipeline("outage");
     let records = common::users(30_000, "outage");
-    common::produce(&config, &pipeline.topic, &records).await;
-    let shutdown = CancellationToken::new();
-    let job = common::spawn_pipeline(&config, &pipeline, &shutdown);
-    let session = common::session(&config).await;
-    let before = common::wait_for_rows(
-        &session,
-        &pipeline.keyspace,
-        &pipeline.table,
-        1_000,
-        Duration::from_secs(120),
-    )
-    .await;
-    assert!(before >= 1_000, "writing before the outage");
+    let (job, shutdown, session, before) = start_writing(&config, &pipeline, &records).await;
     drop(session);
 
     cassandra
@@ -101,19 +117,7 @@ async fn kafka_outage_is_survived_and_the_job_resumes_with_nothing_lost() {
 
     let pipeline = common::users_pipeline("kafka_outage");
     let first = common::users(20_000, "kafka-outage-1");
-    common::produce(&config, &pipeline.topic, &first).await;
-    let shutdown = CancellationToken::new();
-    let job = common::spawn_pipeline(&config, &pipeline, &shutdown);
-    let session = common::session(&config).await;
-    let before = common::wait_for_rows(
-        &session,
-        &pipeline.keyspace,
-        &pipeline.table,
-        1_000,
-        Duration::from_secs(120),
-    )
-    .await;
-    assert!(before >= 1_000, "writing before the outage");
+    let (job, shutdown, session, _) = start_writing(&config, &pipeline, &first).await;
 
     kafka.stop_only(&[Server::Kafka]).await.expect("stop Kafka");
     tokio::time::sleep(Duration::from_secs(20)).await;

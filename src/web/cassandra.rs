@@ -7,6 +7,7 @@
 //! and the next request tries again.
 
 use super::WebError;
+use crate::cassandra::schema::quote;
 use crate::config::CassandraConfig;
 use base64::Engine;
 use scylla::client::session::Session;
@@ -55,10 +56,6 @@ pub struct RowsPage {
 pub struct CassandraBrowser {
     config: CassandraConfig,
     session: tokio::sync::Mutex<Option<Arc<Session>>>,
-}
-
-fn quote(ident: &str) -> String {
-    format!("\"{}\"", ident.replace('"', "\"\""))
 }
 
 fn cql_err(what: &str) -> impl Fn(scylla::errors::ExecutionError) -> WebError + '_ {
@@ -119,6 +116,23 @@ impl CassandraBrowser {
         Ok(session)
     }
 
+    /// Runs one unpaged query and collects its rows; `what` names it in errors.
+    async fn query_rows(
+        &self,
+        session: &Session,
+        cql: String,
+        values: impl scylla::serialize::row::SerializeRow,
+        timeout: Duration,
+        what: &str,
+    ) -> Result<Vec<Row>, WebError> {
+        let st = self.statement(cql, timeout);
+        let result = session
+            .query_unpaged(st, values)
+            .await
+            .map_err(cql_err(what))?;
+        rows_of(result, what)
+    }
+
     fn statement(&self, cql: String, timeout: Duration) -> Statement {
         let mut st = Statement::new(cql);
         st.set_request_timeout(Some(timeout));
@@ -141,28 +155,25 @@ impl CassandraBrowser {
     pub async fn keyspaces(&self) -> Result<Vec<Keyspace>, WebError> {
         let session = self.session().await?;
         let what = "list tables";
-        let st = self.statement(
-            "SELECT keyspace_name, table_name FROM system_schema.tables".into(),
-            self.config.request_timeout,
-        );
-        let tables = rows_of(
-            session
-                .query_unpaged(st, &[])
-                .await
-                .map_err(cql_err(what))?,
-            what,
-        )?;
-        let st = self.statement(
-            "SELECT keyspace_name FROM system_schema.keyspaces".into(),
-            self.config.request_timeout,
-        );
-        let names = rows_of(
-            session
-                .query_unpaged(st, &[])
-                .await
-                .map_err(cql_err(what))?,
-            what,
-        )?;
+        let timeout = self.config.request_timeout;
+        let tables = self
+            .query_rows(
+                &session,
+                "SELECT keyspace_name, table_name FROM system_schema.tables".into(),
+                &[],
+                timeout,
+                what,
+            )
+            .await?;
+        let names = self
+            .query_rows(
+                &session,
+                "SELECT keyspace_name FROM system_schema.keyspaces".into(),
+                &[],
+                timeout,
+                what,
+            )
+            .await?;
         let mut out: Vec<Keyspace> = names
             .iter()
             .map(|r| {
@@ -189,19 +200,17 @@ impl CassandraBrowser {
     pub async fn columns(&self, keyspace: &str, table: &str) -> Result<Vec<Column>, WebError> {
         let session = self.session().await?;
         let what = "read the table's columns";
-        let st = self.statement(
-            "SELECT column_name, kind, type, position FROM system_schema.columns \
-             WHERE keyspace_name = ? AND table_name = ?"
-                .into(),
-            self.config.request_timeout,
-        );
-        let rows = rows_of(
-            session
-                .query_unpaged(st, (keyspace, table))
-                .await
-                .map_err(cql_err(what))?,
-            what,
-        )?;
+        let rows = self
+            .query_rows(
+                &session,
+                "SELECT column_name, kind, type, position FROM system_schema.columns \
+                 WHERE keyspace_name = ? AND table_name = ?"
+                    .into(),
+                (keyspace, table),
+                self.config.request_timeout,
+                what,
+            )
+            .await?;
         if rows.is_empty() {
             return Err(WebError::NotFound(format!("table {keyspace}.{table}")));
         }
@@ -306,15 +315,9 @@ impl CassandraBrowser {
         self.columns(keyspace, table).await?;
         let session = self.session().await?;
         let cql = format!("SELECT COUNT(*) FROM {}.{}", quote(keyspace), quote(table));
-        let st = self.statement(cql, Duration::from_secs(20));
-        let what = "count rows";
-        let rows = rows_of(
-            session
-                .query_unpaged(st, &[])
-                .await
-                .map_err(cql_err(what))?,
-            what,
-        )?;
+        let rows = self
+            .query_rows(&session, cql, &[], Duration::from_secs(20), "count rows")
+            .await?;
         match rows.first().and_then(|r| r.columns.first()) {
             Some(Some(CqlValue::BigInt(n))) => Ok(*n),
             _ => Err(WebError::Cassandra("COUNT(*) returned no number".into())),

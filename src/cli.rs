@@ -126,8 +126,9 @@ pub struct BenchArgs {
         default_value = "cassflow,spark,connect,raw,producer"
     )]
     pub peers: Vec<cassflow::bench::Peer>,
-    /// Fixed rates (records/s) of the end-to-end latency runs; empty to skip them.
-    #[arg(long, value_delimiter = ',', default_value = "1000,5000,20000")]
+    /// Fixed rates (records/s) of the end-to-end latency runs; `--latency-rates` with no
+    /// value skips them.
+    #[arg(long, value_delimiter = ',', num_args = 0.., default_value = "1000,5000,20000")]
     pub latency_rates: Vec<u32>,
     /// How long each latency rate runs.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
@@ -135,8 +136,8 @@ pub struct BenchArgs {
     /// cassflow stream instance counts for the sink runs.
     #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
     pub instances: Vec<usize>,
-    /// Writes in flight of the raw driver loop.
-    #[arg(long, default_value_t = 512)]
+    /// Writes in flight of the raw driver loop (128 was its best of 128..1024 here).
+    #[arg(long, default_value_t = 128)]
     pub raw_concurrency: usize,
     /// Where benchmarks.md, bench-results.json and bench.png are written.
     #[arg(long, default_value = "docs")]

@@ -2,8 +2,12 @@
 //! Owns its JSON encoding (one object per Kafka message) and its validating decoder, which
 //! both the producer and the stream job use, so the two can never disagree.
 
-use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+mod scan;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use scan::Scalar;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use uuid::Uuid;
 
 /// One user. Field names and meanings are those of the seed's Kafka messages.
@@ -94,111 +98,168 @@ pub struct DecodeNotes {
     pub numeric_post_code: bool,
 }
 
+/// A record borrowed from the message value it was decoded from (text fields stay in the
+/// message unless they had escapes), or from a [`UserRecord`] being encoded. The stream job
+/// writes rows straight from it; [`UserView::into_owned`] makes the record.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct UserView<'a> {
+    pub id: Uuid,
+    pub first_name: Cow<'a, str>,
+    pub last_name: Cow<'a, str>,
+    pub gender: Cow<'a, str>,
+    pub address: Cow<'a, str>,
+    pub post_code: Cow<'a, str>,
+    pub email: Cow<'a, str>,
+    pub username: Cow<'a, str>,
+    #[serde(serialize_with = "serialize_timestamp")]
+    pub dob: DateTime<Utc>,
+    #[serde(serialize_with = "serialize_timestamp")]
+    pub registered_date: DateTime<Utc>,
+    pub phone: Cow<'a, str>,
+    pub picture: Cow<'a, str>,
+}
+
 impl UserRecord {
-    /// The message value: one compact JSON object, timestamps as ISO-8601 with milliseconds.
+    /// The message value: one compact JSON object, fields in [`FIELDS`] order, timestamps as
+    /// ISO-8601 with milliseconds.
     pub fn to_json(&self) -> String {
-        Value::Object(self.to_json_map()).to_string()
+        // Serializing strings, a UUID and timestamps into a String cannot fail.
+        serde_json::to_string(&self.view()).unwrap_or_default()
     }
 
+    /// The message value as a JSON object (for tests and tools that edit fields).
     pub fn to_json_map(&self) -> Map<String, Value> {
-        let mut m = Map::with_capacity(FIELDS.len());
-        m.insert("id".into(), Value::String(self.id.to_string()));
-        m.insert("first_name".into(), self.first_name.clone().into());
-        m.insert("last_name".into(), self.last_name.clone().into());
-        m.insert("gender".into(), self.gender.clone().into());
-        m.insert("address".into(), self.address.clone().into());
-        m.insert("post_code".into(), self.post_code.clone().into());
-        m.insert("email".into(), self.email.clone().into());
-        m.insert("username".into(), self.username.clone().into());
-        m.insert("dob".into(), format_timestamp(&self.dob).into());
-        m.insert(
-            "registered_date".into(),
-            format_timestamp(&self.registered_date).into(),
-        );
-        m.insert("phone".into(), self.phone.clone().into());
-        m.insert("picture".into(), self.picture.clone().into());
-        m
+        match serde_json::to_value(self.view()) {
+            Ok(Value::Object(map)) => map,
+            _ => Map::new(),
+        }
+    }
+
+    /// The record borrowed as a view.
+    pub fn view(&self) -> UserView<'_> {
+        UserView {
+            id: self.id,
+            first_name: Cow::Borrowed(&self.first_name),
+            last_name: Cow::Borrowed(&self.last_name),
+            gender: Cow::Borrowed(&self.gender),
+            address: Cow::Borrowed(&self.address),
+            post_code: Cow::Borrowed(&self.post_code),
+            email: Cow::Borrowed(&self.email),
+            username: Cow::Borrowed(&self.username),
+            dob: self.dob,
+            registered_date: self.registered_date,
+            phone: Cow::Borrowed(&self.phone),
+            picture: Cow::Borrowed(&self.picture),
+        }
     }
 
     /// Decodes and validates one message value.
     pub fn decode(bytes: &[u8]) -> Result<(UserRecord, DecodeNotes), DecodeError> {
+        UserView::decode(bytes).map(|(view, notes)| (view.into_owned(), notes))
+    }
+}
+
+impl<'a> UserView<'a> {
+    /// Decodes and validates one message value without copying its text.
+    pub fn decode(bytes: &'a [u8]) -> Result<(UserView<'a>, DecodeNotes), DecodeError> {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(DecodeError::Empty);
         }
         let text = std::str::from_utf8(bytes).map_err(|e| DecodeError::InvalidUtf8 {
             offset: e.valid_up_to(),
         })?;
-        let value: Value = serde_json::from_str(text).map_err(|e| DecodeError::InvalidJson {
-            detail: e.to_string(),
-        })?;
-        match value {
-            Value::Object(map) => Self::from_json_map(&map),
-            _ => Err(DecodeError::NotAnObject),
-        }
+        let slots = match scan::scan(text) {
+            Ok(Some(slots)) => slots,
+            Ok(None) => return Err(DecodeError::NotAnObject),
+            Err(e) => {
+                return Err(DecodeError::InvalidJson {
+                    detail: e.to_string(),
+                })
+            }
+        };
+        Self::from_slots(slots)
     }
 
-    /// Validates a JSON object as a record.
-    pub fn from_json_map(
-        map: &Map<String, Value>,
-    ) -> Result<(UserRecord, DecodeNotes), DecodeError> {
+    fn from_slots(mut slots: scan::Slots<'a>) -> Result<(UserView<'a>, DecodeNotes), DecodeError> {
         let mut notes = DecodeNotes {
-            unknown_fields: map.keys().filter(|k| !FIELDS.contains(&k.as_str())).count(),
+            unknown_fields: slots.unknown_fields,
             ..DecodeNotes::default()
         };
-        let id_text = text(map, "id")?;
-        let id = Uuid::parse_str(id_text).map_err(|_| DecodeError::BadUuid {
+        let id_text = text(&mut slots, "id")?;
+        let id = Uuid::parse_str(&id_text).map_err(|_| DecodeError::BadUuid {
             value: id_text.chars().take(64).collect(),
         })?;
-        let post_code = match map.get("post_code") {
-            None | Some(Value::Null) => {
+        let post_code = match slots.take("post_code") {
+            None | Some(Scalar::Null) => {
                 return Err(DecodeError::MissingField { field: "post_code" })
             }
-            Some(Value::String(s)) => s.clone(),
-            Some(Value::Number(n)) => {
+            Some(Scalar::Str(s)) => s,
+            Some(Scalar::Number(n)) => {
                 notes.numeric_post_code = true;
-                n.to_string()
+                Cow::Owned(n.to_string())
             }
             Some(other) => {
                 return Err(DecodeError::WrongType {
                     field: "post_code",
                     expected: "a string or a number",
-                    found: kind(other),
+                    found: other.kind(),
                 })
             }
         };
-        let record = UserRecord {
+        let view = UserView {
             id,
-            first_name: text(map, "first_name")?.to_string(),
-            last_name: text(map, "last_name")?.to_string(),
-            gender: text(map, "gender")?.to_string(),
-            address: text(map, "address")?.to_string(),
+            first_name: text(&mut slots, "first_name")?,
+            last_name: text(&mut slots, "last_name")?,
+            gender: text(&mut slots, "gender")?,
+            address: text(&mut slots, "address")?,
             post_code,
-            email: text(map, "email")?.to_string(),
-            username: text(map, "username")?.to_string(),
-            dob: timestamp(map, "dob")?,
-            registered_date: timestamp(map, "registered_date")?,
-            phone: text(map, "phone")?.to_string(),
-            picture: text(map, "picture")?.to_string(),
+            email: text(&mut slots, "email")?,
+            username: text(&mut slots, "username")?,
+            dob: timestamp(&mut slots, "dob")?,
+            registered_date: timestamp(&mut slots, "registered_date")?,
+            phone: text(&mut slots, "phone")?,
+            picture: text(&mut slots, "picture")?,
         };
-        Ok((record, notes))
+        Ok((view, notes))
+    }
+
+    /// The owned record.
+    pub fn into_owned(self) -> UserRecord {
+        UserRecord {
+            id: self.id,
+            first_name: self.first_name.into_owned(),
+            last_name: self.last_name.into_owned(),
+            gender: self.gender.into_owned(),
+            address: self.address.into_owned(),
+            post_code: self.post_code.into_owned(),
+            email: self.email.into_owned(),
+            username: self.username.into_owned(),
+            dob: self.dob,
+            registered_date: self.registered_date,
+            phone: self.phone.into_owned(),
+            picture: self.picture.into_owned(),
+        }
     }
 }
 
-fn text<'a>(map: &'a Map<String, Value>, field: &'static str) -> Result<&'a str, DecodeError> {
-    match map.get(field) {
-        None | Some(Value::Null) => Err(DecodeError::MissingField { field }),
-        Some(Value::String(s)) => Ok(s),
+fn text<'a>(slots: &mut scan::Slots<'a>, field: &'static str) -> Result<Cow<'a, str>, DecodeError> {
+    match slots.take(field) {
+        None | Some(Scalar::Null) => Err(DecodeError::MissingField { field }),
+        Some(Scalar::Str(s)) => Ok(s),
         Some(other) => Err(DecodeError::WrongType {
             field,
             expected: "a string",
-            found: kind(other),
+            found: other.kind(),
         }),
     }
 }
 
-fn timestamp(map: &Map<String, Value>, field: &'static str) -> Result<DateTime<Utc>, DecodeError> {
-    let s = text(map, field)?;
-    parse_timestamp(s).ok_or_else(|| DecodeError::BadTimestamp {
+fn timestamp(
+    slots: &mut scan::Slots<'_>,
+    field: &'static str,
+) -> Result<DateTime<Utc>, DecodeError> {
+    let s = text(slots, field)?;
+    parse_timestamp(&s).ok_or_else(|| DecodeError::BadTimestamp {
         field,
         value: s.chars().take(64).collect(),
     })
@@ -217,18 +278,13 @@ pub fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
 
 /// The record's timestamp text: UTC, milliseconds, `Z` (as randomuser and Cassandra have it).
 pub fn format_timestamp(t: &DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+    t.format(TIMESTAMP_FORMAT).to_string()
 }
 
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
+const TIMESTAMP_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.3fZ";
+
+fn serialize_timestamp<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&t.format(TIMESTAMP_FORMAT))
 }
 
 #[cfg(test)]

@@ -113,7 +113,7 @@ impl Default for BenchOptions {
             latency_rates: vec![1000, 5000, 20000],
             latency_duration: Duration::from_secs(10),
             partitions: 8,
-            raw_concurrency: 512,
+            raw_concurrency: 128,
             out: PathBuf::from("docs"),
             chart: true,
             report_only: false,

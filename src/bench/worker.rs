@@ -3,7 +3,8 @@
 //! - `Produce`: cassflow's producer sends N generated records (encoded before the clock
 //!   starts, as kafka-producer-perf-test's payloads are) and waits for every delivery report.
 //! - `Raw`: the ceiling: the same N records inserted straight into Cassandra by the scylla
-//!   driver with a prepared statement and a fixed number of writes in flight; no Kafka.
+//!   driver with a prepared statement and a fixed number of writes in flight, each its own
+//!   task on the multi-threaded runtime; users generated on a separate thread; no Kafka.
 //!
 //! Each prints one JSON line ([`WorkerResult`]) on stdout.
 
@@ -11,12 +12,16 @@ use super::BenchError;
 use crate::cassandra;
 use crate::config::{CassandraConfig, KafkaConfig, ProducerConfig};
 use crate::produce::producer::RecordProducer;
+use crate::record::UserRecord;
 use crate::source::generator::Generator;
-use futures::StreamExt;
+use scylla::client::session::Session;
+use scylla::statement::prepared::PreparedStatement;
 use scylla::value::CqlTimestamp;
 use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
 
 /// What a worker is asked to do.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -128,58 +133,84 @@ async fn raw(
         .map_err(|e| BenchError::Verify(format!("prepare `{cql}`: {e}")))?;
     insert.set_is_idempotent(true);
     let insert = Arc::new(insert);
-    let mut generator = Generator::new(Some(seed));
+    // Users are generated on a thread of their own, so the loop's runtime only writes.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<UserRecord>(8192);
+    let seed = seed.to_string();
+    std::thread::spawn(move || {
+        let mut generator = Generator::new(Some(&seed));
+        for _ in 0..records {
+            if tx.blocking_send(generator.next_user()).is_err() {
+                break;
+            }
+        }
+    });
+    // One task per insert on the multi-threaded runtime, `concurrency` at a time: the
+    // same shape as the stream job, minus Kafka.
+    let slots = Arc::new(Semaphore::new(concurrency.max(1)));
+    let written = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let micros = chrono::Utc::now().timestamp_micros();
-    let mut writes = futures::stream::iter((0..records).map(|_| generator.next_user()))
-        .map(|r| {
-            let session = session.clone();
-            let insert = insert.clone();
-            async move {
-                let values = (
-                    r.id,
-                    r.first_name,
-                    r.last_name,
-                    r.gender,
-                    r.address,
-                    r.post_code,
-                    r.email,
-                    r.username,
-                    CqlTimestamp(r.dob.timestamp_millis()),
-                    CqlTimestamp(r.registered_date.timestamp_millis()),
-                    r.phone,
-                    r.picture,
-                    micros,
-                );
-                // Retry what the server refuses for load, as a real loader would.
-                for attempt in 0..20u32 {
-                    match session.execute_unpaged(&insert, &values).await {
-                        Ok(_) => return true,
-                        Err(e) => {
-                            if attempt == 0 {
-                                tracing::warn!(error = %e, "raw insert failed, retrying");
-                            }
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                        }
-                    }
-                }
-                false
-            }
-        })
-        .buffer_unordered(concurrency.max(1));
-    let mut written = 0u64;
-    let mut failed = 0u64;
-    while let Some(ok) = writes.next().await {
-        if ok {
-            written += 1;
-        } else {
-            failed += 1;
-        }
+    while let Some(r) = rx.recv().await {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            break;
+        };
+        let (session, insert) = (session.clone(), insert.clone());
+        let (written, failed) = (written.clone(), failed.clone());
+        tokio::spawn(async move {
+            let counter = if insert_with_retries(&session, &insert, r, micros).await {
+                written
+            } else {
+                failed
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            drop(slot);
+        });
     }
+    // Every insert has returned its slot.
+    let _ = slots.acquire_many(concurrency.max(1) as u32).await;
+    let written = written.load(Ordering::Relaxed);
+    let failed = failed.load(Ordering::Relaxed);
     Ok(WorkerResult {
         records: written,
         bytes: 0,
         seconds: started.elapsed().as_secs_f64(),
         failed,
     })
+}
+
+/// One raw insert, retried while the server refuses it for load, as a real loader would.
+async fn insert_with_retries(
+    session: &Session,
+    insert: &PreparedStatement,
+    r: UserRecord,
+    micros: i64,
+) -> bool {
+    let values = (
+        r.id,
+        r.first_name,
+        r.last_name,
+        r.gender,
+        r.address,
+        r.post_code,
+        r.email,
+        r.username,
+        CqlTimestamp(r.dob.timestamp_millis()),
+        CqlTimestamp(r.registered_date.timestamp_millis()),
+        r.phone,
+        r.picture,
+        micros,
+    );
+    for attempt in 0..20u32 {
+        match Box::pin(session.execute_unpaged(insert, &values)).await {
+            Ok(_) => return true,
+            Err(e) => {
+                if attempt == 0 {
+                    tracing::warn!(error = %e, "raw insert failed, retrying");
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    false
 }

@@ -1,10 +1,17 @@
 //! From a decoded message to the values of one Cassandra row: each table column is filled
-//! from a JSON field and converted to the column's CQL type as `system_schema` reports it,
-//! so the typed table of design.md and the seed's all-text table both work.
+//! from a field and converted to the column's CQL type as `system_schema` reports it, so the
+//! typed table of design.md and the seed's all-text table both work. A field is either a
+//! JSON value (`format = "json"`) or a typed field of a decoded user record; text is bound
+//! straight from the message where it needed no unescaping.
 
-use crate::record::parse_timestamp;
-use scylla::value::{CqlDate, CqlTimestamp, CqlValue, MaybeUnset};
+use crate::record::{format_timestamp, parse_timestamp, UserView};
+use scylla::frame::response::result::ColumnType as CqlType;
+use scylla::serialize::value::SerializeValue;
+use scylla::serialize::writers::{CellWriter, WrittenCellProof};
+use scylla::serialize::SerializationError;
+use scylla::value::{CqlDate, CqlTimestamp, CqlTimeuuid};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use uuid::Uuid;
 
 /// The CQL types cassflow can fill from JSON.
@@ -12,6 +19,7 @@ use uuid::Uuid;
 pub enum ColumnType {
     Text,
     Uuid,
+    TimeUuid,
     Timestamp,
     Date,
     Int,
@@ -28,7 +36,8 @@ impl ColumnType {
     pub fn from_cql(name: &str) -> Option<ColumnType> {
         Some(match name {
             "text" | "varchar" | "ascii" => ColumnType::Text,
-            "uuid" | "timeuuid" => ColumnType::Uuid,
+            "uuid" => ColumnType::Uuid,
+            "timeuuid" => ColumnType::TimeUuid,
             "timestamp" => ColumnType::Timestamp,
             "date" => ColumnType::Date,
             "int" => ColumnType::Int,
@@ -43,8 +52,8 @@ impl ColumnType {
     }
 }
 
-/// One column to fill: its name, type, the JSON field it reads, and whether it is part of
-/// the primary key (a key column must have a value).
+/// One column to fill: its name, type, the field it reads, and whether it is part of the
+/// primary key (a key column must have a value).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ColumnPlan {
     pub column: String,
@@ -77,56 +86,166 @@ impl ConvertError {
     }
 }
 
-/// The row's bound values, in plan order; absent non-key fields stay unset (no tombstone).
-pub fn row(
-    plan: &[ColumnPlan],
-    object: &Map<String, Value>,
-) -> Result<Vec<MaybeUnset<CqlValue>>, ConvertError> {
-    plan.iter()
-        .map(|c| match object.get(&c.field) {
-            None | Some(Value::Null) if c.key => Err(ConvertError::MissingKey {
-                column: c.column.clone(),
-                field: c.field.clone(),
-            }),
-            None | Some(Value::Null) => Ok(MaybeUnset::Unset),
-            Some(v) => convert(c, v).map(MaybeUnset::Set),
-        })
-        .collect()
+/// One field's value as a message carries it.
+#[derive(Debug, Clone, Copy)]
+pub enum Field<'a> {
+    Json(&'a Value),
+    Text(&'a str),
+    Uuid(Uuid),
+    Time(chrono::DateTime<chrono::Utc>),
 }
 
-fn convert(c: &ColumnPlan, v: &Value) -> Result<CqlValue, ConvertError> {
+/// Where a row's fields come from.
+pub trait Fields {
+    /// The named field, or None when absent (JSON null counts as absent).
+    fn field(&self, name: &str) -> Option<Field<'_>>;
+}
+
+impl Fields for Map<String, Value> {
+    fn field(&self, name: &str) -> Option<Field<'_>> {
+        match self.get(name)? {
+            Value::Null => None,
+            Value::String(s) => Some(Field::Text(s)),
+            v => Some(Field::Json(v)),
+        }
+    }
+}
+
+impl Fields for UserView<'_> {
+    fn field(&self, name: &str) -> Option<Field<'_>> {
+        Some(match name {
+            "id" => Field::Uuid(self.id),
+            "first_name" => Field::Text(&self.first_name),
+            "last_name" => Field::Text(&self.last_name),
+            "gender" => Field::Text(&self.gender),
+            "address" => Field::Text(&self.address),
+            "post_code" => Field::Text(&self.post_code),
+            "email" => Field::Text(&self.email),
+            "username" => Field::Text(&self.username),
+            "dob" => Field::Time(self.dob),
+            "registered_date" => Field::Time(self.registered_date),
+            "phone" => Field::Text(&self.phone),
+            "picture" => Field::Text(&self.picture),
+            _ => return None,
+        })
+    }
+}
+
+/// One bound value of the upsert. Text borrows from the message when it can.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell<'a> {
+    /// No value: the column is left as it is (no tombstone).
+    Unset,
+    Text(Cow<'a, str>),
+    Uuid(Uuid),
+    TimeUuid(CqlTimeuuid),
+    Timestamp(CqlTimestamp),
+    Date(CqlDate),
+    Int(i32),
+    BigInt(i64),
+    SmallInt(i16),
+    TinyInt(i8),
+    Double(f64),
+    Float(f32),
+    Boolean(bool),
+}
+
+impl SerializeValue for Cell<'_> {
+    fn serialize<'b>(
+        &self,
+        typ: &CqlType,
+        writer: CellWriter<'b>,
+    ) -> Result<WrittenCellProof<'b>, SerializationError> {
+        match self {
+            Cell::Unset => Ok(writer.set_unset()),
+            Cell::Text(v) => v.as_ref().serialize(typ, writer),
+            Cell::Uuid(v) => v.serialize(typ, writer),
+            Cell::TimeUuid(v) => v.serialize(typ, writer),
+            Cell::Timestamp(v) => v.serialize(typ, writer),
+            Cell::Date(v) => v.serialize(typ, writer),
+            Cell::Int(v) => v.serialize(typ, writer),
+            Cell::BigInt(v) => v.serialize(typ, writer),
+            Cell::SmallInt(v) => v.serialize(typ, writer),
+            Cell::TinyInt(v) => v.serialize(typ, writer),
+            Cell::Double(v) => v.serialize(typ, writer),
+            Cell::Float(v) => v.serialize(typ, writer),
+            Cell::Boolean(v) => v.serialize(typ, writer),
+        }
+    }
+}
+
+/// The row's bound values, in plan order; absent non-key fields stay unset (no tombstone).
+/// Room is left for one more value (the sink appends the write time).
+pub fn row<'a, F: Fields + ?Sized>(
+    plan: &[ColumnPlan],
+    fields: &'a F,
+) -> Result<Vec<Cell<'a>>, ConvertError> {
+    let mut cells = Vec::with_capacity(plan.len() + 1);
+    for c in plan {
+        cells.push(match fields.field(&c.field) {
+            None if c.key => {
+                return Err(ConvertError::MissingKey {
+                    column: c.column.clone(),
+                    field: c.field.clone(),
+                })
+            }
+            None => Cell::Unset,
+            Some(v) => convert(c, v)?,
+        });
+    }
+    Ok(cells)
+}
+
+fn convert<'a>(c: &ColumnPlan, v: Field<'a>) -> Result<Cell<'a>, ConvertError> {
     let bad = |detail: String| ConvertError::Incompatible {
         field: c.field.clone(),
         column: c.column.clone(),
         kind: c.kind,
         detail,
     };
-    let as_text = || match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+    let as_text = || -> Cow<'a, str> {
+        match v {
+            Field::Text(s) => Cow::Borrowed(s),
+            Field::Json(other) => Cow::Owned(other.to_string()),
+            Field::Uuid(u) => Cow::Owned(u.to_string()),
+            Field::Time(t) => Cow::Owned(format_timestamp(&t)),
+        }
     };
     let as_i64 = || -> Result<i64, ConvertError> {
         match v {
-            Value::Number(n) => n
+            Field::Json(Value::Number(n)) => n
                 .as_i64()
                 .ok_or_else(|| bad(format!("{n} is not a whole number"))),
-            Value::String(s) => s
-                .trim()
-                .parse()
-                .map_err(|_| bad(format!("{s:?} is not a whole number"))),
-            other => Err(bad(format!("{other} is not a number"))),
+            Field::Json(other) => Err(bad(format!("{other} is not a number"))),
+            _ => {
+                let s = as_text();
+                s.trim()
+                    .parse()
+                    .map_err(|_| bad(format!("{s:?} is not a whole number")))
+            }
         }
     };
     let as_f64 = || -> Result<f64, ConvertError> {
         match v {
-            Value::Number(n) => n
+            Field::Json(Value::Number(n)) => n
                 .as_f64()
                 .ok_or_else(|| bad(format!("{n} is not a number"))),
-            Value::String(s) => s
-                .trim()
-                .parse()
-                .map_err(|_| bad(format!("{s:?} is not a number"))),
-            other => Err(bad(format!("{other} is not a number"))),
+            Field::Json(other) => Err(bad(format!("{other} is not a number"))),
+            _ => {
+                let s = as_text();
+                s.trim()
+                    .parse()
+                    .map_err(|_| bad(format!("{s:?} is not a number")))
+            }
+        }
+    };
+    let as_uuid = || -> Result<Uuid, ConvertError> {
+        match v {
+            Field::Uuid(u) => Ok(u),
+            _ => {
+                let s = as_text();
+                Uuid::parse_str(&s).map_err(|_| bad(format!("{s:?} is not a UUID")))
+            }
         }
     };
     let ranged = |n: i64, min: i64, max: i64| {
@@ -137,18 +256,23 @@ fn convert(c: &ColumnPlan, v: &Value) -> Result<CqlValue, ConvertError> {
         }
     };
     Ok(match c.kind {
-        ColumnType::Text => CqlValue::Text(as_text()),
-        ColumnType::Uuid => {
-            let s = as_text();
-            CqlValue::Uuid(Uuid::parse_str(&s).map_err(|_| bad(format!("{s:?} is not a UUID")))?)
+        ColumnType::Text => Cell::Text(as_text()),
+        ColumnType::Uuid => Cell::Uuid(as_uuid()?),
+        ColumnType::TimeUuid => {
+            let u = as_uuid()?;
+            if u.get_version_num() != 1 {
+                return Err(bad(format!("{u} is not a time-based (version 1) UUID")));
+            }
+            Cell::TimeUuid(CqlTimeuuid::from(u))
         }
         ColumnType::Timestamp => match v {
-            Value::Number(_) => CqlValue::Timestamp(CqlTimestamp(as_i64()?)),
+            Field::Time(t) => Cell::Timestamp(CqlTimestamp(t.timestamp_millis())),
+            Field::Json(Value::Number(_)) => Cell::Timestamp(CqlTimestamp(as_i64()?)),
             _ => {
                 let s = as_text();
                 let t = parse_timestamp(&s)
                     .ok_or_else(|| bad(format!("{s:?} is not an ISO-8601 timestamp")))?;
-                CqlValue::Timestamp(CqlTimestamp(t.timestamp_millis()))
+                Cell::Timestamp(CqlTimestamp(t.timestamp_millis()))
             }
         },
         ColumnType::Date => {
@@ -158,25 +282,23 @@ fn convert(c: &ColumnPlan, v: &Value) -> Result<CqlValue, ConvertError> {
             let days = d
                 .signed_duration_since(chrono::NaiveDate::default())
                 .num_days();
-            CqlValue::Date(CqlDate((days + (1i64 << 31)) as u32))
+            Cell::Date(CqlDate((days + (1i64 << 31)) as u32))
         }
-        ColumnType::Int => {
-            CqlValue::Int(ranged(as_i64()?, i32::MIN.into(), i32::MAX.into())? as i32)
-        }
-        ColumnType::BigInt => CqlValue::BigInt(as_i64()?),
+        ColumnType::Int => Cell::Int(ranged(as_i64()?, i32::MIN.into(), i32::MAX.into())? as i32),
+        ColumnType::BigInt => Cell::BigInt(as_i64()?),
         ColumnType::SmallInt => {
-            CqlValue::SmallInt(ranged(as_i64()?, i16::MIN.into(), i16::MAX.into())? as i16)
+            Cell::SmallInt(ranged(as_i64()?, i16::MIN.into(), i16::MAX.into())? as i16)
         }
         ColumnType::TinyInt => {
-            CqlValue::TinyInt(ranged(as_i64()?, i8::MIN.into(), i8::MAX.into())? as i8)
+            Cell::TinyInt(ranged(as_i64()?, i8::MIN.into(), i8::MAX.into())? as i8)
         }
-        ColumnType::Double => CqlValue::Double(as_f64()?),
-        ColumnType::Float => CqlValue::Float(as_f64()? as f32),
+        ColumnType::Double => Cell::Double(as_f64()?),
+        ColumnType::Float => Cell::Float(as_f64()? as f32),
         ColumnType::Boolean => match v {
-            Value::Bool(b) => CqlValue::Boolean(*b),
-            Value::String(s) if s.eq_ignore_ascii_case("true") => CqlValue::Boolean(true),
-            Value::String(s) if s.eq_ignore_ascii_case("false") => CqlValue::Boolean(false),
-            other => return Err(bad(format!("{other} is not a boolean"))),
+            Field::Json(Value::Bool(b)) => Cell::Boolean(*b),
+            Field::Text(s) if s.eq_ignore_ascii_case("true") => Cell::Boolean(true),
+            Field::Text(s) if s.eq_ignore_ascii_case("false") => Cell::Boolean(false),
+            _ => return Err(bad(format!("{} is not a boolean", as_text()))),
         },
     })
 }
@@ -195,12 +317,13 @@ mod tests {
         }]
     }
 
-    fn one(kind: ColumnType, v: Value) -> Result<CqlValue, ConvertError> {
-        let obj = json!({ "f": v });
+    fn one(kind: ColumnType, v: Value) -> Result<Cell<'static>, ConvertError> {
+        // Leaked so the cells may borrow from it (a few bytes per test).
+        let obj: &'static Value = Box::leak(Box::new(json!({ "f": v })));
         let mut r = row(&plan(kind, false), obj.as_object().expect("object"))?;
         match r.pop() {
-            Some(MaybeUnset::Set(v)) => Ok(v),
-            other => panic!("expected a value, got {other:?}"),
+            Some(Cell::Unset) | None => panic!("expected a value"),
+            Some(cell) => Ok(cell),
         }
     }
 
@@ -208,34 +331,93 @@ mod tests {
     fn typed_and_text_tables_take_the_same_record() {
         assert_eq!(
             one(ColumnType::Timestamp, json!("2007-07-09T05:51:59.390Z")),
-            Ok(CqlValue::Timestamp(CqlTimestamp(1_183_960_319_390)))
+            Ok(Cell::Timestamp(CqlTimestamp(1_183_960_319_390)))
         );
         assert_eq!(
             one(ColumnType::Text, json!("2007-07-09T05:51:59.390Z")),
-            Ok(CqlValue::Text("2007-07-09T05:51:59.390Z".into()))
+            Ok(Cell::Text("2007-07-09T05:51:59.390Z".into()))
         );
         assert_eq!(
             one(ColumnType::Text, json!(63104)),
-            Ok(CqlValue::Text("63104".into()))
+            Ok(Cell::Text("63104".into()))
         );
     }
 
     #[test]
     fn conversions_and_their_failures() {
-        assert_eq!(one(ColumnType::Int, json!("42")), Ok(CqlValue::Int(42)));
+        assert_eq!(one(ColumnType::Int, json!("42")), Ok(Cell::Int(42)));
         assert!(one(ColumnType::Int, json!(1u64 << 40)).is_err());
         assert!(one(ColumnType::TinyInt, json!(300)).is_err());
         assert_eq!(
             one(ColumnType::Boolean, json!("TRUE")),
-            Ok(CqlValue::Boolean(true))
+            Ok(Cell::Boolean(true))
         );
         assert!(one(ColumnType::Uuid, json!("nope")).is_err());
         assert_eq!(
             one(ColumnType::Date, json!("1970-01-02")),
-            Ok(CqlValue::Date(CqlDate((1u32 << 31) + 1)))
+            Ok(Cell::Date(CqlDate((1u32 << 31) + 1)))
         );
         let err = one(ColumnType::Timestamp, json!("soon")).unwrap_err();
         assert_eq!(err.reason(), "incompatible_value");
+        let v1 = "f81d4fae-7dec-11d0-a765-00a0c91e6bf6";
+        assert!(matches!(
+            one(ColumnType::TimeUuid, json!(v1)),
+            Ok(Cell::TimeUuid(_))
+        ));
+        let v4 = "5f0c8c2e-8f5e-4d7b-9a53-0b8a5e1c2d3f";
+        assert!(one(ColumnType::TimeUuid, json!(v4)).is_err());
+    }
+
+    #[test]
+    fn a_user_record_fills_typed_and_text_columns_without_copying_text() {
+        let json = crate::source::generator::Generator::new(Some("convert-test"))
+            .next_user()
+            .to_json();
+        let (view, _) = UserView::decode(json.as_bytes()).expect("decodes");
+        let plan = vec![
+            ColumnPlan {
+                column: "id".into(),
+                field: "id".into(),
+                kind: ColumnType::Uuid,
+                key: true,
+            },
+            ColumnPlan {
+                column: "dob".into(),
+                field: "dob".into(),
+                kind: ColumnType::Timestamp,
+                key: false,
+            },
+            ColumnPlan {
+                column: "dob_text".into(),
+                field: "dob".into(),
+                kind: ColumnType::Text,
+                key: false,
+            },
+            ColumnPlan {
+                column: "email".into(),
+                field: "email".into(),
+                kind: ColumnType::Text,
+                key: false,
+            },
+            ColumnPlan {
+                column: "nat".into(),
+                field: "nat".into(),
+                kind: ColumnType::Text,
+                key: false,
+            },
+        ];
+        let cells = row(&plan, &view).expect("converts");
+        assert_eq!(cells[0], Cell::Uuid(view.id));
+        assert_eq!(
+            cells[1],
+            Cell::Timestamp(CqlTimestamp(view.dob.timestamp_millis()))
+        );
+        assert_eq!(
+            cells[2],
+            Cell::Text(Cow::Owned(format_timestamp(&view.dob)))
+        );
+        assert!(matches!(&cells[3], Cell::Text(Cow::Borrowed(e)) if *e == view.email));
+        assert_eq!(cells[4], Cell::Unset);
     }
 
     #[test]
@@ -252,6 +434,6 @@ mod tests {
             obj.as_object().expect("object"),
         )
         .expect("unset is fine");
-        assert!(matches!(r[0], MaybeUnset::Unset));
+        assert!(matches!(r[0], Cell::Unset));
     }
 }

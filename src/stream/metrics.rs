@@ -39,6 +39,18 @@ pub struct StreamMetrics {
     pub write_latency: Family<PipelineLabel, Histogram, fn() -> Histogram>,
 }
 
+/// One pipeline's series (clones share the series they were taken from).
+#[derive(Debug, Clone)]
+pub struct PipelineMetrics {
+    pub consumed: Counter,
+    pub written: Counter,
+    pub retries: Counter,
+    pub unknown_fields: Counter,
+    pub in_flight: Gauge,
+    pub paused: Gauge,
+    pub write_latency: Histogram,
+}
+
 fn latency_histogram() -> Histogram {
     // 100 µs .. ~6.5 s
     Histogram::new(exponential_buckets(0.0001, 2.0, 17))
@@ -105,6 +117,23 @@ impl StreamMetrics {
             "Time of one successful Cassandra write",
             self.write_latency.clone(),
         );
+    }
+
+    /// The handles of one pipeline's metrics, looked up once: a family lookup hashes the
+    /// label and takes a lock, too much to do several times per record.
+    pub fn pipeline(&self, pipeline: &str) -> PipelineMetrics {
+        let label = PipelineLabel {
+            pipeline: pipeline.to_string(),
+        };
+        PipelineMetrics {
+            consumed: self.consumed.get_or_create(&label).clone(),
+            written: self.written.get_or_create(&label).clone(),
+            retries: self.retries.get_or_create(&label).clone(),
+            unknown_fields: self.unknown_fields.get_or_create(&label).clone(),
+            in_flight: self.in_flight.get_or_create(&label).clone(),
+            paused: self.paused.get_or_create(&label).clone(),
+            write_latency: self.write_latency.get_or_create(&label).clone(),
+        }
     }
 
     pub fn set_lag(&self, pipeline: &str, partition: i32, lag: i64) {
@@ -216,6 +245,18 @@ pub async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pipeline_handles_count_into_the_family() {
+        let metrics = stream_metrics();
+        let handles = metrics.pipeline("handles-test");
+        handles.consumed.inc_by(3);
+        metrics.pipeline("handles-test").consumed.inc();
+        let label = PipelineLabel {
+            pipeline: "handles-test".into(),
+        };
+        assert_eq!(metrics.consumed.get_or_create(&label).get(), 4);
+    }
 
     #[tokio::test]
     async fn metrics_are_served_in_prometheus_text() {

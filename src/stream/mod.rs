@@ -17,10 +17,10 @@ pub mod sink;
 
 use crate::cassandra::{self, schema};
 use crate::config::{Config, PipelineConfig, RecordFormat, StreamConfig};
-use crate::record::UserRecord;
+use crate::record::UserView;
 use consumer::{PipelineConsumer, RebalanceEvent, Replay};
 use dead_letter::DeadLetterQueue;
-use metrics::{PipelineLabel, ReasonLabel, StreamMetrics};
+use metrics::{PipelineMetrics, ReasonLabel};
 use offsets::{OffsetTracker, Ticket};
 use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::message::{Message, OwnedMessage};
@@ -122,8 +122,8 @@ struct Shared {
     stream: StreamConfig,
     sink: SinkWriter,
     dlq: DeadLetterQueue,
-    metrics: Arc<StreamMetrics>,
-    label: PipelineLabel,
+    /// The pipeline's own series.
+    metrics: PipelineMetrics,
     /// Set while Cassandra writes fail transiently; cleared by a successful write.
     outage: AtomicBool,
     shutdown: CancellationToken,
@@ -185,14 +185,11 @@ pub async fn run_pipeline(
         "stream started"
     );
     let shared = Arc::new(Shared {
-        label: PipelineLabel {
-            pipeline: pipeline.name.clone(),
-        },
         pipeline: pipeline.clone(),
         stream: config.stream.clone(),
         sink,
         dlq,
-        metrics,
+        metrics: metrics.pipeline(&pipeline.name),
         outage: AtomicBool::new(false),
         shutdown: shutdown.clone(),
     });
@@ -245,7 +242,7 @@ impl Job {
                 received = self.consumer.recv(), if may_receive => match received {
                     Ok(message) => {
                         summary.consumed += 1;
-                        self.shared.metrics.consumed.get_or_create(&self.shared.label).inc();
+                        self.shared.metrics.consumed.inc();
                         self.held.push_back(message.detach());
                     }
                     Err(e) => self.kafka_errors.warn(&self.shared.pipeline.name, &e.to_string()),
@@ -306,11 +303,7 @@ impl Job {
             return;
         }
         self.paused = pause;
-        self.shared
-            .metrics
-            .paused
-            .get_or_create(&self.shared.label)
-            .set(i64::from(pause));
+        self.shared.metrics.paused.set(i64::from(pause));
     }
 
     fn start(
@@ -321,10 +314,10 @@ impl Job {
     ) {
         let ticket = self.tracker.begin(message.partition(), message.offset());
         let shared = self.shared.clone();
-        shared.metrics.in_flight.get_or_create(&shared.label).inc();
+        shared.metrics.in_flight.inc();
         tokio::spawn(async move {
             let outcome = process(&shared, &message).await;
-            shared.metrics.in_flight.get_or_create(&shared.label).dec();
+            shared.metrics.in_flight.dec();
             drop(permit);
             let _ = done.send(Done { ticket, outcome });
         });
@@ -397,24 +390,32 @@ async fn process(shared: &Shared, message: &OwnedMessage) -> Outcome {
         );
         return dead_letter(shared, message, "oversized", &reason).await;
     }
-    let object = match shared.pipeline.format {
-        RecordFormat::Users => match UserRecord::decode(payload) {
+    let micros = message
+        .timestamp()
+        .to_millis()
+        .map(|ms| ms * 1000)
+        .unwrap_or_else(|| chrono::Utc::now().timestamp_micros());
+    let plan = shared.sink.plan();
+    // The row's text borrows from the decoded value, which borrows from the payload.
+    match shared.pipeline.format {
+        RecordFormat::Users => match UserView::decode(payload) {
             Ok((record, notes)) => {
                 if notes.unknown_fields > 0 {
                     shared
                         .metrics
                         .unknown_fields
-                        .get_or_create(&shared.label)
                         .inc_by(notes.unknown_fields as u64);
                 }
-                record.to_json_map()
+                write(shared, message, convert::row(plan, &record), micros).await
             }
-            Err(e) => return dead_letter(shared, message, e.reason(), &e.to_string()).await,
+            Err(e) => dead_letter(shared, message, e.reason(), &e.to_string()).await,
         },
         RecordFormat::Json => match serde_json::from_slice::<serde_json::Value>(payload) {
-            Ok(serde_json::Value::Object(map)) => map,
+            Ok(serde_json::Value::Object(map)) => {
+                write(shared, message, convert::row(plan, &map), micros).await
+            }
             Ok(_) => {
-                return dead_letter(
+                dead_letter(
                     shared,
                     message,
                     "not_an_object",
@@ -428,32 +429,36 @@ async fn process(shared: &Shared, message: &OwnedMessage) -> Outcome {
                 } else {
                     "invalid_json"
                 };
-                return dead_letter(shared, message, reason, &e.to_string()).await;
+                dead_letter(shared, message, reason, &e.to_string()).await
             }
         },
-    };
-    let row = match convert::row(shared.sink.plan(), &object) {
-        Ok(row) => row,
+    }
+}
+
+/// Writes a converted row (or dead-letters why it could not be converted), retrying
+/// transient failures until they succeed or shutdown abandons the record.
+async fn write(
+    shared: &Shared,
+    message: &OwnedMessage,
+    converted: Result<Vec<convert::Cell<'_>>, convert::ConvertError>,
+    write_time_micros: i64,
+) -> Outcome {
+    let row = match converted {
+        Ok(row) => sink::with_write_time(row, write_time_micros),
         Err(e) => return dead_letter(shared, message, e.reason(), &e.to_string()).await,
     };
-    let micros = message
-        .timestamp()
-        .to_millis()
-        .map(|ms| ms * 1000)
-        .unwrap_or_else(|| chrono::Utc::now().timestamp_micros());
     let mut backoff = shared.stream.retry_initial_backoff;
     let mut failures = 0u64;
     loop {
         let started = Instant::now();
-        match shared.sink.write(row.clone(), micros).await {
+        match shared.sink.write(&row).await {
             Ok(()) => {
                 shared.outage.store(false, Ordering::Relaxed);
                 shared
                     .metrics
                     .write_latency
-                    .get_or_create(&shared.label)
                     .observe(started.elapsed().as_secs_f64());
-                shared.metrics.written.get_or_create(&shared.label).inc();
+                shared.metrics.written.inc();
                 if failures > 0 {
                     tracing::info!(
                         partition = message.partition(),
@@ -473,7 +478,7 @@ async fn process(shared: &Shared, message: &OwnedMessage) -> Outcome {
                     &format!("write failed, retrying: {e}"),
                 );
                 shared.outage.store(true, Ordering::Relaxed);
-                shared.metrics.retries.get_or_create(&shared.label).inc();
+                shared.metrics.retries.inc();
                 failures += 1;
                 if failures == 1 || failures.is_multiple_of(20) {
                     tracing::warn!(partition = message.partition(), offset = message.offset(), failures, error = %e, "write failed, retrying");
@@ -501,14 +506,14 @@ async fn dead_letter(
     let mut backoff = shared.stream.retry_initial_backoff;
     let mut failures = 0u64;
     loop {
-        match shared.dlq.send(message, reason, error).await {
+        // Boxed: the producer's future is large and dead letters are rare.
+        match Box::pin(shared.dlq.send(message, reason, error)).await {
             Ok(()) => {
                 metrics::note_error(
                     &shared.pipeline.name,
                     &format!("dead letter ({reason}): {error}"),
                 );
-                shared
-                    .metrics
+                metrics::stream_metrics()
                     .dead_letters
                     .get_or_create(&ReasonLabel {
                         pipeline: shared.pipeline.name.clone(),

@@ -3,14 +3,13 @@
 //! or older record never overwrites newer data), and classifies every failed write as
 //! transient (retry) or permanent (dead letter).
 
-use super::convert::{ColumnPlan, ColumnType};
+use super::convert::{Cell, ColumnPlan, ColumnType};
 use super::StreamError;
 use crate::cassandra::schema::quote;
 use crate::config::{PipelineConfig, RecordFormat};
 use scylla::client::session::Session;
 use scylla::errors::{DbError, ExecutionError, RequestAttemptError};
 use scylla::statement::prepared::PreparedStatement;
-use scylla::value::{CqlValue, MaybeUnset};
 use std::sync::Arc;
 
 /// How a write failed.
@@ -63,19 +62,22 @@ impl SinkWriter {
         &self.plan
     }
 
-    /// Upserts one row with the given write time (microseconds since the epoch).
-    pub async fn write(
-        &self,
-        mut values: Vec<MaybeUnset<CqlValue>>,
-        timestamp_micros: i64,
-    ) -> Result<(), WriteError> {
-        values.push(MaybeUnset::Set(CqlValue::BigInt(timestamp_micros)));
-        self.session
-            .execute_unpaged(&self.insert, values)
+    /// Upserts one row: the plan's cells followed by the write time (microseconds since
+    /// the epoch, `Cell::BigInt`); see [`with_write_time`].
+    pub async fn write(&self, row: &[Cell<'_>]) -> Result<(), WriteError> {
+        // Boxed: the driver's future is ~4 KB, and every record's task would otherwise
+        // carry (and move) that much from the moment it is spawned.
+        Box::pin(self.session.execute_unpaged(&self.insert, row))
             .await
             .map(|_| ())
             .map_err(classify)
     }
+}
+
+/// Appends the write time the upsert binds last (`USING TIMESTAMP ?`).
+pub fn with_write_time(mut row: Vec<Cell<'_>>, timestamp_micros: i64) -> Vec<Cell<'_>> {
+    row.push(Cell::BigInt(timestamp_micros));
+    row
 }
 
 /// Which failures are worth retrying. A request Cassandra refuses as invalid will be refused

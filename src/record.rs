@@ -123,8 +123,16 @@ impl UserRecord {
     /// The message value: one compact JSON object, fields in [`FIELDS`] order, timestamps as
     /// ISO-8601 with milliseconds.
     pub fn to_json(&self) -> String {
-        // Serializing strings, a UUID and timestamps into a String cannot fail.
-        serde_json::to_string(&self.view()).unwrap_or_default()
+        let mut out = Vec::with_capacity(512);
+        self.write_json(&mut out);
+        // serde_json writes UTF-8 only.
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// Appends the message value to `out`.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        // Writing strings, a UUID and timestamps into a Vec cannot fail.
+        let _ = serde_json::to_writer(out, &self.view());
     }
 
     /// The message value as a JSON object (for tests and tools that edit fields).

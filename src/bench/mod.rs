@@ -50,7 +50,7 @@ pub enum Peer {
     Spark,
     /// Kafka Connect (standalone) with a Cassandra sink connector from Maven Central.
     Connect,
-    /// The raw scylla-driver loop: the ceiling, no Kafka.
+    /// The raw scylla-driver loop: the ceiling of one process, no Kafka.
     Raw,
     /// cassflow's producer against kafka-producer-perf-test.
     Producer,

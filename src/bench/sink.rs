@@ -226,7 +226,8 @@ pub fn stream_config(
     Ok((path, config))
 }
 
-/// The raw driver ceiling: the same records inserted by a worker process, no Kafka.
+/// The raw driver loop (the ceiling of one process): the same records inserted by a worker
+/// process, no Kafka.
 pub async fn run_raw(ctx: &Ctx) -> Result<SinkResult, BenchError> {
     let target = landing::fresh_table(&ctx.session, &ctx.config.cassandra).await?;
     super::say!(

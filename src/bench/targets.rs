@@ -1,13 +1,18 @@
 //! The targets of issue 7, evaluated from a run's results, and the plain-language notes
-//! that say what bounds them (a sink cannot beat the raw-driver ceiling of the same machine).
+//! that say what bounds them (every pipeline writes into the same Cassandra node on the
+//! same cores).
 
 use super::report::{Results, Target};
 use super::sink::SinkResult;
 
 pub fn targets(r: &Results) -> Vec<Target> {
-    let cassflow = r.sink_rate("cassflow");
-    let ratio = |other: &str, wanted: f64, name: &str, want: &str| {
-        let (measured, met) = match (&cassflow, r.sink_rate(other)) {
+    let x1 = r
+        .sink
+        .iter()
+        .find(|s| s.pipeline == "cassflow x1")
+        .map(|s| (s.pipeline.clone(), s.steady_records_per_second));
+    let ratio = |ours: Option<(String, f64)>, other: &str, wanted: f64, name: &str, want: &str| {
+        let (measured, met) = match (ours, r.sink_rate(other)) {
             (Some((who, c)), Some((_, o))) if o > 0.0 => (
                 format!(
                     "{who}: {c:.0} rows/s vs {other} {o:.0} rows/s = {:.2}x",
@@ -25,8 +30,21 @@ pub fn targets(r: &Results) -> Vec<Target> {
         }
     };
     let mut out = vec![
-        ratio("spark", 10.0, "sink throughput vs Spark", ">= 10x"),
-        ratio("raw", 0.7, "sink throughput vs raw driver", ">= 0.70x"),
+        // The best cassflow run against Spark; one process against the one-process loop.
+        ratio(
+            r.sink_rate("cassflow"),
+            "spark",
+            10.0,
+            "sink throughput vs Spark",
+            ">= 10x",
+        ),
+        ratio(
+            x1,
+            "raw",
+            0.7,
+            "sink throughput vs raw driver (one process each)",
+            ">= 0.70x",
+        ),
     ];
     let p99 = r
         .latency
@@ -79,14 +97,28 @@ pub fn targets(r: &Results) -> Vec<Target> {
 /// Notes printed under the targets: what the figures can and cannot show on this machine.
 pub fn reading(r: &Results) -> Vec<String> {
     let mut notes = Vec::new();
-    let raw = r.sink_rate("raw").map(|(_, v)| v);
+    let raw = r.sink_rate("raw");
+    let best = r.sink_rate("");
     let spark = r.sink.iter().find(|s| s.pipeline == "spark");
-    if let (Some(raw), Some(spark)) = (raw, spark) {
+    if let (Some((_, raw)), Some((best_name, _))) = (&raw, &best) {
+        if best_name.starts_with("cassflow") && best_name != "cassflow x1" {
+            notes.push(format!(
+                "The raw loop is one process with one driver session (one connection to the node); {best_name} runs a session per process, which is how it passes the loop's {raw:.0} rows/s: the loop is the ceiling of one process, not of Cassandra."
+            ));
+        }
+    }
+    let below_10x = |spark: &&SinkResult| {
+        best.as_ref()
+            .is_some_and(|(_, b)| *b < 10.0 * spark.steady_records_per_second)
+    };
+    if let (Some((best_name, best)), Some(spark)) = (&best, spark.filter(below_10x)) {
+        let spark_rate = spark.steady_records_per_second.max(1e-9);
         notes.push(format!(
-            "No sink can write faster than the raw driver on the same Cassandra: here that ceiling is {raw:.0} rows/s and Spark reaches {:.0} rows/s ({:.0}% of it), so on this machine no pipeline can be more than {:.2}x Spark.",
+            "Every pipeline shares the machine's {} cores with Kafka and Cassandra. The fastest writer measured ({best_name}, {best:.0} rows/s) is {:.2}x Spark's {:.0} rows/s; 10x Spark would be {:.0} rows/s, more than anything measured writes into this Cassandra node, so the 10x target cannot be shown here.",
+            r.machine.cores,
+            best / spark_rate,
             spark.steady_records_per_second,
-            100.0 * spark.steady_records_per_second / raw.max(1e-9),
-            raw / spark.steady_records_per_second.max(1e-9)
+            10.0 * spark.steady_records_per_second
         ));
     }
     let x1 = r.sink.iter().find(|s| s.pipeline == "cassflow x1");

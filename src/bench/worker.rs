@@ -2,9 +2,10 @@
 //! measured apart from the harness, so its memory and CPU are its own.
 //! - `Produce`: cassflow's producer sends N generated records (encoded before the clock
 //!   starts, as kafka-producer-perf-test's payloads are) and waits for every delivery report.
-//! - `Raw`: the ceiling: the same N records inserted straight into Cassandra by the scylla
-//!   driver with a prepared statement and a fixed number of writes in flight, each its own
-//!   task on the multi-threaded runtime; users generated on a separate thread; no Kafka.
+//! - `Raw`: the ceiling of one process: the same N records inserted straight into
+//!   Cassandra by the scylla driver with a prepared statement and a fixed number of writes
+//!   in flight, each its own task on the multi-threaded runtime; users generated on a
+//!   separate thread; no Kafka.
 //!
 //! Each prints one JSON line ([`WorkerResult`]) on stdout.
 
@@ -136,7 +137,7 @@ async fn raw(
     // Users are generated on a thread of their own, so the loop's runtime only writes.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<UserRecord>(8192);
     let seed = seed.to_string();
-    std::thread::spawn(move || {
+    let generator = std::thread::spawn(move || {
         let mut generator = Generator::new(Some(&seed));
         for _ in 0..records {
             if tx.blocking_send(generator.next_user()).is_err() {
@@ -146,7 +147,10 @@ async fn raw(
     });
     // One task per insert on the multi-threaded runtime, `concurrency` at a time: the
     // same shape as the stream job, minus Kafka.
-    let slots = Arc::new(Semaphore::new(concurrency.max(1)));
+    let concurrency = u32::try_from(concurrency.max(1))
+        .unwrap_or(u32::MAX)
+        .min(1 << 20);
+    let slots = Arc::new(Semaphore::new(concurrency as usize));
     let written = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
@@ -168,9 +172,20 @@ async fn raw(
         });
     }
     // Every insert has returned its slot.
-    let _ = slots.acquire_many(concurrency.max(1) as u32).await;
+    let _ = slots.acquire_many(concurrency).await;
+    if generator.join().is_err() {
+        return Err(BenchError::Verify(
+            "the raw loop's user generator panicked".into(),
+        ));
+    }
     let written = written.load(Ordering::Relaxed);
     let failed = failed.load(Ordering::Relaxed);
+    if written + failed != records {
+        return Err(BenchError::Verify(format!(
+            "the raw loop attempted {} of {records} inserts",
+            written + failed
+        )));
+    }
     Ok(WorkerResult {
         records: written,
         bytes: 0,

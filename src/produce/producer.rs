@@ -67,7 +67,7 @@ pub struct RecordProducer {
     counts: Arc<DeliveryCounts>,
     topic: String,
     enqueued: u64,
-    buf: String,
+    buf: Vec<u8>,
 }
 
 impl RecordProducer {
@@ -101,7 +101,7 @@ impl RecordProducer {
             counts,
             topic: topic.to_string(),
             enqueued: 0,
-            buf: String::with_capacity(512),
+            buf: Vec::with_capacity(512),
         })
     }
 
@@ -116,13 +116,13 @@ impl RecordProducer {
 
     /// Queues one record (key = its id). Waits while librdkafka's queue is full.
     pub async fn send(&mut self, record: &UserRecord) -> Result<(), KafkaError> {
-        self.buf.clear();
-        self.buf.push_str(&record.to_json());
-        let key = record.id.to_string();
-        let payload = std::mem::take(&mut self.buf);
-        let result = self
-            .send_bytes(Some(key.as_bytes()), payload.as_bytes(), None)
-            .await;
+        // Encoded into buffers kept between records: librdkafka copies what it queues.
+        let mut payload = std::mem::take(&mut self.buf);
+        payload.clear();
+        record.write_json(&mut payload);
+        let mut key = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        let key = record.id.hyphenated().encode_lower(&mut key);
+        let result = self.send_bytes(Some(key.as_bytes()), &payload, None).await;
         self.buf = payload;
         result
     }

@@ -1,9 +1,10 @@
 //! One pass over a message value's JSON: each top-level field of the record lands in its
 //! slot, borrowed from the message when it needs no unescaping; unknown fields are counted
-//! and skipped, nested values are skipped without being built. No JSON tree is made.
+//! and skipped, nested values are checked and skipped without being built. No JSON tree is
+//! made, yet what a tree parse rejects is rejected here too.
 
 use super::FIELDS;
-use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::borrow::Cow;
 use std::fmt;
 
@@ -67,21 +68,25 @@ impl<'de> Visitor<'de> for TopVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<Slots<'de>>, A::Error> {
         let mut slots = Slots::default();
+        let mut unknown: Vec<Cow<'de, str>> = Vec::new();
         while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
             match FIELDS.iter().position(|f| *f == key) {
                 // A repeated field keeps its last value, as a JSON object map would.
                 Some(i) => slots.values[i] = Some(map.next_value::<Scalar<'de>>()?),
                 None => {
-                    slots.unknown_fields += 1;
-                    map.next_value::<IgnoredAny>()?;
+                    map.next_value::<Checked>()?;
+                    if !unknown.contains(&key) {
+                        unknown.push(key);
+                    }
                 }
             }
         }
+        slots.unknown_fields = unknown.len();
         Ok(Some(slots))
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Option<Slots<'de>>, A::Error> {
-        IgnoredAny.visit_seq(seq)?;
+        CheckedVisitor.visit_seq(seq)?;
         Ok(None)
     }
 
@@ -107,6 +112,61 @@ impl<'de> Visitor<'de> for TopVisitor {
 
     fn visit_unit<E: de::Error>(self) -> Result<Option<Slots<'de>>, E> {
         Ok(None)
+    }
+}
+
+/// A value the record does not keep, still checked as strictly as a parse into a JSON tree
+/// would (lone surrogates, numbers out of range, nesting deeper than serde_json's limit are
+/// errors), without building anything.
+struct Checked;
+
+impl<'de> Deserialize<'de> for Checked {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(CheckedVisitor)
+    }
+}
+
+struct CheckedVisitor;
+
+impl<'de> Visitor<'de> for CheckedVisitor {
+    type Value = Checked;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
+        while seq.next_element::<Checked>()?.is_some() {}
+        Ok(Checked)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
+        while map.next_entry::<Checked, Checked>()?.is_some() {}
+        Ok(Checked)
     }
 }
 
@@ -177,12 +237,12 @@ impl<'de> Visitor<'de> for ScalarVisitor {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Scalar<'de>, A::Error> {
-        IgnoredAny.visit_seq(seq)?;
+        CheckedVisitor.visit_seq(seq)?;
         Ok(Scalar::Array)
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Scalar<'de>, A::Error> {
-        IgnoredAny.visit_map(map)?;
+        CheckedVisitor.visit_map(map)?;
         Ok(Scalar::Object)
     }
 }
@@ -225,6 +285,30 @@ mod tests {
         }
         assert!(scan("{} x").is_err());
         assert!(scan("{\"id\":").is_err());
+    }
+
+    #[test]
+    fn skipped_values_are_still_validated() {
+        let deep = format!("{{\"nat\":{}{}}}", "[".repeat(200), "]".repeat(200));
+        for text in [
+            r#"{"nat":"\ud800"}"#,
+            r#"{"nat":[1e400]}"#,
+            r#"{"id":{"x":"\udfff"}}"#,
+            deep.as_str(),
+        ] {
+            assert!(scan(text).is_err(), "{text}");
+            assert!(
+                serde_json::from_str::<serde_json::Value>(text).is_err(),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn repeated_keys_keep_the_last_value_and_count_once() {
+        let mut s = slots(r#"{"email":"a","\u0065mail":"b","nat":1,"nat":2,"x":3}"#);
+        assert_eq!(s.take("email"), Some(Scalar::Str(Cow::Borrowed("b"))));
+        assert_eq!(s.unknown_fields, 2);
     }
 
     #[test]

@@ -105,6 +105,25 @@ fn timestamps_without_zone_are_utc() {
     assert_eq!(format_timestamp(&t), "2001-02-03T04:05:06.000Z");
 }
 
+#[test]
+fn timestamp_text_is_rfc3339_with_milliseconds_for_any_year() {
+    use chrono::{NaiveDate, SecondsFormat};
+    let times = [(-1, 0), (999, 0), (10_000, 0), (2016, 1_250)].map(|(year, milli)| {
+        NaiveDate::from_ymd_opt(year, 12, 31)
+            .and_then(|d| d.and_hms_milli_opt(23, 59, 59, 500 + milli))
+            .expect("valid")
+            .and_utc()
+    });
+    for t in &times {
+        assert_eq!(
+            format_timestamp(t),
+            t.to_rfc3339_opts(SecondsFormat::Millis, true)
+        );
+    }
+    assert_eq!(format_timestamp(&times[1]), "0999-12-31T23:59:59.500Z");
+    assert_eq!(format_timestamp(&times[3]), "2016-12-31T23:59:60.750Z");
+}
+
 proptest! {
     /// Any bytes at all: a record or a precise error, never a panic.
     #[test]

@@ -96,16 +96,15 @@ pub type PipelineConsumer = StreamConsumer<PipelineContext>;
 
 fn consumer_config(kafka: &KafkaConfig, pipeline: &PipelineConfig) -> rdkafka::ClientConfig {
     let mut cfg = client_config(kafka);
-    // Prefetch bounds: they set the job's memory (also while partitions are paused).
-    // Measured on 300k records, one instance: a 16 MiB queue peaked at 107 MB RSS; 4 MiB
-    // with 20k messages at 55-57 MB at the same rate; 2 MiB, or smaller fetches
-    // (fetch.message.max.bytes 256 KiB), stay lower but are 40% slower. A full queue
-    // postpones the partition's next fetch by fetch.queue.backoff.ms, 1 s by default: a
-    // bounded queue drains well before that, and one instance idled about 40% of the time
-    // (16.8k rows/s against the raw driver's 32k on the same machine), so refill within
-    // 10 ms instead. The user's `kafka.properties` may still override all three.
+    // Prefetch bounds: they set the job's memory (also while partitions are paused). A
+    // full queue postpones the partition's next fetch by fetch.queue.backoff.ms, 1 s by
+    // default, long enough for a small queue to drain and the job to idle: with it, one
+    // instance idled about 40% of the time, so the queue refills within 10 ms instead.
+    // Measured with the 10 ms backoff, one instance draining 1M records for 25 s: 2 MiB
+    // read as fast as 4 MiB (672k vs 650k records) at 50 MB peak RSS instead of 69 MB.
+    // See docs/benchmarks-history.md. The user's `kafka.properties` may override all three.
     for (key, value) in [
-        ("queued.max.messages.kbytes", "4096"),
+        ("queued.max.messages.kbytes", "2048"),
         ("queued.min.messages", "20000"),
         ("fetch.queue.backoff.ms", "10"),
     ] {

@@ -196,6 +196,32 @@ pub fn row<'a, F: Fields + ?Sized>(
     Ok(cells)
 }
 
+/// The field as text (JSON values other than strings in their JSON form).
+fn text_of(v: Field<'_>) -> Cow<'_, str> {
+    match v {
+        Field::Text(s) => Cow::Borrowed(s),
+        Field::Json(other) => Cow::Owned(other.to_string()),
+        Field::Uuid(u) => Cow::Owned(u.to_string()),
+        Field::Time(t) => Cow::Owned(format_timestamp(&t)),
+    }
+}
+
+/// A number from a JSON number (read by `from_json`) or from text; `what` names the kind.
+fn number<T: std::str::FromStr>(
+    v: Field<'_>,
+    from_json: fn(&serde_json::Number) -> Option<T>,
+    what: &str,
+) -> Result<T, String> {
+    match v {
+        Field::Json(Value::Number(n)) => from_json(n).ok_or_else(|| format!("{n} is not {what}")),
+        Field::Json(other) => Err(format!("{other} is not a number")),
+        _ => {
+            let s = text_of(v);
+            s.trim().parse().map_err(|_| format!("{s:?} is not {what}"))
+        }
+    }
+}
+
 fn convert<'a>(c: &ColumnPlan, v: Field<'a>) -> Result<Cell<'a>, ConvertError> {
     let bad = |detail: String| ConvertError::Incompatible {
         field: c.field.clone(),
@@ -203,42 +229,9 @@ fn convert<'a>(c: &ColumnPlan, v: Field<'a>) -> Result<Cell<'a>, ConvertError> {
         kind: c.kind,
         detail,
     };
-    let as_text = || -> Cow<'a, str> {
-        match v {
-            Field::Text(s) => Cow::Borrowed(s),
-            Field::Json(other) => Cow::Owned(other.to_string()),
-            Field::Uuid(u) => Cow::Owned(u.to_string()),
-            Field::Time(t) => Cow::Owned(format_timestamp(&t)),
-        }
-    };
-    let as_i64 = || -> Result<i64, ConvertError> {
-        match v {
-            Field::Json(Value::Number(n)) => n
-                .as_i64()
-                .ok_or_else(|| bad(format!("{n} is not a whole number"))),
-            Field::Json(other) => Err(bad(format!("{other} is not a number"))),
-            _ => {
-                let s = as_text();
-                s.trim()
-                    .parse()
-                    .map_err(|_| bad(format!("{s:?} is not a whole number")))
-            }
-        }
-    };
-    let as_f64 = || -> Result<f64, ConvertError> {
-        match v {
-            Field::Json(Value::Number(n)) => n
-                .as_f64()
-                .ok_or_else(|| bad(format!("{n} is not a number"))),
-            Field::Json(other) => Err(bad(format!("{other} is not a number"))),
-            _ => {
-                let s = as_text();
-                s.trim()
-                    .parse()
-                    .map_err(|_| bad(format!("{s:?} is not a number")))
-            }
-        }
-    };
+    let as_text = || text_of(v);
+    let as_i64 = || number(v, serde_json::Number::as_i64, "a whole number").map_err(bad);
+    let as_f64 = || number(v, serde_json::Number::as_f64, "a number").map_err(bad);
     let as_uuid = || -> Result<Uuid, ConvertError> {
         match v {
             Field::Uuid(u) => Ok(u),
@@ -298,7 +291,8 @@ fn convert<'a>(c: &ColumnPlan, v: Field<'a>) -> Result<Cell<'a>, ConvertError> {
             Field::Json(Value::Bool(b)) => Cell::Boolean(*b),
             Field::Text(s) if s.eq_ignore_ascii_case("true") => Cell::Boolean(true),
             Field::Text(s) if s.eq_ignore_ascii_case("false") => Cell::Boolean(false),
-            _ => return Err(bad(format!("{} is not a boolean", as_text()))),
+            Field::Json(other) => return Err(bad(format!("{other} is not a boolean"))),
+            _ => return Err(bad(format!("{:?} is not a boolean", as_text()))),
         },
     })
 }

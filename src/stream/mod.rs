@@ -390,10 +390,11 @@ async fn process(shared: &Shared, message: &OwnedMessage) -> Outcome {
         );
         return dead_letter(shared, message, "oversized", &reason).await;
     }
+    // The message's time, or now if it has none or one out of range.
     let micros = message
         .timestamp()
         .to_millis()
-        .map(|ms| ms * 1000)
+        .and_then(|ms| ms.checked_mul(1000))
         .unwrap_or_else(|| chrono::Utc::now().timestamp_micros());
     let plan = shared.sink.plan();
     // The row's text borrows from the decoded value, which borrows from the payload.

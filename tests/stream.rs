@@ -240,14 +240,15 @@ async fn json_mapping_and_the_seeds_all_text_table() {
     let mut seed = common::users_pipeline("seedtext");
     seed.table = "created_users".into();
     for (ks, ddl) in [
-        (&events.keyspace, "CREATE TABLE {ks}.events (id uuid PRIMARY KEY, kind text, amount int, at timestamp)"),
+        (&events.keyspace, "CREATE TABLE {ks}.events (id uuid PRIMARY KEY, kind text, amount int, at timestamp, session timeuuid)"),
         (&seed.keyspace, "CREATE TABLE {ks}.created_users (id text PRIMARY KEY, first_name text, last_name text, gender text, address text, post_code text, email text, username text, dob text, registered_date text, phone text, picture text)"),
     ] {
         cassflow::cassandra::schema::ensure_keyspace(&session, &config.cassandra, ks).await.expect("keyspace");
         session.query_unpaged(ddl.replace("{ks}", ks), &[]).await.expect("create table");
     }
     let id = uuid::Uuid::new_v4();
-    let event = serde_json::json!({"id": id.to_string(), "type": "click", "amount": 5, "at": "2026-11-24T10:00:00Z", "ignored": true});
+    let session_id = "f81d4fae-7dec-11d0-a765-00a0c91e6bf6";
+    let event = serde_json::json!({"id": id.to_string(), "type": "click", "amount": 5, "at": "2026-11-24T10:00:00Z", "session": session_id, "ignored": true});
     let producer: FutureProducer = cassflow::kafka::client_config(&config.kafka)
         .create()
         .expect("producer");
@@ -293,10 +294,15 @@ async fn json_mapping_and_the_seeds_all_text_table() {
         .await,
         5
     );
-    let (kind, amount, at): (String, i32, scylla::value::CqlTimestamp) = session
+    let (kind, amount, at, session_col): (
+        String,
+        i32,
+        scylla::value::CqlTimestamp,
+        scylla::value::CqlTimeuuid,
+    ) = session
         .query_unpaged(
             format!(
-                "SELECT kind, amount, at FROM {}.events WHERE id = ?",
+                "SELECT kind, amount, at, session FROM {}.events WHERE id = ?",
                 events.keyspace
             ),
             (id,),
@@ -310,6 +316,11 @@ async fn json_mapping_and_the_seeds_all_text_table() {
     assert_eq!(
         (kind.as_str(), amount, at.0),
         ("click", 5, 1_795_514_400_000)
+    );
+    assert_eq!(
+        uuid::Uuid::from(session_col).to_string(),
+        session_id,
+        "a timeuuid column takes a version-1 UUID"
     );
     let (dob,): (String,) = session
         .query_unpaged(

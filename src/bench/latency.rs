@@ -108,31 +108,23 @@ pub async fn measure_rates(
         }
     }
     let mut total = warm_ids.len() as u64;
-    // Then a discarded phase at the first rate, so JIT compilers and connection pools are
-    // warm before anything is measured (both peers get the same).
-    if let Some(first) = ctx.opts.latency_rates.first() {
+    // First a discarded phase at the first rate, so JIT compilers and connection pools are
+    // warm before anything is measured (both peers get the same); then one phase per rate.
+    let warm_up = ctx.opts.latency_rates.first().map(|first| {
         let warm = ctx.opts.latency_duration.min(Duration::from_secs(10));
-        let (r, p) = phase(
-            ctx,
-            pipeline,
-            *first,
-            warm,
-            producer,
-            &mut generator,
-            &reader,
-        )
-        .await?;
-        producer = p;
-        total += r.sent;
-        say!("    warm-up (not reported): {}", r.line());
-    }
+        (*first, warm, false)
+    });
+    let measured = ctx
+        .opts
+        .latency_rates
+        .iter()
+        .map(|rate| (*rate, ctx.opts.latency_duration, true));
     let mut results = Vec::new();
-    for rate in &ctx.opts.latency_rates {
-        let duration = ctx.opts.latency_duration;
+    for (rate, duration, reported) in warm_up.into_iter().chain(measured) {
         let (r, p) = phase(
             ctx,
             pipeline,
-            *rate,
+            rate,
             duration,
             producer,
             &mut generator,
@@ -141,6 +133,10 @@ pub async fn measure_rates(
         .await?;
         producer = p;
         total += r.sent;
+        if !reported {
+            say!("    warm-up (not reported): {}", r.line());
+            continue;
+        }
         say!("    {}", r.line());
         if r.lost > 0 {
             return Err(BenchError::Verify(format!(

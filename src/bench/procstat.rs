@@ -20,6 +20,28 @@ pub struct Footprint {
     pub processes: usize,
 }
 
+/// Waits for a child process to exit while sampling it (its tree), and returns its exit
+/// status with what it used. Samples every 100 ms, and keeps the last sample taken before
+/// the exit, which holds the peak (the figures vanish when the process is reaped).
+pub async fn wait_sampled(
+    child: &mut tokio::process::Child,
+) -> (std::io::Result<std::process::ExitStatus>, Footprint) {
+    let pid = child.id().unwrap_or(0);
+    let sampler = Sampler::start(vec![pid]);
+    let mut footprint = Footprint::default();
+    let status = loop {
+        tokio::select! {
+            status = child.wait() => break status,
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {
+                footprint = sampler.snapshot(&[pid]).pop().unwrap_or_default();
+            }
+        }
+    };
+    // What the samples saw while it lived (it may exit before the loop's first tick).
+    let footprint = sampler.finish(&[pid]).pop().unwrap_or(footprint);
+    (status, footprint)
+}
+
 #[derive(Debug, Default)]
 struct Seen {
     /// pid -> (peak RSS bytes, CPU ticks), the largest values read while it lived.

@@ -3,7 +3,7 @@
 //! (`org.apache.kafka.tools.ProducerPerformance`, the same Kafka version as the broker)
 //! with the same record count, the same payloads and the same producer settings.
 
-use super::procstat::{Footprint, Sampler};
+use super::procstat::{wait_sampled, Footprint};
 use super::run::{spawn_logged, SEED};
 use super::worker::{WorkerResult, WorkerSpec};
 use super::{install, BenchError, BenchOptions};
@@ -66,20 +66,7 @@ pub async fn run_worker(
         .arg("--result")
         .arg(&result_path);
     let mut child = spawn_logged(command, log)?;
-    let pid = child.id().unwrap_or(0);
-    let sampler = Sampler::start(vec![pid]);
-    let mut footprint = Footprint::default();
-    let status = loop {
-        tokio::select! {
-            status = child.wait() => break status,
-            _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {
-                // The last sample before the worker exits holds its peak.
-                footprint = sampler.snapshot(&[pid]).pop().unwrap_or_default();
-            }
-        }
-    };
-    // What the samples saw while it lived (it may exit before the loop's first tick).
-    footprint = sampler.finish(&[pid]).pop().unwrap_or(footprint);
+    let (status, footprint) = wait_sampled(&mut child).await;
     let status = status.map_err(|source| BenchError::Io {
         context: "wait for a bench worker".into(),
         source,
@@ -194,23 +181,11 @@ pub async fn run_perf_test(
         .arg(format!("linger.ms={}", config.producer.linger.as_millis()))
         .arg(format!("batch.size={}", config.producer.batch_bytes));
     let mut child = spawn_logged(command, &log)?;
-    let pid = child.id().unwrap_or(0);
-    let sampler = Sampler::start(vec![pid]);
-    let mut footprint = Footprint::default();
-    let status = loop {
-        tokio::select! {
-            status = child.wait() => break status,
-            _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {
-                footprint = sampler.snapshot(&[pid]).pop().unwrap_or_default();
-            }
-        }
-    }
-    .map_err(|source| BenchError::Io {
+    let (status, footprint) = wait_sampled(&mut child).await;
+    let status = status.map_err(|source| BenchError::Io {
         context: "wait for kafka-producer-perf-test".into(),
         source,
     })?;
-    // What the samples saw while it lived (it may exit before the loop's first tick).
-    footprint = sampler.finish(&[pid]).pop().unwrap_or(footprint);
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     let fail = |detail: &str| BenchError::Peer {
         peer: "kafka-producer-perf-test".into(),

@@ -43,15 +43,19 @@ pub struct PageQuery {
     limit: Option<usize>,
 }
 
-/// The dead letters of a pipeline, newest first; none while its topic does not exist.
+/// The named pipeline and its dead letters, newest first (as many as the query asks, up
+/// to 200); none while its topic does not exist. The page and the API show the same.
 async fn newest(
     state: &AppState,
-    pipeline: &PipelineConfig,
-    limit: usize,
-) -> Result<Vec<ShownMessage>, WebError> {
+    name: &str,
+    query: &PageQuery,
+) -> Result<(PipelineConfig, Vec<ShownMessage>), WebError> {
+    let pipeline = state.pipeline(name)?.clone();
+    let limit = query.limit.unwrap_or(SHOWN).clamp(1, 200);
     match state.kafka.tail(&pipeline.dead_letter_topic(), limit).await {
-        Err(WebError::NotFound(_)) => Ok(Vec::new()),
-        other => other,
+        Err(WebError::NotFound(_)) => Ok((pipeline, Vec::new())),
+        Ok(messages) => Ok((pipeline, messages)),
+        Err(e) => Err(e),
     }
 }
 
@@ -94,13 +98,7 @@ async fn pipeline_page(
     Path(name): Path<String>,
     Query(query): Query<PageQuery>,
 ) -> Result<Markup, WebError> {
-    let pipeline = state.pipeline(&name)?.clone();
-    let messages = newest(
-        &state,
-        &pipeline,
-        query.limit.unwrap_or(SHOWN).clamp(1, 200),
-    )
-    .await?;
+    let (pipeline, messages) = newest(&state, &name, &query).await?;
     let content = html! {
         @if let Some(r) = &query.resent { (layout::notice("ok", &format!("Re-sent to {r}."))) }
         p class="muted" { "Topic " code { (pipeline.dead_letter_topic()) } "; re-sending puts a message back on "
@@ -186,13 +184,7 @@ async fn list_api(
     Path(name): Path<String>,
     Query(query): Query<PageQuery>,
 ) -> Result<Json<Value>, WebError> {
-    let pipeline = state.pipeline(&name)?.clone();
-    let messages = newest(
-        &state,
-        &pipeline,
-        query.limit.unwrap_or(SHOWN).clamp(1, 200),
-    )
-    .await?;
+    let (pipeline, messages) = newest(&state, &name, &query).await?;
     Ok(Json(json!({
         "pipeline": pipeline.name,
         "topic": pipeline.dead_letter_topic(),

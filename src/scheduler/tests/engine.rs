@@ -87,10 +87,7 @@ async fn paused_dags_get_no_scheduled_runs_but_run_when_triggered() {
     let h = harness(&[("daily.toml", &text)], "2024-01-04T12:00:00Z");
     h.settle().await;
     assert!(h.runs("daily").is_empty());
-    let run = h
-        .sched
-        .trigger("daily", None)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let run = h.trigger("daily");
     h.settle().await;
     assert_eq!(h.runs("daily"), vec![(run.run_id, RunState::Success)]);
     h.sched
@@ -127,10 +124,7 @@ trigger_rule = "all_done"
 async fn a_failure_marks_downstream_upstream_failed_and_fails_the_run() {
     let h = harness(&[("chain.toml", CHAIN)], "2024-01-01T00:00:00Z");
     h.env.script("b", &[Step::Fail]);
-    let run = h
-        .sched
-        .trigger("chain", None)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let run = h.trigger("chain");
     h.settle().await;
     let s = h.states("chain", &run.run_id);
     assert_eq!(s["a"], Some(TaskState::Success));
@@ -154,10 +148,7 @@ async fn a_failure_marks_downstream_upstream_failed_and_fails_the_run() {
         .to_string();
     let h = harness(&[("chain.toml", &without_cleanup)], "2024-01-01T00:00:00Z");
     h.env.script("a", &[Step::Fail]);
-    let run = h
-        .sched
-        .trigger("chain", None)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let run = h.trigger("chain");
     h.settle().await;
     let s = h.states("chain", &run.run_id);
     assert_eq!(
@@ -174,10 +165,7 @@ async fn a_failure_marks_downstream_upstream_failed_and_fails_the_run() {
 async fn a_skip_skips_downstream_and_the_run_succeeds() {
     let h = harness(&[("chain.toml", CHAIN)], "2024-01-01T00:00:00Z");
     h.env.script("a", &[Step::Skip]);
-    let run = h
-        .sched
-        .trigger("chain", None)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let run = h.trigger("chain");
     h.settle().await;
     let s = h.states("chain", &run.run_id);
     assert_eq!(
@@ -208,10 +196,7 @@ async fn retries_wait_for_their_delay() {
     let h = harness(&[("retry.toml", RETRY)], "2024-01-01T00:00:00Z");
     h.env
         .script("flaky", &[Step::Fail, Step::Fail, Step::Succeed]);
-    let run = h
-        .sched
-        .trigger("retry", None)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let run = h.trigger("retry");
     h.settle().await;
     let flaky = |h: &super::Harness| {
         h.tis("retry", &run.run_id)
@@ -242,25 +227,18 @@ async fn retries_wait_for_their_delay() {
         vec![(run.run_id.clone(), RunState::Success)]
     );
     for try_number in 1..=3 {
-        let log = h
-            .sched
-            .task_log("retry", &run.run_id, "flaky", try_number)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let log = h.log("retry", &run.run_id, "flaky", try_number);
         assert!(
-            log.content
-                .contains(&format!("starting try {try_number} of 3")),
+            log.contains(&format!("starting try {try_number} of 3")),
             "{}",
-            log.content
+            log
         );
     }
-    let first = h
-        .sched
-        .task_log("retry", &run.run_id, "flaky", 1)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let first = h.log("retry", &run.run_id, "flaky", 1);
     assert!(
-        first.content.contains("scripted failure") && first.content.contains("up_for_retry"),
+        first.contains("scripted failure") && first.contains("up_for_retry"),
         "{}",
-        first.content
+        first
     );
     assert!(h.sched.task_log("retry", &run.run_id, "flaky", 4).is_err());
 }
@@ -270,10 +248,7 @@ async fn execution_timeout_cancels_and_fails_the_try() {
     let text = "[tasks.slow]\nkind = \"shell\"\ncommand = \"true\"\nexecution_timeout = \"10m\"\n";
     let h = harness(&[("slow.toml", text)], "2024-01-01T00:00:00Z");
     h.env.script("slow", &[Step::Hang]);
-    let run = h
-        .sched
-        .trigger("slow", None)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let run = h.trigger("slow");
     h.tick().await;
     assert_eq!(
         h.states("slow", &run.run_id)["slow"],
@@ -293,11 +268,8 @@ async fn execution_timeout_cancels_and_fails_the_try() {
         Some(TaskState::Failed)
     );
     assert_eq!(h.runs("slow"), vec![(run.run_id.clone(), RunState::Failed)]);
-    let log = h
-        .sched
-        .task_log("slow", &run.run_id, "slow", 1)
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert!(log.content.contains("execution_timeout"), "{}", log.content);
+    let log = h.log("slow", &run.run_id, "slow", 1);
+    assert!(log.contains("execution_timeout"), "{}", log);
 }
 
 #[tokio::test]
@@ -305,15 +277,9 @@ async fn max_active_runs_holds_runs_in_queued() {
     let text = "max_active_runs = 1\n[tasks.t]\nkind = \"shell\"\ncommand = \"true\"\n";
     let h = harness(&[("one.toml", text)], "2024-01-01T00:00:00Z");
     h.env.script("t", &[Step::Hang]);
-    let first = h
-        .sched
-        .trigger("one", None)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let first = h.trigger("one");
     h.advance_minutes(1);
-    let second = h
-        .sched
-        .trigger("one", None)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let second = h.trigger("one");
     h.tick().await;
     h.tick().await;
     assert_eq!(

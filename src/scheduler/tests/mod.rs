@@ -9,7 +9,7 @@ mod shell;
 
 use super::clock::ManualClock;
 use super::env::{TaskContext, TaskEnv, TaskFailure, TaskOutcome, TaskResult};
-use super::store::TaskInstance;
+use super::store::{DagRun, TaskInstance};
 use super::task::Task;
 use super::{RunState, Scheduler, TaskState};
 use crate::config::SchedulerConfig;
@@ -137,6 +137,21 @@ pub fn open(dir: &tempfile::TempDir, clock: Arc<ManualClock>, env: Arc<ScriptedE
 }
 
 impl Harness {
+    /// Triggers a run of `dag_id` with no conf (as `cassflow dags trigger` does).
+    pub fn trigger(&self, dag_id: &str) -> DagRun {
+        self.sched
+            .trigger(dag_id, None)
+            .unwrap_or_else(|e| panic!("trigger {dag_id}: {e}"))
+    }
+
+    /// The log of one try of a task.
+    pub fn log(&self, dag_id: &str, run_id: &str, task_id: &str, try_number: u32) -> String {
+        self.sched
+            .task_log(dag_id, run_id, task_id, try_number)
+            .unwrap_or_else(|e| panic!("log of {task_id} try {try_number}: {e}"))
+            .content
+    }
+
     pub async fn tick(&self) {
         if let Err(e) = self.sched.tick().await {
             panic!("tick: {e}");

@@ -25,10 +25,7 @@ upstream = ["second"]
 async fn running_tries_are_retried_or_failed_after_a_crash() {
     let h = harness(&[("two.toml", TWO_STEPS)], "2024-01-01T00:00:00Z");
     h.env.script("first", &[Step::Hang]);
-    let run = h
-        .sched
-        .trigger("two", None)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let run = h.trigger("two");
     h.tick().await;
     assert_eq!(
         h.states("two", &run.run_id)["first"],

@@ -51,20 +51,38 @@ pub async fn prepare(ctx: &Ctx, peer: &str) -> Result<(String, Target), BenchErr
 
 /// cassflow stream (one instance) at each rate.
 pub async fn run_cassflow(ctx: &Ctx) -> Result<Vec<LatencyResult>, BenchError> {
-    let (topic, target) = prepare(ctx, "cassflow").await?;
-    let (config_path, _) = super::sink::stream_config(ctx, &topic, &target, "latency")?;
+    run_process(ctx, "cassflow", "cassflow x1", |topic, target, log| {
+        let (config_path, _) = super::sink::stream_config(ctx, topic, target, "latency")?;
+        super::sink::spawn_stream(ctx, &config_path, log)
+    })
+    .await
+}
+
+/// One pipeline process, started by `spawn` on a fresh topic and table, at each rate; the
+/// process is stopped at the end whatever the outcome.
+pub async fn run_process(
+    ctx: &Ctx,
+    peer: &str,
+    pipeline: &str,
+    spawn: impl FnOnce(&str, &Target, &std::path::Path) -> Result<Child, BenchError>,
+) -> Result<Vec<LatencyResult>, BenchError> {
+    let (topic, target) = prepare(ctx, peer).await?;
     let log = ctx
         .work_dir
-        .join(format!("{}-latency.log", target.keyspace));
-    let mut child = super::sink::spawn_stream(ctx, &config_path, &log)?;
-    say!("    cassflow x1: topic {topic} into {}", target.cql());
-    let outcome = measure_rates(ctx, "cassflow x1", &topic, &target, &mut child, &log).await;
+        .join(format!("{}-{peer}-latency.log", target.keyspace));
+    say!(
+        "    {pipeline}: topic {topic} into {} (log: {})",
+        target.cql(),
+        log.display()
+    );
+    let mut child = spawn(&topic, &target, &log)?;
+    let outcome = measure_rates(ctx, pipeline, &topic, &target, &mut child, &log).await;
     terminate(&mut child, Duration::from_secs(40)).await;
     outcome
 }
 
 /// Warms the running pipeline up, then runs every configured rate through it.
-pub async fn measure_rates(
+async fn measure_rates(
     ctx: &Ctx,
     pipeline: &str,
     topic: &str,

@@ -2,9 +2,9 @@
 //! the same local Kafka and Cassandra, the same records, in one run:
 //! - producer: cassflow's producer against Kafka's `kafka-producer-perf-test` ([`producer`]);
 //! - sink throughput on a pre-filled topic into a fresh table, until the last row is
-//!   readable: cassflow stream x1/x2/x4, Spark Structured Streaming, the raw driver ([`sink`],
-//!   [`spark`]); Kafka Connect when a Cassandra sink connector can be had ([`connect`]);
-//! - end-to-end latency at fixed rates for cassflow and Spark ([`latency`]);
+//!   readable: cassflow stream x1/x2/x4, Spark Structured Streaming ([`spark`]), Kafka
+//!   Connect with Apache Camel's CQL sink ([`connect`]), the raw driver ([`sink`]);
+//! - end-to-end latency at fixed rates for cassflow, Spark and Kafka Connect ([`latency`]);
 //! - peak RSS and CPU seconds of every pipeline process ([`procstat`]).
 //!
 //! Every figure stands on a verification (count + sample compared, [`landing`]) or is not
@@ -48,7 +48,7 @@ pub enum Peer {
     Cassflow,
     /// Spark Structured Streaming with the spark-cassandra-connector (pyspark from PyPI).
     Spark,
-    /// Kafka Connect (standalone) with a Cassandra sink connector from Maven Central.
+    /// Kafka Connect (standalone) with Apache Camel's CQL sink, from Maven Central.
     Connect,
     /// The raw scylla-driver loop: the ceiling of one process, no Kafka.
     Raw,

@@ -120,6 +120,14 @@ impl Results {
                     "spark-cassandra-connector".into(),
                     install::CONNECTOR_VERSION.into(),
                 ),
+                (
+                    "Kafka Connect sink: camel-kafka-connector + camel-cassandraql".into(),
+                    format!(
+                        "{} + {}",
+                        super::connect::CAMEL_KAFKA_CONNECTOR_VERSION,
+                        super::connect::CAMEL_VERSION
+                    ),
+                ),
                 ("Java".into(), java),
             ],
             records: opts.records,

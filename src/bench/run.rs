@@ -153,25 +153,39 @@ async fn run_on_stack(config: &Config, opts: &BenchOptions) -> Result<Results, B
     if let Some(spark) = &spark {
         record_sink(&mut results, "spark", spark.sink(&ctx).await);
     }
-    if opts.peers.contains(&Peer::Connect) {
-        let reason = super::connect::unavailable_reason();
-        say!("    kafka connect: skipped: {reason}");
-        skip(&mut results, "kafka connect", &reason);
+    let connect = if opts.peers.contains(&Peer::Connect) {
+        match super::connect::Connect::install(&ctx).await {
+            Ok(c) => Some(c),
+            Err(e) => {
+                skip(&mut results, "kafka connect", &e.to_string());
+                None
+            }
+        }
+    } else {
+        None
+    };
+    if let Some(connect) = &connect {
+        record_sink(&mut results, "kafka connect", connect.sink(&ctx).await);
     }
 
     if !opts.latency_rates.is_empty() {
         say!("[3] end-to-end latency: produce time to row readable, at fixed rates");
         if opts.peers.contains(&Peer::Cassflow) {
-            match super::latency::run_cassflow(&ctx).await {
-                Ok(mut r) => results.latency.append(&mut r),
-                Err(e) => skip(&mut results, "cassflow latency", &e.to_string()),
-            }
+            record_latency(
+                &mut results,
+                "cassflow latency",
+                super::latency::run_cassflow(&ctx).await,
+            );
         }
         if let Some(spark) = &spark {
-            match spark.latency(&ctx).await {
-                Ok(mut r) => results.latency.append(&mut r),
-                Err(e) => skip(&mut results, "spark latency", &e.to_string()),
-            }
+            record_latency(&mut results, "spark latency", spark.latency(&ctx).await);
+        }
+        if let Some(connect) = &connect {
+            record_latency(
+                &mut results,
+                "kafka connect latency",
+                connect.latency(&ctx).await,
+            );
         }
     }
 
@@ -230,6 +244,20 @@ fn record_sink(
             say!("    {}", r.line());
             results.sink.push(r);
         }
+        Err(e) => {
+            say!("    {name}: not reported: {e}");
+            skip(results, name, &e.to_string());
+        }
+    }
+}
+
+fn record_latency(
+    results: &mut Results,
+    name: &str,
+    outcome: Result<Vec<super::latency::LatencyResult>, BenchError>,
+) {
+    match outcome {
+        Ok(mut r) => results.latency.append(&mut r),
         Err(e) => {
             say!("    {name}: not reported: {e}");
             skip(results, name, &e.to_string());

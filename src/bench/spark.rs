@@ -4,12 +4,12 @@
 
 use super::landing;
 use super::latency::{self, LatencyResult};
-use super::run::{spawn_logged, terminate, Ctx};
+use super::run::{spawn_logged, Ctx};
 use super::sink::{self, SinkResult};
 use super::{install, say, BenchError};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::process::{Child, Command};
 
 const JOB: &str = include_str!("../../bench/spark_job.py");
@@ -83,20 +83,13 @@ impl Spark {
         max_offsets: u64,
         log: &Path,
     ) -> Result<Child, BenchError> {
-        let (host, port) = ctx
-            .config
-            .cassandra
-            .contact_points
-            .split(',')
-            .next()
-            .and_then(|hp| hp.trim().rsplit_once(':'))
-            .unwrap_or(("127.0.0.1", "9042"));
+        let (host, port) = landing::first_contact_point(&ctx.config.cassandra);
         let mut command = Command::new(&self.python);
         command
             .arg(&self.job)
             .args(["--bootstrap", &ctx.config.kafka.bootstrap])
             .args(["--topic", topic])
-            .args(["--cassandra-host", host, "--cassandra-port", port])
+            .args(["--cassandra-host", &host, "--cassandra-port", &port])
             .args(["--keyspace", &target.keyspace, "--table", &target.table])
             .arg("--checkpoint")
             .arg(ctx.work_dir.join(format!("{}-checkpoint", target.keyspace)))
@@ -145,19 +138,10 @@ impl Spark {
     /// warm-up record counts (with `latest`, those sent before the query started are never
     /// read, and the final count could not prove anything).
     pub async fn latency(&self, ctx: &Ctx) -> Result<Vec<LatencyResult>, BenchError> {
-        let (topic, target) = latency::prepare(ctx, "spark").await?;
-        let log = ctx
-            .work_dir
-            .join(format!("{}-spark-latency.log", target.keyspace));
-        say!(
-            "    spark: topic {topic} into {} (log: {})",
-            target.cql(),
-            log.display()
-        );
-        let mut child = self.spawn(ctx, &topic, &target, "earliest", 0, &log)?;
-        let outcome = latency::measure_rates(ctx, "spark", &topic, &target, &mut child, &log).await;
-        terminate(&mut child, Duration::from_secs(40)).await;
-        outcome
+        latency::run_process(ctx, "spark", "spark", |topic, target, log| {
+            self.spawn(ctx, topic, target, "earliest", 0, log)
+        })
+        .await
     }
 }
 

@@ -39,6 +39,13 @@ pub fn targets(r: &Results) -> Vec<Target> {
             ">= 10x",
         ),
         ratio(
+            r.sink_rate("cassflow"),
+            "kafka connect",
+            1.0,
+            "sink throughput vs Kafka Connect",
+            ">= 1x (beat it)",
+        ),
+        ratio(
             x1,
             "raw",
             0.7,
@@ -122,16 +129,22 @@ pub fn reading(r: &Results) -> Vec<String> {
         ));
     }
     let x1 = r.sink.iter().find(|s| s.pipeline == "cassflow x1");
-    if let (Some(x1), Some(spark)) = (x1, spark) {
-        notes.push(format!(
-            "For the same rows, cassflow x1 used {:.1} CPU seconds against Spark's {:.1} ({:.1}x less) and at most {:.0} MB against Spark's {:.0} MB ({:.0}x less).",
-            x1.cpu_seconds(),
-            spark.cpu_seconds(),
-            spark.cpu_seconds() / x1.cpu_seconds().max(1e-9),
-            x1.peak_rss_bytes() as f64 / 1e6,
-            spark.peak_rss_bytes() as f64 / 1e6,
-            spark.peak_rss_bytes() as f64 / (x1.peak_rss_bytes() as f64).max(1.0)
-        ));
+    let connect = r.sink.iter().find(|s| s.pipeline == "kafka connect");
+    for (peer, other) in [("Spark", spark), ("Kafka Connect", connect)] {
+        if let (Some(x1), Some(other)) = (x1, other) {
+            notes.push(format!(
+                "For the same rows, cassflow x1 used {:.1} CPU seconds against {peer}'s {:.1} ({:.1}x less) and at most {:.0} MB against {peer}'s {:.0} MB ({:.0}x less).",
+                x1.cpu_seconds(),
+                other.cpu_seconds(),
+                other.cpu_seconds() / x1.cpu_seconds().max(1e-9),
+                x1.peak_rss_bytes() as f64 / 1e6,
+                other.peak_rss_bytes() as f64 / 1e6,
+                other.peak_rss_bytes() as f64 / (x1.peak_rss_bytes() as f64).max(1.0)
+            ));
+        }
+    }
+    if connect.is_some() {
+        notes.push(super::connect::note());
     }
     notes
 }

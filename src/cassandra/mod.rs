@@ -50,26 +50,35 @@ pub async fn connect(cfg: &CassandraConfig) -> Result<Session, CassandraError> {
 
 /// The server's `release_version`, e.g. `5.0.6`.
 pub async fn release_version(session: &Session) -> Result<String, CassandraError> {
-    let what = "SELECT release_version FROM system.local";
-    let result =
-        session
-            .query_unpaged(what, &[])
-            .await
-            .map_err(|source| CassandraError::Execute {
-                what: what.into(),
-                source,
-            })?;
+    system_local(session, "release_version").await
+}
+
+/// The node's `data_center`, e.g. `datacenter1`.
+pub async fn data_center(session: &Session) -> Result<String, CassandraError> {
+    system_local(session, "data_center").await
+}
+
+/// One text column of `system.local` (a fixed name, never input).
+async fn system_local(session: &Session, column: &'static str) -> Result<String, CassandraError> {
+    let what = format!("SELECT {column} FROM system.local");
+    let result = session
+        .query_unpaged(what.as_str(), &[])
+        .await
+        .map_err(|source| CassandraError::Execute {
+            what: what.clone(),
+            source,
+        })?;
     let rows = result
         .into_rows_result()
         .map_err(|e| CassandraError::Result {
-            what: what.into(),
+            what: what.clone(),
             detail: e.to_string(),
         })?;
-    let (version,): (String,) = rows.single_row().map_err(|e| CassandraError::Result {
-        what: what.into(),
+    let (value,): (String,) = rows.single_row().map_err(|e| CassandraError::Result {
+        what,
         detail: e.to_string(),
     })?;
-    Ok(version)
+    Ok(value)
 }
 
 /// Connects and asks for the release version, within `timeout`: proof that CQL is served.

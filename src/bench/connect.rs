@@ -1,47 +1,55 @@
 //! The Kafka Connect peer: Kafka's own Connect runtime in standalone mode (the broker's
-//! version) running Apache Camel's CQL sink, all resolved from Maven Central through
-//! `bench/connect/pom.xml`. No packaged Cassandra sink connector is on Maven Central
-//! ([`NOT_ON_CENTRAL`]), so the bench assembles what the `camel-cql-kafka-connector`
-//! package bundles: camel-kafka-connector's generic `CamelSinkConnector` plus the
-//! camel-cassandraql component. Each message is bound whole to `INSERT INTO <table> JSON ?`,
-//! so Cassandra itself maps the record's fields to the columns of the same name.
+//! version) running Apache Camel's CQL sink, resolved from Maven Central through
+//! `bench/connect/pom.xml`: camel-kafka-connector's generic `CamelSinkConnector` with the
+//! camel-cassandraql component, which is what the `camel-cql-kafka-connector` package
+//! bundles. No packaged Cassandra sink connector resolves from the Maven repository the
+//! bench uses ([`NOT_RESOLVED`]). Each message is bound whole to
+//! `INSERT INTO <table> JSON ?`, so Cassandra itself maps the record's fields to the
+//! columns of the same name.
 
 use super::landing::{self, Target};
 use super::latency::{self, LatencyResult};
-use super::run::{spawn_logged, Ctx};
+use super::run::{spawn_logged, Ctx, PeerProcess};
 use super::sink::{self, SinkResult};
-use super::{install, say, BenchError};
+use super::{install, say, BenchError, Peer};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
-/// camel-kafka-connector's last release with the generic sink connector on Maven Central.
+/// The name of its figures in the report.
+pub const PIPELINE: &str = "kafka connect (camel cql)";
+
+/// The newest camel-kafka-connector release that resolves here.
 pub const CAMEL_KAFKA_CONNECTOR_VERSION: &str = "0.11.0";
 /// The Camel release camel-kafka-connector 0.11.0 was built on (camel-cassandraql's too).
 pub const CAMEL_VERSION: &str = "3.11.1";
 
 pub const POM: &str = include_str!("../../bench/connect/pom.xml");
 
-/// Packaged Cassandra sink connectors looked for on Maven Central, none found.
-pub const NOT_ON_CENTRAL: &[&str] = &[
-    "com.datastax.oss:kafka-connect-cassandra-sink (DataStax; a tarball outside Maven Central)",
-    "org.apache.camel.kafkaconnector:camel-cassandra-sink-kafka-connector (Camel 3.x/4.x)",
-    "org.apache.camel.kafkaconnector:camel-cql-kafka-connector (Camel 0.x)",
-    "com.datamountaineer:kafka-connect-cassandra (Lenses stream-reactor; GitHub releases)",
+/// Packaged Cassandra sink connectors that did not resolve (`mvn dependency:get`).
+pub const NOT_RESOLVED: &[&str] = &[
+    "com.datastax.oss:kafka-connect-cassandra-sink 1.4.0, 1.5.0 (DataStax; released as a tarball)",
+    "org.apache.camel.kafkaconnector:camel-cassandra-sink-kafka-connector 3.20.6, 4.11.0 (a Kamelet sink that takes a JSON array, not a record object)",
+    "org.apache.camel.kafkaconnector:camel-cql-kafka-connector 0.11.5",
+    "com.datamountaineer:kafka-connect-cassandra 1.2.3 (Lenses stream-reactor; GitHub releases)",
 ];
 
-/// The JVM options of Kafka's `connect-standalone.sh`.
-const HEAP: &[&str] = &["-Xms256M", "-Xmx2G"];
-
-/// Connector settings of every run, for the report; the one knob that matters is
-/// `tasks.max` (each task writes one record at a time, synchronously), set to the
-/// topic's partitions.
-const TUNING: &[&str] = &[
-    "key.converter/value.converter=StringConverter (the JSON text is bound as is)",
-    "camel.sink.url=cql://<host>:<port>/<keyspace>?cql=INSERT INTO created_users JSON ?&consistencyLevel=LOCAL_ONE",
-    "prepareStatements=true (Camel's default)",
-    "consumer.max.poll.records=500 (Connect's default)",
+/// The JVM options Kafka's `connect-standalone.sh` gives its worker: the heap it sets and
+/// `kafka-run-class.sh`'s `KAFKA_JVM_PERFORMANCE_OPTS`.
+const JVM: &[&str] = &[
+    "-Xms256M",
+    "-Xmx2G",
+    "-server",
+    "-XX:+UseG1GC",
+    "-XX:MaxGCPauseMillis=20",
+    "-XX:InitiatingHeapOccupancyPercent=35",
+    "-XX:+ExplicitGCInvokesConcurrent",
+    "-XX:MaxInlineLevel=15",
+    "-Djava.awt.headless=true",
 ];
+
+/// What Connect logs when a task dies; the worker process lives on without it.
+const TASK_FAILED: &str = "Task is being killed and will not recover";
 
 /// An installed Connect peer.
 pub struct Connect {
@@ -75,18 +83,38 @@ impl Connect {
         Ok(Connect { lib, datacenter })
     }
 
+    /// The connector's properties for `topic` into `target`. The worker's are Connect's
+    /// defaults apart from the converters (the JSON text is bound as is), the offsets file
+    /// and the REST port (unused; an ephemeral one keeps runs from colliding).
+    fn connector_properties(&self, ctx: &Ctx, topic: &str, target: &Target) -> Vec<String> {
+        let (host, port) = ctx.config.cassandra.first_contact_point();
+        vec![
+            format!("name={}-connect", target.keyspace),
+            "connector.class=org.apache.camel.kafkaconnector.CamelSinkConnector".into(),
+            // A Camel sink task writes one record at a time and waits for it: the
+            // connector's parallelism is its task count, one per partition.
+            format!("tasks.max={}", ctx.opts.partitions),
+            format!("topics={topic}"),
+            format!(
+                "camel.sink.url=cql://{host}:{port}/{}?cql=RAW(INSERT INTO {} JSON ?)&datacenter={}&consistencyLevel=LOCAL_ONE",
+                target.keyspace, target.table, self.datacenter
+            ),
+        ]
+    }
+
     /// Starts a standalone worker with one sink connector from `topic` (read from the
-    /// start) into `target`.
+    /// start, Connect's default for a new sink) into `target`.
     fn spawn(
         &self,
         ctx: &Ctx,
         topic: &str,
         target: &Target,
         log: &Path,
-    ) -> Result<Child, BenchError> {
-        let (host, port) = landing::first_contact_point(&ctx.config.cassandra);
-        let name = format!("{}-connect", target.keyspace);
-        let file = |suffix: &str| ctx.work_dir.join(format!("{name}{suffix}"));
+    ) -> Result<PeerProcess, BenchError> {
+        let file = |suffix: &str| {
+            ctx.work_dir
+                .join(format!("{}-connect{suffix}", target.keyspace))
+        };
         let worker = [
             format!("bootstrap.servers={}", ctx.config.kafka.bootstrap),
             "key.converter=org.apache.kafka.connect.storage.StringConverter".into(),
@@ -95,20 +123,7 @@ impl Connect {
                 "offset.storage.file.filename={}",
                 file(".offsets").display()
             ),
-            "offset.flush.interval.ms=1000".into(),
-            // Its REST API is not used; an ephemeral port keeps runs from colliding.
             "listeners=http://127.0.0.1:0".into(),
-            "consumer.auto.offset.reset=earliest".into(),
-        ];
-        let connector = [
-            format!("name={name}"),
-            "connector.class=org.apache.camel.kafkaconnector.CamelSinkConnector".into(),
-            format!("tasks.max={}", ctx.opts.partitions),
-            format!("topics={topic}"),
-            format!(
-                "camel.sink.url=cql://{host}:{port}/{}?cql=RAW(INSERT INTO {} JSON ?)&datacenter={}&consistencyLevel=LOCAL_ONE",
-                target.keyspace, target.table, self.datacenter
-            ),
         ];
         let log4j = [
             "log4j.rootLogger=INFO, stdout",
@@ -117,18 +132,21 @@ impl Connect {
             "log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n",
         ];
         let worker = write_lines(&file("-worker.properties"), &worker)?;
-        let connector = write_lines(&file("-sink.properties"), &connector)?;
+        let connector = write_lines(
+            &file("-sink.properties"),
+            &self.connector_properties(ctx, topic, target),
+        )?;
         let log4j = write_lines(&file("-log4j.properties"), &log4j)?;
         let mut command = Command::new(&ctx.config.local.java);
         command
-            .args(HEAP)
+            .args(JVM)
             .arg(format!("-Dlog4j.configuration=file:{}", log4j.display()))
             .arg("-cp")
             .arg(format!("{}/*", self.lib.display()))
             .arg("org.apache.kafka.connect.cli.ConnectStandalone")
             .arg(worker)
             .arg(connector);
-        spawn_logged(command, log)
+        Ok(PeerProcess::new(spawn_logged(command, log)?, log).failing_on(TASK_FAILED))
     }
 
     /// Sink throughput on the pre-filled topic.
@@ -138,46 +156,41 @@ impl Connect {
             .work_dir
             .join(format!("{}-connect.log", target.keyspace));
         say!(
-            "    kafka connect: standalone worker, {} tasks, into {} (log: {})",
+            "    {PIPELINE}: standalone worker, {} tasks, into {} (log: {})",
             ctx.opts.partitions,
             target.cql(),
             log.display()
         );
         let started = Instant::now();
-        let child = self.spawn(ctx, &ctx.topic, &target, &log)?;
-        let mut children = vec![(child, log)];
-        sink::measure(
-            ctx,
-            "kafka connect",
-            &target,
-            &mut children,
-            started,
-            self.settings(ctx),
-        )
-        .await
+        let mut children = vec![self.spawn(ctx, &ctx.topic, &target, &log)?];
+        let settings = self.settings(ctx, &target);
+        sink::measure(ctx, PIPELINE, &target, &mut children, started, settings).await
     }
 
     /// Latency at each rate, the topic read from the start like Spark's.
     pub async fn latency(&self, ctx: &Ctx) -> Result<Vec<LatencyResult>, BenchError> {
-        latency::run_process(ctx, "connect", "kafka connect", |topic, target, log| {
+        latency::run_process(ctx, Peer::Connect, PIPELINE, |topic, target, log| {
             self.spawn(ctx, topic, target, log)
         })
         .await
     }
 
-    fn settings(&self, ctx: &Ctx) -> Vec<String> {
+    /// The settings of a run, for the report: the JVM, the versions, the connector's
+    /// properties as written (the worker's differ from Connect's defaults only as
+    /// [`Self::connector_properties`] says).
+    fn settings(&self, ctx: &Ctx, target: &Target) -> Vec<String> {
         let mut s = vec![
             format!(
-                "Kafka Connect {} standalone, {}",
+                "Kafka Connect {} standalone ({})",
                 ctx.config.local.kafka_version,
-                HEAP.join(" ")
+                JVM.join(" ")
             ),
             format!(
-                "camel-kafka-connector {CAMEL_KAFKA_CONNECTOR_VERSION} CamelSinkConnector + camel-cassandraql {CAMEL_VERSION}"
+                "camel-kafka-connector {CAMEL_KAFKA_CONNECTOR_VERSION} + camel-cassandraql {CAMEL_VERSION}"
             ),
-            format!("tasks.max={}", ctx.opts.partitions),
+            "key.converter=value.converter=StringConverter".into(),
         ];
-        s.extend(TUNING.iter().map(|t| t.to_string()));
+        s.extend(self.connector_properties(ctx, &ctx.topic, target));
         s
     }
 }
@@ -197,9 +210,9 @@ fn write_lines(path: &Path, lines: &[impl AsRef<str>]) -> Result<PathBuf, BenchE
 }
 
 /// The report's note on which connector was measured and why not a packaged one.
-pub fn note() -> String {
+pub fn note(partitions: i32) -> String {
     format!(
-        "Kafka Connect runs Apache Camel's CQL sink (camel-kafka-connector {CAMEL_KAFKA_CONNECTOR_VERSION} with camel-cassandraql {CAMEL_VERSION}, from Maven Central); no packaged Cassandra sink connector is on Maven Central (looked for: {}).",
-        NOT_ON_CENTRAL.join("; ")
+        "Kafka Connect runs Apache Camel's CQL sink (camel-kafka-connector {CAMEL_KAFKA_CONNECTOR_VERSION} with camel-cassandraql {CAMEL_VERSION}). A Camel sink task writes one record at a time, so at most {partitions} writes (`tasks.max`, one task per partition) are in flight; sinks that batch or write asynchronously (the DataStax connector) would do better, but none resolved from the Maven repository the bench uses (tried: {}).",
+        NOT_RESOLVED.join("; ")
     )
 }

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use tokio::process::Command;
 
-/// Written last, so a directory with it is complete.
+/// Written last, so a directory with it is complete. For Maven resolves it holds the pom
+/// and properties resolved, so a changed pom resolves again.
 const COMPLETE: &str = ".complete";
 
 /// The pyspark release, matching `bench/spark/pom.xml`'s `spark.version`.
@@ -36,9 +37,14 @@ pub async fn maven_jars(
     properties: &[(&str, &str)],
 ) -> Result<PathBuf, BenchError> {
     let lib = home.join("lib");
-    if home.join(COMPLETE).exists() {
+    let mut resolved = pom.to_string();
+    for (k, v) in properties {
+        resolved.push_str(&format!("\n-D{k}={v}"));
+    }
+    if std::fs::read_to_string(home.join(COMPLETE)).is_ok_and(|done| done == resolved) {
         return Ok(lib);
     }
+    let _ = tokio::fs::remove_file(home.join(COMPLETE)).await;
     tokio::fs::create_dir_all(home)
         .await
         .map_err(io(format!("create {}", home.display())))?;
@@ -63,7 +69,7 @@ pub async fn maven_jars(
         .arg(format!("-DoutputDirectory={}", lib.display()))
         .arg("-DincludeScope=runtime");
     run_logged(command, &log, "Maven (mvn)").await?;
-    tokio::fs::write(home.join(COMPLETE), b"")
+    tokio::fs::write(home.join(COMPLETE), resolved)
         .await
         .map_err(io(format!("mark {}", home.display())))?;
     Ok(lib)

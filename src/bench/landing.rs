@@ -46,17 +46,6 @@ pub async fn fresh_table(session: &Session, cfg: &CassandraConfig) -> Result<Tar
     Ok(target)
 }
 
-/// The first of `cassandra.contact_points` as (host, port), for peers that take one node.
-pub fn first_contact_point(cfg: &CassandraConfig) -> (String, String) {
-    cfg.contact_points
-        .split(',')
-        .next()
-        .and_then(|hp| hp.trim().rsplit_once(':'))
-        .map_or(("127.0.0.1".into(), "9042".into()), |(h, p)| {
-            (h.to_string(), p.to_string())
-        })
-}
-
 /// Ids of the first and of the last messages of every partition of a topic.
 #[derive(Debug, Clone, Default)]
 pub struct Sentinels {

@@ -6,13 +6,13 @@
 //! the poll adds at most 5% (plus one read) to a figure. At the end the table is counted.
 
 use super::landing::{self, Reader, Target};
-use super::run::{still_running, terminate, Ctx, SEED};
-use super::{say, BenchError};
+use super::run::{Ctx, PeerProcess, SEED};
+use super::{say, BenchError, Peer};
 use crate::produce::producer::RecordProducer;
 use crate::source::generator::Generator;
 use serde::{Deserialize, Serialize};
+use std::path::Path;
 use std::time::{Duration, Instant};
-use tokio::process::Child;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
@@ -41,43 +41,38 @@ impl LatencyResult {
     }
 }
 
-/// A fresh topic and table for one peer's latency runs.
-pub async fn prepare(ctx: &Ctx, peer: &str) -> Result<(String, Target), BenchError> {
-    let topic = format!("{}_latency_{peer}", ctx.topic);
-    crate::kafka::admin::ensure_topic(&ctx.config.kafka, &topic, ctx.opts.partitions, 1).await?;
-    let target = landing::fresh_table(&ctx.session, &ctx.config.cassandra).await?;
-    Ok((topic, target))
-}
-
 /// cassflow stream (one instance) at each rate.
 pub async fn run_cassflow(ctx: &Ctx) -> Result<Vec<LatencyResult>, BenchError> {
-    run_process(ctx, "cassflow", "cassflow x1", |topic, target, log| {
+    run_process(ctx, Peer::Cassflow, "cassflow x1", |topic, target, log| {
         let (config_path, _) = super::sink::stream_config(ctx, topic, target, "latency")?;
-        super::sink::spawn_stream(ctx, &config_path, log)
+        let child = super::sink::spawn_stream(ctx, &config_path, log)?;
+        Ok(PeerProcess::new(child, log))
     })
     .await
 }
 
-/// One pipeline process, started by `spawn` on a fresh topic and table, at each rate; the
-/// process is stopped at the end whatever the outcome.
+/// One pipeline process, started by `spawn` on a fresh topic and table of its own, at
+/// each rate; the process is stopped at the end whatever the outcome.
 pub async fn run_process(
     ctx: &Ctx,
-    peer: &str,
+    peer: Peer,
     pipeline: &str,
-    spawn: impl FnOnce(&str, &Target, &std::path::Path) -> Result<Child, BenchError>,
+    spawn: impl FnOnce(&str, &Target, &Path) -> Result<PeerProcess, BenchError>,
 ) -> Result<Vec<LatencyResult>, BenchError> {
-    let (topic, target) = prepare(ctx, peer).await?;
+    let topic = format!("{}_latency_{}", ctx.topic, peer.name());
+    crate::kafka::admin::ensure_topic(&ctx.config.kafka, &topic, ctx.opts.partitions, 1).await?;
+    let target = landing::fresh_table(&ctx.session, &ctx.config.cassandra).await?;
     let log = ctx
         .work_dir
-        .join(format!("{}-{peer}-latency.log", target.keyspace));
+        .join(format!("{}-{}-latency.log", target.keyspace, peer.name()));
     say!(
         "    {pipeline}: topic {topic} into {} (log: {})",
         target.cql(),
         log.display()
     );
-    let mut child = spawn(&topic, &target, &log)?;
-    let outcome = measure_rates(ctx, pipeline, &topic, &target, &mut child, &log).await;
-    terminate(&mut child, Duration::from_secs(40)).await;
+    let mut process = spawn(&topic, &target, &log)?;
+    let outcome = measure_rates(ctx, pipeline, &topic, &target, &mut process).await;
+    process.terminate(Duration::from_secs(40)).await;
     outcome
 }
 
@@ -87,8 +82,7 @@ async fn measure_rates(
     pipeline: &str,
     topic: &str,
     target: &Target,
-    child: &mut Child,
-    log: &std::path::Path,
+    process: &mut PeerProcess,
 ) -> Result<Vec<LatencyResult>, BenchError> {
     let mut producer = RecordProducer::new(&ctx.config.kafka, &ctx.config.producer, topic)?;
     let mut generator = Generator::new(Some(&format!("{SEED}-latency-{pipeline}")));
@@ -114,20 +108,23 @@ async fn measure_rates(
         if any {
             break;
         }
-        still_running(child, log).map_err(|detail| BenchError::Peer {
+        process.check().map_err(|detail| BenchError::Peer {
             peer: pipeline.to_string(),
             detail,
         })?;
         if warm_start.elapsed() > Duration::from_secs(300) {
             return Err(BenchError::Peer {
                 peer: pipeline.to_string(),
-                detail: format!("no row readable 300 s after start (log: {})", log.display()),
+                detail: format!(
+                    "no row readable 300 s after start (log: {})",
+                    process.log.display()
+                ),
             });
         }
     }
     let mut total = warm_ids.len() as u64;
     // First a discarded phase at the first rate, so JIT compilers and connection pools are
-    // warm before anything is measured (both peers get the same); then one phase per rate.
+    // warm before anything is measured (every peer gets the same); then one phase per rate.
     let warm_up = ctx.opts.latency_rates.first().map(|first| {
         let warm = ctx.opts.latency_duration.min(Duration::from_secs(10));
         (*first, warm, false)

@@ -149,6 +149,8 @@ pub enum BenchError {
     Peer { peer: String, detail: String },
     #[error("verification failed: {0}")]
     Verify(String),
+    #[error("interrupted (Ctrl-C or SIGTERM); nothing reported")]
+    Interrupted,
 }
 
 impl From<crate::kafka::KafkaError> for BenchError {

@@ -232,7 +232,7 @@ pub fn markdown(r: &Results, chart_note: Option<&str>) -> String {
     let _ = writeln!(s, "```sh\n{}\n```\n", r.command);
     let _ = writeln!(
         s,
-        "## Targets (issue 7)\n\n| target | wanted | measured | met |\n|---|---|---|---|"
+        "## Targets\n\n| target | wanted | measured | met |\n|---|---|---|---|"
     );
     for t in &r.targets {
         let met = match t.met {

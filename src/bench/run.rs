@@ -12,10 +12,10 @@ use crate::local::{LocalStack, Server};
 use crate::record::UserRecord;
 use crate::source::generator::Generator;
 use scylla::client::session::Session;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::process::{Child, Command};
 use uuid::Uuid;
@@ -55,7 +55,14 @@ pub async fn run(config: Config, opts: BenchOptions) -> Result<Results, BenchErr
         let report = stack.start_only(&started).await?;
         say!("{}", report.to_string().trim_end());
     }
-    let outcome = run_on_stack(&config, &opts).await;
+    let outcome = tokio::select! {
+        outcome = run_on_stack(&config, &opts) => outcome,
+        () = interrupted() => {
+            say!("interrupted: stopping the peers still running");
+            stop_all(Duration::from_secs(20)).await;
+            Err(BenchError::Interrupted)
+        }
+    };
     if !started.is_empty() {
         say!("stopping the servers the bench started");
         if let Err(e) = stack.stop_only(&started).await {
@@ -63,6 +70,13 @@ pub async fn run(config: Config, opts: BenchOptions) -> Result<Results, BenchErr
         }
     }
     outcome
+}
+
+/// Resolves on Ctrl-C or SIGTERM (never, if the handlers cannot be installed).
+async fn interrupted() {
+    if crate::up::wait_for_stop_signal().await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }
 
 async fn run_on_stack(config: &Config, opts: &BenchOptions) -> Result<Results, BenchError> {
@@ -140,13 +154,11 @@ async fn run_on_stack(config: &Config, opts: &BenchOptions) -> Result<Results, B
         }
     }
     let spark = if opts.peers.contains(&Peer::Spark) {
-        match super::spark::Spark::install(&ctx).await {
-            Ok(s) => Some(s),
-            Err(e) => {
-                skip(&mut results, "spark", &e.to_string());
-                None
-            }
-        }
+        installed(
+            &mut results,
+            "spark",
+            super::spark::Spark::install(&ctx).await,
+        )
     } else {
         None
     };
@@ -154,18 +166,14 @@ async fn run_on_stack(config: &Config, opts: &BenchOptions) -> Result<Results, B
         record_sink(&mut results, "spark", spark.sink(&ctx).await);
     }
     let connect = if opts.peers.contains(&Peer::Connect) {
-        match super::connect::Connect::install(&ctx).await {
-            Ok(c) => Some(c),
-            Err(e) => {
-                skip(&mut results, "kafka connect", &e.to_string());
-                None
-            }
-        }
+        let c = super::connect::Connect::install(&ctx).await;
+        installed(&mut results, super::connect::PIPELINE, c)
     } else {
         None
     };
     if let Some(connect) = &connect {
-        record_sink(&mut results, "kafka connect", connect.sink(&ctx).await);
+        let r = connect.sink(&ctx).await;
+        record_sink(&mut results, super::connect::PIPELINE, r);
     }
 
     if !opts.latency_rates.is_empty() {
@@ -181,11 +189,8 @@ async fn run_on_stack(config: &Config, opts: &BenchOptions) -> Result<Results, B
             record_latency(&mut results, "spark latency", spark.latency(&ctx).await);
         }
         if let Some(connect) = &connect {
-            record_latency(
-                &mut results,
-                "kafka connect latency",
-                connect.latency(&ctx).await,
-            );
+            let r = connect.latency(&ctx).await;
+            record_latency(&mut results, "kafka connect latency", r);
         }
     }
 
@@ -251,6 +256,18 @@ fn record_sink(
     }
 }
 
+/// The installed peer, or None with the reason recorded and printed.
+fn installed<T>(results: &mut Results, name: &str, outcome: Result<T, BenchError>) -> Option<T> {
+    match outcome {
+        Ok(peer) => Some(peer),
+        Err(e) => {
+            say!("    {name}: not installed: {e}");
+            skip(results, name, &e.to_string());
+            None
+        }
+    }
+}
+
 fn record_latency(
     results: &mut Results,
     name: &str,
@@ -283,6 +300,15 @@ fn sample(records: u64) -> HashMap<Uuid, UserRecord> {
         .collect()
 }
 
+/// Process groups of the peers started and not yet stopped, for [`stop_all`].
+static RUNNING: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
+
+fn running() -> std::sync::MutexGuard<'static, BTreeSet<i32>> {
+    RUNNING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// Spawns a command in its own process group with stdout and stderr to `log`.
 pub fn spawn_logged(mut command: Command, log: &Path) -> Result<Child, BenchError> {
     let open = || {
@@ -301,10 +327,20 @@ pub fn spawn_logged(mut command: Command, log: &Path) -> Result<Child, BenchErro
         .stderr(Stdio::from(open()?))
         .process_group(0)
         .kill_on_drop(true);
-    command.spawn().map_err(|source| BenchError::Io {
+    let child = command.spawn().map_err(|source| BenchError::Io {
         context: format!("start {:?}", command.as_std().get_program()),
         source,
-    })
+    })?;
+    if let Some(pid) = child.id() {
+        running().insert(pid as i32);
+    }
+    Ok(child)
+}
+
+/// Forgets a process group that ended on its own (so [`stop_all`] never signals a reused
+/// id).
+pub fn forget(pid: u32) {
+    running().remove(&(pid as i32));
 }
 
 /// SIGTERM to the child's process group, then SIGKILL after `grace`.
@@ -320,18 +356,132 @@ pub async fn terminate(child: &mut Child, grace: Duration) {
         let _ = killpg(group, Signal::SIGKILL);
         let _ = child.wait().await;
     }
+    forget(pid);
 }
 
-/// `Err` with the exit status once a child has exited.
-pub fn still_running(child: &mut Child, log: &Path) -> Result<(), String> {
-    match child.try_wait() {
-        Ok(None) => Ok(()),
-        Ok(Some(status)) => Err(format!("exited with {status} (log: {})", log.display())),
-        Err(e) => Err(e.to_string()),
+/// On Ctrl-C: SIGTERM to every peer's process group still running (a Spark job's JVM is
+/// the Python driver's child, so killing the driver alone would leave it behind), then
+/// SIGKILL to those still there after `grace`.
+pub async fn stop_all(grace: Duration) {
+    use nix::sys::signal::{killpg, Signal};
+    use nix::unistd::Pid;
+    let groups: Vec<Pid> = std::mem::take(&mut *running())
+        .into_iter()
+        .map(Pid::from_raw)
+        .collect();
+    for group in &groups {
+        let _ = killpg(*group, Signal::SIGTERM);
     }
+    let deadline = Instant::now() + grace;
+    // Signal `None` only asks whether the group still has a member.
+    while groups.iter().any(|g| killpg(*g, None).is_ok()) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for group in &groups {
+        let _ = killpg(*group, Signal::SIGKILL);
+    }
+}
+
+/// A peer's process the bench waits on: the child, its log, and optionally a log line
+/// that means the peer failed while its process lives on (a Kafka Connect worker keeps
+/// running when its tasks die).
+pub struct PeerProcess {
+    pub child: Child,
+    pub log: PathBuf,
+    fatal_line: Option<&'static str>,
+    /// Bytes of the log already searched for `fatal_line`.
+    scanned: u64,
+}
+
+impl PeerProcess {
+    pub fn new(child: Child, log: &Path) -> PeerProcess {
+        PeerProcess {
+            child,
+            log: log.to_path_buf(),
+            fatal_line: None,
+            scanned: 0,
+        }
+    }
+
+    /// Fails [`check`](Self::check) once the log has a line containing `text`.
+    pub fn failing_on(mut self, text: &'static str) -> PeerProcess {
+        self.fatal_line = Some(text);
+        self
+    }
+
+    /// `Err` once the process has exited or its log shows the fatal line.
+    pub fn check(&mut self) -> Result<(), String> {
+        match self.child.try_wait() {
+            Ok(None) => {}
+            Ok(Some(status)) => {
+                return Err(format!(
+                    "exited with {status} (log: {})",
+                    self.log.display()
+                ))
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+        let Some(fatal) = self.fatal_line else {
+            return Ok(());
+        };
+        match scan_log(&self.log, self.scanned, fatal) {
+            (_, Some(line)) => Err(format!("{} (log: {})", line.trim(), self.log.display())),
+            (scanned, None) => {
+                self.scanned = scanned;
+                Ok(())
+            }
+        }
+    }
+
+    pub async fn terminate(&mut self, grace: Duration) {
+        terminate(&mut self.child, grace).await;
+    }
+}
+
+/// Searches the complete lines of `log` after byte `from` for one containing `text`;
+/// returns where the complete lines end, and the line if found.
+fn scan_log(log: &Path, from: u64, text: &str) -> (u64, Option<String>) {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut bytes = Vec::new();
+    let read = std::fs::File::open(log).and_then(|mut f| {
+        f.seek(SeekFrom::Start(from))?;
+        f.read_to_end(&mut bytes)
+    });
+    if read.is_err() {
+        return (from, None);
+    }
+    let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    let lines = String::from_utf8_lossy(&bytes[..complete]);
+    let found = lines.lines().find(|l| l.contains(text)).map(str::to_string);
+    (from + complete as u64, found)
 }
 
 /// Seconds since `t`, for results.
 pub fn secs(t: Instant) -> f64 {
     t.elapsed().as_secs_f64()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scan_log;
+    use std::io::Write;
+
+    #[test]
+    fn log_scan_finds_a_fatal_line_once_it_is_complete() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("peer.log");
+        let mut log = std::fs::File::create(&path).expect("create log");
+        write!(log, "INFO started\nERROR Task threw").expect("write");
+        // The unfinished line is not searched yet, nor skipped.
+        let (scanned, found) = scan_log(&path, 0, "Task threw an uncaught");
+        assert_eq!((scanned, found), (13, None));
+        writeln!(log, " an uncaught and unrecoverable exception").expect("write");
+        let (_, found) = scan_log(&path, scanned, "Task threw an uncaught");
+        assert_eq!(
+            found.as_deref(),
+            Some("ERROR Task threw an uncaught and unrecoverable exception")
+        );
+        // A missing log is no failure.
+        assert_eq!(scan_log(&dir.path().join("none"), 7, "x"), (7, None));
+    }
 }

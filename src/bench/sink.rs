@@ -1,12 +1,12 @@
 //! Sink throughput: the pre-filled topic into a fresh table, timed from the pipeline's
 //! start until the last row is readable, then verified (count + sample). Runs cassflow
 //! stream with N instances (the binary, spawned, one consumer group) and the raw driver
-//! ceiling; Spark uses [`measure`] from [`super::spark`].
+//! ceiling; Spark and Kafka Connect use [`measure`] too ([`super::spark`], [`super::connect`]).
 
 use super::landing::{self, Landing, Target, Verification};
 use super::procstat::{Footprint, Sampler};
 use super::producer::run_worker;
-use super::run::{spawn_logged, still_running, terminate, Ctx, SEED};
+use super::run::{spawn_logged, Ctx, PeerProcess, SEED};
 use super::worker::WorkerSpec;
 use super::BenchError;
 use crate::config::{Config, PipelineConfig};
@@ -115,11 +115,11 @@ pub async fn measure(
     ctx: &Ctx,
     pipeline: &str,
     target: &Target,
-    children: &mut [(Child, PathBuf)],
+    children: &mut [PeerProcess],
     started: Instant,
     settings: Vec<String>,
 ) -> Result<SinkResult, BenchError> {
-    let pids: Vec<u32> = children.iter().filter_map(|(c, _)| c.id()).collect();
+    let pids: Vec<u32> = children.iter().filter_map(|p| p.child.id()).collect();
     let sampler = Sampler::start(pids.clone());
     let landed = landing::wait_landed(
         &ctx.session,
@@ -128,16 +128,12 @@ pub async fn measure(
         ctx.opts.records,
         started,
         ctx.opts.sink_timeout,
-        || {
-            children
-                .iter_mut()
-                .try_for_each(|(child, log)| still_running(child, log))
-        },
+        || children.iter_mut().try_for_each(PeerProcess::check),
     )
     .await;
     let processes = sampler.finish(&pids);
-    for (child, _) in children.iter_mut() {
-        terminate(child, Duration::from_secs(40)).await;
+    for process in children.iter_mut() {
+        process.terminate(Duration::from_secs(40)).await;
     }
     let landing = landed?;
     let verification = landing::verify(
@@ -173,7 +169,10 @@ pub async fn run_cassflow(ctx: &Ctx, instances: usize) -> Result<SinkResult, Ben
         let log = ctx
             .work_dir
             .join(format!("{}-x{instances}-{i}.log", target.keyspace));
-        children.push((spawn_stream(ctx, &config_path, &log)?, log));
+        children.push(PeerProcess::new(
+            spawn_stream(ctx, &config_path, &log)?,
+            &log,
+        ));
     }
     let settings = vec![
         format!("stream.max_in_flight={}", config.stream.max_in_flight),

@@ -4,9 +4,9 @@
 
 use super::landing;
 use super::latency::{self, LatencyResult};
-use super::run::{spawn_logged, Ctx};
+use super::run::{spawn_logged, Ctx, PeerProcess};
 use super::sink::{self, SinkResult};
-use super::{install, say, BenchError};
+use super::{install, say, BenchError, Peer};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -83,13 +83,13 @@ impl Spark {
         max_offsets: u64,
         log: &Path,
     ) -> Result<Child, BenchError> {
-        let (host, port) = landing::first_contact_point(&ctx.config.cassandra);
+        let (host, port) = ctx.config.cassandra.first_contact_point();
         let mut command = Command::new(&self.python);
         command
             .arg(&self.job)
             .args(["--bootstrap", &ctx.config.kafka.bootstrap])
             .args(["--topic", topic])
-            .args(["--cassandra-host", &host, "--cassandra-port", &port])
+            .args(["--cassandra-host", host, "--cassandra-port", port])
             .args(["--keyspace", &target.keyspace, "--table", &target.table])
             .arg("--checkpoint")
             .arg(ctx.work_dir.join(format!("{}-checkpoint", target.keyspace)))
@@ -122,7 +122,7 @@ impl Spark {
             MAX_OFFSETS_PER_TRIGGER,
             &log,
         )?;
-        let mut children = vec![(child, log)];
+        let mut children = vec![PeerProcess::new(child, &log)];
         sink::measure(
             ctx,
             "spark",
@@ -138,8 +138,9 @@ impl Spark {
     /// warm-up record counts (with `latest`, those sent before the query started are never
     /// read, and the final count could not prove anything).
     pub async fn latency(&self, ctx: &Ctx) -> Result<Vec<LatencyResult>, BenchError> {
-        latency::run_process(ctx, "spark", "spark", |topic, target, log| {
-            self.spawn(ctx, topic, target, "earliest", 0, log)
+        latency::run_process(ctx, Peer::Spark, "spark", |topic, target, log| {
+            let child = self.spawn(ctx, topic, target, "earliest", 0, log)?;
+            Ok(PeerProcess::new(child, log))
         })
         .await
     }

@@ -212,6 +212,23 @@ impl Default for CassandraConfig {
     }
 }
 
+impl CassandraConfig {
+    /// The first contact point as (host, port); the port is CQL's 9042 when not given.
+    pub fn first_contact_point(&self) -> (&str, &str) {
+        let first = self.contact_points.split(',').next().unwrap_or("").trim();
+        match first.rsplit_once(':') {
+            // `host:9042` or `[::1]:9042`; a bare IPv6 address has no port.
+            Some((host, port))
+                if (host.starts_with('[') && host.ends_with(']'))
+                    || (!host.is_empty() && !host.contains(':')) =>
+            {
+                (host, port)
+            }
+            _ => (first, "9042"),
+        }
+    }
+}
+
 /// One topic streamed into one table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -1,8 +1,9 @@
 //! The bench run from start to end: make sure Kafka and Cassandra answer (starting the
 //! local stack for whichever does not, and stopping only that at the end), pre-fill a topic
 //! with cassflow's producer, then run each selected peer in turn, and write the report.
-//! Also the process plumbing the peers share: spawning with logs, and stopping a process
-//! group gracefully.
+//! Also the process plumbing the peers share: spawning with logs, watching a peer's process
+//! ([`PeerProcess`]), stopping a process group gracefully, and stopping every peer on
+//! Ctrl-C.
 
 use super::landing::{self, Sentinels};
 use super::report::{self, Results, Skipped};

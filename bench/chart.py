@@ -1,6 +1,6 @@
-"""Draws docs/bench.png from docs/bench-results.json for `cassflow bench`: sink throughput
-(steady rows/s) per pipeline on the left, end-to-end latency percentiles per rate on the
-right (log scales; one colour per pipeline, one line style per percentile). Run by the bench with its venv's python: chart.py RESULTS.json OUT.png
+"""Draws docs/bench.png from docs/bench-results.json for `cassflow bench`: sink
+throughput (steady rows/s) per pipeline on the left, end-to-end latency percentiles per
+rate on the right (log scales; one colour per pipeline, one line style per percentile). Run by the bench with its venv's python: chart.py RESULTS.json OUT.png
 """
 
 import json

@@ -2,8 +2,8 @@
 //! version) running Apache Camel's CQL sink, resolved from Maven Central through
 //! `bench/connect/pom.xml`: camel-kafka-connector's generic `CamelSinkConnector` with the
 //! camel-cassandraql component, which is what the `camel-cql-kafka-connector` package
-//! bundles. No packaged Cassandra sink connector resolves from the Maven repository the
-//! bench uses ([`NOT_RESOLVED`]). Each message is bound whole to
+//! bundles. No packaged Cassandra sink connector was served by the Maven repository this
+//! machine reaches ([`NOT_RESOLVED`]). Each message is bound whole to
 //! `INSERT INTO <table> JSON ?`, so Cassandra itself maps the record's fields to the
 //! columns of the same name.
 
@@ -23,15 +23,20 @@ pub const PIPELINE: &str = "kafka connect (camel cql)";
 pub const CAMEL_KAFKA_CONNECTOR_VERSION: &str = "0.11.0";
 /// The Camel release camel-kafka-connector 0.11.0 was built on (camel-cassandraql's too).
 pub const CAMEL_VERSION: &str = "3.11.1";
+/// Kafka 3.9.1's Jackson, pinned for the whole class path (the Cassandra driver would bring
+/// an older jackson-core); a different `local.kafka_version` may want another.
+pub const JACKSON_VERSION: &str = "2.16.2";
 
 pub const POM: &str = include_str!("../../bench/connect/pom.xml");
 
-/// Packaged Cassandra sink connectors that did not resolve (`mvn dependency:get`).
+/// Packaged Cassandra sink connectors asked for and not served by the Maven repository this
+/// machine reaches (`mvn dependency:get`, and maven-metadata.xml requests).
 pub const NOT_RESOLVED: &[&str] = &[
     "com.datastax.oss:kafka-connect-cassandra-sink 1.4.0, 1.5.0 (DataStax; released as a tarball)",
-    "org.apache.camel.kafkaconnector:camel-cassandra-sink-kafka-connector 3.20.6, 4.11.0 (a Kamelet sink that takes a JSON array, not a record object)",
+    "org.apache.camel.kafkaconnector:camel-cassandra-sink-kafka-connector 3.20.6, 4.11.0",
     "org.apache.camel.kafkaconnector:camel-cql-kafka-connector 0.11.5",
     "com.datamountaineer:kafka-connect-cassandra 1.2.3 (Lenses stream-reactor; GitHub releases)",
+    "solutions.a2.cassandra:a2-cassandra-kafka-connect 1.1.0",
 ];
 
 /// The JVM options Kafka's `connect-standalone.sh` gives its worker: the heap it sets and
@@ -46,6 +51,12 @@ const JVM: &[&str] = &[
     "-XX:+ExplicitGCInvokesConcurrent",
     "-XX:MaxInlineLevel=15",
     "-Djava.awt.headless=true",
+];
+
+/// The worker's converters: the JSON text is bound as is.
+const CONVERTERS: &[&str] = &[
+    "key.converter=org.apache.kafka.connect.storage.StringConverter",
+    "value.converter=org.apache.kafka.connect.storage.StringConverter",
 ];
 
 /// What Connect logs when a task dies; the worker process lives on without it.
@@ -76,6 +87,7 @@ impl Connect {
                     CAMEL_KAFKA_CONNECTOR_VERSION,
                 ),
                 ("camel.version", CAMEL_VERSION),
+                ("jackson.version", JACKSON_VERSION),
             ],
         )
         .await?;
@@ -84,8 +96,8 @@ impl Connect {
     }
 
     /// The connector's properties for `topic` into `target`. The worker's are Connect's
-    /// defaults apart from the converters (the JSON text is bound as is), the offsets file
-    /// and the REST port (unused; an ephemeral one keeps runs from colliding).
+    /// defaults apart from [`CONVERTERS`], the offsets file and the REST port (unused; an
+    /// ephemeral one keeps runs from colliding).
     fn connector_properties(&self, ctx: &Ctx, topic: &str, target: &Target) -> Vec<String> {
         let (host, port) = ctx.config.cassandra.first_contact_point();
         vec![
@@ -115,16 +127,15 @@ impl Connect {
             ctx.work_dir
                 .join(format!("{}-connect{suffix}", target.keyspace))
         };
-        let worker = [
+        let mut worker = vec![
             format!("bootstrap.servers={}", ctx.config.kafka.bootstrap),
-            "key.converter=org.apache.kafka.connect.storage.StringConverter".into(),
-            "value.converter=org.apache.kafka.connect.storage.StringConverter".into(),
             format!(
                 "offset.storage.file.filename={}",
                 file(".offsets").display()
             ),
             "listeners=http://127.0.0.1:0".into(),
         ];
+        worker.extend(CONVERTERS.iter().map(|c| c.to_string()));
         let log4j = [
             "log4j.rootLogger=INFO, stdout",
             "log4j.appender.stdout=org.apache.log4j.ConsoleAppender",
@@ -175,9 +186,8 @@ impl Connect {
         .await
     }
 
-    /// The settings of a run, for the report: the JVM, the versions, the connector's
-    /// properties as written (the worker's differ from Connect's defaults only as
-    /// [`Self::connector_properties`] says).
+    /// The settings of a run, for the report: the JVM, the versions, the converters and the
+    /// connector's properties as written.
     fn settings(&self, ctx: &Ctx, target: &Target) -> Vec<String> {
         let mut s = vec![
             format!(
@@ -188,8 +198,8 @@ impl Connect {
             format!(
                 "camel-kafka-connector {CAMEL_KAFKA_CONNECTOR_VERSION} + camel-cassandraql {CAMEL_VERSION}"
             ),
-            "key.converter=value.converter=StringConverter".into(),
         ];
+        s.extend(CONVERTERS.iter().map(|c| c.to_string()));
         s.extend(self.connector_properties(ctx, &ctx.topic, target));
         s
     }
@@ -212,7 +222,23 @@ fn write_lines(path: &Path, lines: &[impl AsRef<str>]) -> Result<PathBuf, BenchE
 /// The report's note on which connector was measured and why not a packaged one.
 pub fn note(partitions: i32) -> String {
     format!(
-        "Kafka Connect runs Apache Camel's CQL sink (camel-kafka-connector {CAMEL_KAFKA_CONNECTOR_VERSION} with camel-cassandraql {CAMEL_VERSION}). A Camel sink task writes one record at a time, so at most {partitions} writes (`tasks.max`, one task per partition) are in flight; sinks that batch or write asynchronously (the DataStax connector) would do better, but none resolved from the Maven repository the bench uses (tried: {}).",
+        "Kafka Connect runs Apache Camel's CQL sink (camel-kafka-connector {CAMEL_KAFKA_CONNECTOR_VERSION} with camel-cassandraql {CAMEL_VERSION}). A Camel sink task writes one record at a time, so at most {partitions} writes (`tasks.max`, one task per partition) are in flight; a sink that batches or writes asynchronously (the DataStax connector) may do better, but none was served by the Maven repository this machine reaches (asked for: {}).",
         NOT_RESOLVED.join("; ")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TASK_FAILED;
+
+    #[test]
+    fn the_fatal_line_is_what_connect_logs_when_a_task_dies() {
+        // WorkerTask's message in connect-runtime 3.9.1, as logged by a task whose insert
+        // failed (seen in a run against a missing table).
+        let logged = "ERROR WorkerSinkTask{id=ct-sink2-1} Task threw an uncaught and unrecoverable exception. Task is being killed and will not recover until manually restarted. Error: Exchange delivery has failed! (org.apache.kafka.connect.runtime.WorkerSinkTask)";
+        assert!(logged.contains(TASK_FAILED));
+        // Not the line of a task failing while it is being stopped.
+        let shutdown = "ERROR Task threw an uncaught and unrecoverable exception during shutdown";
+        assert!(!shutdown.contains(TASK_FAILED));
+    }
 }

@@ -108,10 +108,7 @@ async fn measure_rates(
         if any {
             break;
         }
-        process.check().map_err(|detail| BenchError::Peer {
-            peer: pipeline.to_string(),
-            detail,
-        })?;
+        process.check().map_err(|detail| failed(pipeline, detail))?;
         if warm_start.elapsed() > Duration::from_secs(300) {
             return Err(BenchError::Peer {
                 peer: pipeline.to_string(),
@@ -144,6 +141,7 @@ async fn measure_rates(
             producer,
             &mut generator,
             &reader,
+            process,
         )
         .await?;
         producer = p;
@@ -173,6 +171,7 @@ async fn measure_rates(
                 "{pipeline}: {counted} rows for {total} records sent"
             )));
         }
+        process.check().map_err(|detail| failed(pipeline, detail))?;
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     Ok(results)
@@ -184,7 +183,17 @@ struct Sample {
     next_check: Instant,
 }
 
-/// One rate for `duration`; returns the figures and the producer.
+/// The pipeline's process died or logged its failure.
+fn failed(pipeline: &str, detail: String) -> BenchError {
+    BenchError::Peer {
+        peer: pipeline.to_string(),
+        detail,
+    }
+}
+
+/// One rate for `duration`; returns the figures and the producer. Fails as soon as the
+/// pipeline's process does (checked twice a second).
+#[allow(clippy::too_many_arguments)]
 async fn phase(
     ctx: &Ctx,
     pipeline: &str,
@@ -193,6 +202,7 @@ async fn phase(
     mut producer: RecordProducer,
     generator: &mut Generator,
     reader: &Reader,
+    process: &mut PeerProcess,
 ) -> Result<(LatencyResult, RecordProducer), BenchError> {
     let every = u64::from((rate / 400).max(1));
     let records: Vec<(Uuid, String)> = (0..(u64::from(rate) * duration.as_secs().max(1)))
@@ -234,7 +244,15 @@ async fn phase(
     let mut latencies: Vec<f64> = Vec::new();
     let mut sender_done = false;
     let mut give_up = None::<Instant>;
+    let mut next_process_check = Instant::now();
     loop {
+        if Instant::now() >= next_process_check {
+            if let Err(detail) = process.check() {
+                sender.abort();
+                return Err(failed(pipeline, detail));
+            }
+            next_process_check = Instant::now() + Duration::from_millis(500);
+        }
         loop {
             match rx.try_recv() {
                 Ok((id, sent_at)) => pending.push(Sample {

@@ -56,8 +56,12 @@ pub async fn run(config: Config, opts: BenchOptions) -> Result<Results, BenchErr
         let report = stack.start_only(&started).await?;
         say!("{}", report.to_string().trim_end());
     }
+    // The run is polled by reference, so on a signal its children stay owned (and alive)
+    // while `stop_all` stops them gracefully; dropping it first would SIGKILL them.
+    let work = run_on_stack(&config, &opts);
+    tokio::pin!(work);
     let outcome = tokio::select! {
-        outcome = run_on_stack(&config, &opts) => outcome,
+        outcome = &mut work => outcome,
         () = interrupted() => {
             say!("interrupted: stopping the peers still running");
             stop_all(Duration::from_secs(20)).await;
@@ -191,7 +195,8 @@ async fn run_on_stack(config: &Config, opts: &BenchOptions) -> Result<Results, B
         }
         if let Some(connect) = &connect {
             let r = connect.latency(&ctx).await;
-            record_latency(&mut results, "kafka connect latency", r);
+            let name = format!("{} latency", super::connect::PIPELINE);
+            record_latency(&mut results, &name, r);
         }
     }
 
@@ -344,25 +349,10 @@ pub fn forget(pid: u32) {
     running().remove(&(pid as i32));
 }
 
-/// SIGTERM to the child's process group, then SIGKILL after `grace`.
-pub async fn terminate(child: &mut Child, grace: Duration) {
-    use nix::sys::signal::{killpg, Signal};
-    use nix::unistd::Pid;
-    let Some(pid) = child.id() else {
-        return;
-    };
-    let group = Pid::from_raw(pid as i32);
-    let _ = killpg(group, Signal::SIGTERM);
-    if tokio::time::timeout(grace, child.wait()).await.is_err() {
-        let _ = killpg(group, Signal::SIGKILL);
-        let _ = child.wait().await;
-    }
-    forget(pid);
-}
-
 /// On Ctrl-C: SIGTERM to every peer's process group still running (a Spark job's JVM is
 /// the Python driver's child, so killing the driver alone would leave it behind), then
-/// SIGKILL to those still there after `grace`.
+/// SIGKILL to those still there after `grace`. Maven and pip runs of an install are not
+/// peers and are not tracked (they end with the bench's own process group on a terminal).
 pub async fn stop_all(grace: Duration) {
     use nix::sys::signal::{killpg, Signal};
     use nix::unistd::Pid;
@@ -388,6 +378,9 @@ pub async fn stop_all(grace: Duration) {
 /// running when its tasks die).
 pub struct PeerProcess {
     pub child: Child,
+    /// Its pid, which is also its process group's id (kept: the child forgets it once
+    /// reaped, while its own children may live on).
+    pid: Option<u32>,
     pub log: PathBuf,
     fatal_line: Option<&'static str>,
     /// Bytes of the log already searched for `fatal_line`.
@@ -397,6 +390,7 @@ pub struct PeerProcess {
 impl PeerProcess {
     pub fn new(child: Child, log: &Path) -> PeerProcess {
         PeerProcess {
+            pid: child.id(),
             child,
             log: log.to_path_buf(),
             fatal_line: None,
@@ -434,8 +428,31 @@ impl PeerProcess {
         }
     }
 
+    /// SIGTERM to its process group, then SIGKILL to whatever of the group is left after
+    /// `grace` (the process may have exited and left children behind).
     pub async fn terminate(&mut self, grace: Duration) {
-        terminate(&mut self.child, grace).await;
+        use nix::sys::signal::{killpg, Signal};
+        use nix::unistd::Pid;
+        let Some(pid) = self.pid.take() else {
+            return;
+        };
+        let group = Pid::from_raw(pid as i32);
+        let _ = killpg(group, Signal::SIGTERM);
+        let deadline = Instant::now() + grace;
+        loop {
+            // Reaped first: a zombie still counts as a member of its group.
+            let exited = !matches!(self.child.try_wait(), Ok(None));
+            if exited && killpg(group, None).is_err() {
+                break;
+            }
+            if Instant::now() >= deadline {
+                let _ = killpg(group, Signal::SIGKILL);
+                let _ = self.child.wait().await;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        forget(pid);
     }
 }
 

@@ -213,20 +213,20 @@ impl Default for CassandraConfig {
 }
 
 impl CassandraConfig {
-    /// The first contact point as (host, port); the port is CQL's 9042 when not given.
-    pub fn first_contact_point(&self) -> (&str, &str) {
+    /// The first contact point as (host, port) (validation made every entry `host:port`).
+    pub fn first_contact_point(&self) -> (&str, u16) {
         let first = self.contact_points.split(',').next().unwrap_or("").trim();
-        match first.rsplit_once(':') {
-            // `host:9042` or `[::1]:9042`; a bare IPv6 address has no port.
-            Some((host, port))
-                if (host.starts_with('[') && host.ends_with(']'))
-                    || (!host.is_empty() && !host.contains(':')) =>
-            {
-                (host, port)
-            }
-            _ => (first, "9042"),
-        }
+        split_host_port(first).unwrap_or((first, 9042))
     }
+}
+
+/// One `host:port` entry of `kafka.bootstrap` or `cassandra.contact_points`, split at the
+/// last colon (`[::1]:9042` keeps its brackets); None unless the host is not empty and the
+/// port is a number.
+pub fn split_host_port(entry: &str) -> Option<(&str, u16)> {
+    let (host, port) = entry.rsplit_once(':')?;
+    let port = port.parse().ok()?;
+    (!host.is_empty()).then_some((host, port))
 }
 
 /// One topic streamed into one table.

@@ -137,20 +137,18 @@ fn missing_file_is_clear() {
 }
 
 #[test]
-fn first_contact_point_splits_host_and_port() {
-    let first = |points: &str| {
-        let cfg = CassandraConfig {
-            contact_points: points.into(),
-            ..CassandraConfig::default()
-        };
-        let (h, p) = cfg.first_contact_point();
-        (h.to_string(), p.to_string())
+fn host_port_entries_split_at_the_last_colon() {
+    assert_eq!(
+        split_host_port("127.0.0.1:39042"),
+        Some(("127.0.0.1", 39042))
+    );
+    assert_eq!(split_host_port("[::1]:9043"), Some(("[::1]", 9043)));
+    assert_eq!(split_host_port("db1"), None);
+    assert_eq!(split_host_port(":9042"), None);
+    assert_eq!(split_host_port("db1:port"), None);
+    let cfg = CassandraConfig {
+        contact_points: " db1:9142 , db2:9042".into(),
+        ..CassandraConfig::default()
     };
-    let pair = |h: &str, p: &str| (h.to_string(), p.to_string());
-    assert_eq!(first("127.0.0.1:39042"), pair("127.0.0.1", "39042"));
-    assert_eq!(first(" db1:9142 , db2:9042"), pair("db1", "9142"));
-    assert_eq!(first("db1"), pair("db1", "9042"));
-    assert_eq!(first("[::1]:9043"), pair("[::1]", "9043"));
-    assert_eq!(first("::1"), pair("::1", "9042"));
-    assert_eq!(first("[::1]"), pair("[::1]", "9042"));
+    assert_eq!(cfg.first_contact_point(), ("db1", 9142));
 }

@@ -233,9 +233,8 @@ fn check_host_list(key: &str, list: &str) -> Result<(), ConfigError> {
         return Err(bad("is empty".into()));
     }
     for entry in list.split(',').map(str::trim) {
-        match entry.rsplit_once(':') {
-            Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {}
-            _ => return Err(bad(format!("`{entry}` is not host:port"))),
+        if super::split_host_port(entry).is_none() {
+            return Err(bad(format!("`{entry}` is not host:port")));
         }
     }
     Ok(())

@@ -430,7 +430,7 @@ fn loopback_port(key: &str, list: &str) -> Result<u16, LocalError> {
         what: key.into(),
         value: list.into(),
     };
-    let (host, port) = first.rsplit_once(':').ok_or_else(not_local)?;
+    let (host, port) = crate::config::split_host_port(first).ok_or_else(not_local)?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let is_loopback = host == "localhost"
         || host
@@ -440,7 +440,7 @@ fn loopback_port(key: &str, list: &str) -> Result<u16, LocalError> {
     if !is_loopback {
         return Err(not_local());
     }
-    port.parse().map_err(|_| not_local())
+    Ok(port)
 }
 
 fn check_java(java: &Path) -> Result<(), LocalError> {

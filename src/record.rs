@@ -123,10 +123,8 @@ impl UserRecord {
     /// The message value: one compact JSON object, fields in [`FIELDS`] order, timestamps as
     /// ISO-8601 with milliseconds.
     pub fn to_json(&self) -> String {
-        let mut out = Vec::with_capacity(512);
-        self.write_json(&mut out);
-        // serde_json writes UTF-8 only.
-        String::from_utf8(out).unwrap_or_default()
+        // Writing strings, a UUID and timestamps cannot fail.
+        serde_json::to_string(&self.view()).unwrap_or_default()
     }
 
     /// Appends the message value to `out`.

@@ -144,20 +144,38 @@ fn tree(root: u32, parents: &HashMap<u32, u32>) -> Vec<u32> {
 
 /// pid -> parent pid of every process.
 fn parent_map() -> HashMap<u32, u32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return HashMap::new();
-    };
-    dir.filter_map(Result::ok)
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter_map(|pid| {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            Some((pid, stat_fields(&stat)?.get(1)?.parse().ok()?))
-        })
+    all_stats()
+        .filter_map(|(pid, stat)| Some((pid, stat_fields(&stat)?.get(1)?.parse().ok()?)))
         .collect()
 }
 
+/// Whether a process group has a member that has not exited (a zombie waiting to be
+/// reaped does not count).
+pub fn group_running(group: u32) -> bool {
+    let group = group.to_string();
+    all_stats().any(|(_, stat)| {
+        stat_fields(&stat)
+            .is_some_and(|f| f.first() != Some(&"Z") && f.get(2) == Some(&group.as_str()))
+    })
+}
+
+/// `(pid, /proc/<pid>/stat)` of every process.
+fn all_stats() -> impl Iterator<Item = (u32, String)> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            Some((
+                pid,
+                std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?,
+            ))
+        })
+}
+
 /// The fields after the `(comm)` of a `/proc/<pid>/stat` line: index 0 is the state,
-/// 1 the parent pid, 11 utime, 12 stime.
+/// 1 the parent pid, 2 the process group, 11 utime, 12 stime.
 fn stat_fields(stat: &str) -> Option<Vec<&str>> {
     let after = stat.get(stat.rfind(')')? + 1..)?;
     Some(after.split_whitespace().collect())
@@ -188,6 +206,31 @@ fn clock_ticks() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::process::CommandExt;
+
+    #[test]
+    fn a_group_runs_until_its_last_live_member_exits() {
+        let spawn = |program: &str, arg: &str| {
+            std::process::Command::new(program)
+                .arg(arg)
+                .process_group(0)
+                .spawn()
+                .expect("spawn")
+        };
+        let mut sleeper = spawn("sleep", "30");
+        assert!(group_running(sleeper.id()));
+        sleeper.kill().expect("kill");
+        sleeper.wait().expect("reap");
+        assert!(!group_running(sleeper.id()));
+        // Exited but not reaped: a zombie, which no longer runs.
+        let mut done = spawn("true", "");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while group_running(done.id()) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(!group_running(done.id()));
+        done.wait().expect("reap");
+    }
 
     #[test]
     fn stat_fields_skip_a_command_with_spaces_and_parens() {

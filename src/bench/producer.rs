@@ -3,8 +3,8 @@
 //! (`org.apache.kafka.tools.ProducerPerformance`, the same Kafka version as the broker)
 //! with the same record count, the same payloads and the same producer settings.
 
-use super::procstat::{wait_sampled, Footprint};
-use super::run::{forget, spawn_logged, SEED};
+use super::procstat::Footprint;
+use super::run::{spawn_logged, wait_sampled, SEED};
 use super::worker::{WorkerResult, WorkerSpec};
 use super::{install, BenchError, BenchOptions};
 use crate::config::Config;
@@ -66,11 +66,7 @@ pub async fn run_worker(
         .arg("--result")
         .arg(&result_path);
     let mut child = spawn_logged(command, log)?;
-    let pid = child.id();
     let (status, footprint) = wait_sampled(&mut child).await;
-    if let Some(pid) = pid {
-        forget(pid);
-    }
     let status = status.map_err(|source| BenchError::Io {
         context: "wait for a bench worker".into(),
         source,
@@ -185,11 +181,7 @@ pub async fn run_perf_test(
         .arg(format!("linger.ms={}", config.producer.linger.as_millis()))
         .arg(format!("batch.size={}", config.producer.batch_bytes));
     let mut child = spawn_logged(command, &log)?;
-    let pid = child.id();
     let (status, footprint) = wait_sampled(&mut child).await;
-    if let Some(pid) = pid {
-        forget(pid);
-    }
     let status = status.map_err(|source| BenchError::Io {
         context: "wait for kafka-producer-perf-test".into(),
         source,

@@ -250,27 +250,9 @@ fn record_sink(
     name: &str,
     outcome: Result<super::sink::SinkResult, BenchError>,
 ) {
-    match outcome {
-        Ok(r) => {
-            say!("    {}", r.line());
-            results.sink.push(r);
-        }
-        Err(e) => {
-            say!("    {name}: not reported: {e}");
-            skip(results, name, &e.to_string());
-        }
-    }
-}
-
-/// The installed peer, or None with the reason recorded and printed.
-fn installed<T>(results: &mut Results, name: &str, outcome: Result<T, BenchError>) -> Option<T> {
-    match outcome {
-        Ok(peer) => Some(peer),
-        Err(e) => {
-            say!("    {name}: not installed: {e}");
-            skip(results, name, &e.to_string());
-            None
-        }
+    if let Some(r) = or_skip(results, name, "not reported", outcome) {
+        say!("    {}", r.line());
+        results.sink.push(r);
     }
 }
 
@@ -279,11 +261,30 @@ fn record_latency(
     name: &str,
     outcome: Result<Vec<super::latency::LatencyResult>, BenchError>,
 ) {
+    if let Some(mut r) = or_skip(results, name, "not reported", outcome) {
+        results.latency.append(&mut r);
+    }
+}
+
+/// The installed peer, or None with the reason printed and recorded.
+fn installed<T>(results: &mut Results, name: &str, outcome: Result<T, BenchError>) -> Option<T> {
+    or_skip(results, name, "not installed", outcome)
+}
+
+/// The outcome's value, or None with `{name}: {failed}: {error}` printed and the error
+/// recorded among what the report skips.
+fn or_skip<T>(
+    results: &mut Results,
+    name: &str,
+    failed: &str,
+    outcome: Result<T, BenchError>,
+) -> Option<T> {
     match outcome {
-        Ok(mut r) => results.latency.append(&mut r),
+        Ok(value) => Some(value),
         Err(e) => {
-            say!("    {name}: not reported: {e}");
+            say!("    {name}: {failed}: {e}");
             skip(results, name, &e.to_string());
+            None
         }
     }
 }
@@ -343,9 +344,25 @@ pub fn spawn_logged(mut command: Command, log: &Path) -> Result<Child, BenchErro
     Ok(child)
 }
 
+/// Waits for a peer process that ends on its own (a bench worker, a Kafka tool) while
+/// sampling its footprint, then forgets its group.
+pub async fn wait_sampled(
+    child: &mut Child,
+) -> (
+    std::io::Result<std::process::ExitStatus>,
+    super::procstat::Footprint,
+) {
+    let pid = child.id();
+    let outcome = super::procstat::wait_sampled(child).await;
+    if let Some(pid) = pid {
+        forget(pid);
+    }
+    outcome
+}
+
 /// Forgets a process group that ended on its own (so [`stop_all`] never signals a reused
 /// id).
-pub fn forget(pid: u32) {
+fn forget(pid: u32) {
     running().remove(&(pid as i32));
 }
 
@@ -354,23 +371,28 @@ pub fn forget(pid: u32) {
 /// SIGKILL to those still there after `grace`. Maven and pip runs of an install are not
 /// peers and are not tracked (they end with the bench's own process group on a terminal).
 pub async fn stop_all(grace: Duration) {
+    let groups: Vec<u32> = std::mem::take(&mut *running())
+        .into_iter()
+        .map(|g| g as u32)
+        .collect();
+    stop_groups(&groups, grace).await;
+}
+
+/// SIGTERM to `groups`, then SIGKILL to whatever of them still runs after `grace`.
+async fn stop_groups(groups: &[u32], grace: Duration) {
     use nix::sys::signal::{killpg, Signal};
     use nix::unistd::Pid;
-    let groups: Vec<Pid> = std::mem::take(&mut *running())
-        .into_iter()
-        .map(Pid::from_raw)
-        .collect();
-    for group in &groups {
-        let _ = killpg(*group, Signal::SIGTERM);
-    }
+    let signal = |sig| {
+        for group in groups {
+            let _ = killpg(Pid::from_raw(*group as i32), sig);
+        }
+    };
+    signal(Signal::SIGTERM);
     let deadline = Instant::now() + grace;
-    // Signal `None` only asks whether the group still has a member.
-    while groups.iter().any(|g| killpg(*g, None).is_ok()) && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    while groups.iter().any(|g| super::procstat::group_running(*g)) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    for group in &groups {
-        let _ = killpg(*group, Signal::SIGKILL);
-    }
+    signal(Signal::SIGKILL);
 }
 
 /// A peer's process the bench waits on: the child, its log, and optionally a log line
@@ -431,27 +453,11 @@ impl PeerProcess {
     /// SIGTERM to its process group, then SIGKILL to whatever of the group is left after
     /// `grace` (the process may have exited and left children behind).
     pub async fn terminate(&mut self, grace: Duration) {
-        use nix::sys::signal::{killpg, Signal};
-        use nix::unistd::Pid;
         let Some(pid) = self.pid.take() else {
             return;
         };
-        let group = Pid::from_raw(pid as i32);
-        let _ = killpg(group, Signal::SIGTERM);
-        let deadline = Instant::now() + grace;
-        loop {
-            // Reaped first: a zombie still counts as a member of its group.
-            let exited = !matches!(self.child.try_wait(), Ok(None));
-            if exited && killpg(group, None).is_err() {
-                break;
-            }
-            if Instant::now() >= deadline {
-                let _ = killpg(group, Signal::SIGKILL);
-                let _ = self.child.wait().await;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        stop_groups(&[pid], grace).await;
+        let _ = self.child.wait().await;
         forget(pid);
     }
 }

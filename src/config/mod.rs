@@ -215,9 +215,13 @@ impl Default for CassandraConfig {
 impl CassandraConfig {
     /// The first contact point as (host, port) (validation made every entry `host:port`).
     pub fn first_contact_point(&self) -> (&str, u16) {
-        let first = self.contact_points.split(',').next().unwrap_or("").trim();
-        split_host_port(first).unwrap_or((first, 9042))
+        first_host_port(&self.contact_points).unwrap_or((self.contact_points.trim(), 9042))
     }
+}
+
+/// The first entry of a comma-separated `host:port` list, split by [`split_host_port`].
+pub fn first_host_port(list: &str) -> Option<(&str, u16)> {
+    split_host_port(list.split(',').next()?.trim())
 }
 
 /// One `host:port` entry of `kafka.bootstrap` or `cassandra.contact_points`, split at the

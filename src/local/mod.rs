@@ -425,12 +425,11 @@ impl LocalStack {
 
 /// The port of the first `host:port` in `list`, which must be a loopback host.
 fn loopback_port(key: &str, list: &str) -> Result<u16, LocalError> {
-    let first = list.split(',').next().unwrap_or_default().trim();
     let not_local = || LocalError::NotLocal {
         what: key.into(),
         value: list.into(),
     };
-    let (host, port) = crate::config::split_host_port(first).ok_or_else(not_local)?;
+    let (host, port) = crate::config::first_host_port(list).ok_or_else(not_local)?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let is_loopback = host == "localhost"
         || host

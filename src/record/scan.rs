@@ -6,6 +6,7 @@
 use super::FIELDS;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::fmt;
 
 /// A top-level field's value, as far as the record cares.
@@ -68,16 +69,15 @@ impl<'de> Visitor<'de> for TopVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<Slots<'de>>, A::Error> {
         let mut slots = Slots::default();
-        let mut unknown: Vec<Cow<'de, str>> = Vec::new();
+        // A set: a message may hold many thousands of unknown keys.
+        let mut unknown: HashSet<Cow<'de, str>> = HashSet::new();
         while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
             match FIELDS.iter().position(|f| *f == key) {
                 // A repeated field keeps its last value, as a JSON object map would.
                 Some(i) => slots.values[i] = Some(map.next_value::<Scalar<'de>>()?),
                 None => {
                     map.next_value::<Checked>()?;
-                    if !unknown.contains(&key) {
-                        unknown.push(key);
-                    }
+                    unknown.insert(key);
                 }
             }
         }

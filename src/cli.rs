@@ -155,6 +155,8 @@ pub struct BenchArgs {
 pub enum LocalCommand {
     /// Download (first run only), configure and start both servers; wait until they answer.
     Start,
+    /// Download both servers' jars into the cache (first run only) without starting them.
+    Fetch,
     /// Stop both servers: gracefully, then forcefully after `local.stop_timeout`.
     Stop,
     /// Show versions, ports, pids, uptime and data size. Exits 3 unless both are running.

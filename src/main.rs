@@ -51,6 +51,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     let report = stack.start().await?;
                     println!("{report}");
                 }
+                LocalCommand::Fetch => {
+                    for (server, lib) in stack.fetch()? {
+                        println!("{}: {}", server.display_name(), lib.display());
+                    }
+                }
                 LocalCommand::Stop => {
                     let report = stack.stop().await?;
                     println!("{report}");

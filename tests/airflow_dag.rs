@@ -58,6 +58,31 @@ fn dag_imports_with_its_tasks_and_params() {
     assert!(summary["retries"]["check_stream_caught_up"].as_u64() >= Some(1));
 }
 
+/// Only `scripts/airflow-test setup` (run by `scripts/dev setup`) builds the virtualenv; the
+/// commands tests use install nothing and say how to get it.
+#[test]
+fn without_the_virtualenv_check_says_run_setup_and_installs_nothing() {
+    let cache = tempfile::tempdir().expect("temp dir");
+    let home = tempfile::tempdir().expect("temp dir");
+    let cache_dir = cache.path().to_string_lossy().into_owned();
+    let home_dir = home.path().to_string_lossy().into_owned();
+    let out = airflow_test(
+        &["check"],
+        None,
+        &[("XDG_CACHE_HOME", &cache_dir), ("AIRFLOW_HOME", &home_dir)],
+    );
+    let text = output_text(&out);
+    assert!(
+        !out.status.success(),
+        "check passed without a virtualenv:\n{text}"
+    );
+    assert!(text.contains("fix: scripts/dev setup"), "{text}");
+    assert!(
+        !cache.path().join("cassflow/airflow-venv").exists(),
+        "check created a virtualenv"
+    );
+}
+
 #[test]
 fn commands_render_with_variables_quoted() {
     let out = airflow_test(

@@ -105,3 +105,28 @@ fn a_compose_file_with_the_default_password_fails() {
         "{text}"
     );
 }
+
+/// The checks install nothing (tests run them in parallel; installing is `scripts/dev
+/// setup`'s job): without the lint virtualenv they stop at once and say how to get it.
+#[test]
+fn without_its_tools_the_lint_says_run_setup_and_installs_nothing() {
+    let cache = tempfile::tempdir().expect("temp dir");
+    let out = Command::new(root().join("scripts/lint-containers"))
+        .current_dir(root())
+        .env("XDG_CACHE_HOME", cache.path())
+        .env("CASSFLOW_BIN", env!("CARGO_BIN_EXE_cassflow"))
+        .output()
+        .expect("run scripts/lint-containers");
+    let text = text(&out);
+    assert!(
+        !out.status.success(),
+        "passed without its virtualenv:\n{text}"
+    );
+    assert!(text.contains("fix: scripts/dev setup"), "{text}");
+    let left: Vec<_> = std::fs::read_dir(cache.path())
+        .expect("read cache")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "the lint wrote to its cache: {left:?}");
+}

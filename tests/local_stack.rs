@@ -100,3 +100,37 @@ fn status_of_a_stopped_stack_exits_3() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("stopped"), "{stdout}");
 }
+
+/// Private servers' ports come from below the kernel's ephemeral range (where any outgoing
+/// connection may take a port between a test's pick and its server's bind), and each stays
+/// reserved for the test process: another process cannot take the same one.
+#[test]
+fn private_ports_are_outside_the_ephemeral_range_and_reserved() {
+    let (low, high) = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| {
+            let mut it = s.split_whitespace().map(|v| v.parse::<u16>().ok());
+            Some((it.next()??, it.next()??))
+        })
+        .unwrap_or((32768, 60999));
+    let ports: [u16; 64] = common::free_ports();
+    let distinct: std::collections::HashSet<u16> = ports.iter().copied().collect();
+    assert_eq!(distinct.len(), ports.len(), "ports repeat: {ports:?}");
+    for port in ports {
+        assert!(
+            !(low..=high).contains(&port),
+            "port {port} is in the ephemeral range {low}-{high}"
+        );
+    }
+    // Another process (flock(1) here) cannot reserve the ports this one holds.
+    let lock = std::env::temp_dir()
+        .join("cassflow-test-ports")
+        .join(format!("{}.lock", ports[0]));
+    let status = Command::new("flock")
+        .args(["--nonblock", "--conflict-exit-code", "7"])
+        .arg(&lock)
+        .arg("true")
+        .status()
+        .expect("run flock");
+    assert_eq!(status.code(), Some(7), "{} is not held", lock.display());
+}

@@ -187,6 +187,21 @@ impl LocalStack {
         }
     }
 
+    /// Resolves both servers' jars into the cache (downloading them on first use) without
+    /// starting anything; returns each server's lib folder. `scripts/dev setup` runs this so
+    /// that tests, which start private servers, never download.
+    pub fn fetch(&self) -> Result<Vec<(Server, PathBuf)>, LocalError> {
+        let cache = self.local.cache_dir();
+        Server::ALL
+            .iter()
+            .map(|&server| {
+                let lib =
+                    artifacts::ensure(server, self.version(server), &cache, &self.local.maven)?;
+                Ok((server, lib))
+            })
+            .collect()
+    }
+
     /// Starts both servers unless they run already, and waits until each answers.
     pub async fn start(&self) -> Result<StartReport, LocalError> {
         self.start_only(&Server::ALL).await

@@ -188,12 +188,57 @@ pub async fn read_users(
     out
 }
 
-/// `n` distinct free loopback ports (all held until all are picked, so none repeats).
+/// Ports for the tests' private servers: below the kernel's ephemeral range (32768-60999 on
+/// Linux, where every outgoing connection takes its local port) and apart from the shared test
+/// stack's fixed ports (27000-29999, tests/stack.toml) and the bench stack's (31000-31999), so
+/// no client connection and no other test can take a port between its pick and its use.
+const PRIVATE_PORTS: std::ops::Range<u16> = 20000..27000;
+
+/// Reservations this process holds: one locked file per port, released when the process
+/// exits (the kernel drops the locks), so parallel test binaries never pick the same port.
+static RESERVED: std::sync::Mutex<Vec<nix::fcntl::Flock<std::fs::File>>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// `n` distinct loopback ports for private servers, each reserved for the rest of this test
+/// process: none is used by another test, in this binary or another, and none was listening
+/// when picked. See [`PRIVATE_PORTS`].
 pub fn free_ports<const N: usize>() -> [u16; N] {
-    let listeners: Vec<std::net::TcpListener> = (0..N)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port"))
-        .collect();
-    std::array::from_fn(|i| listeners[i].local_addr().expect("local addr").port())
+    use nix::fcntl::{Flock, FlockArg};
+    let dir = std::env::temp_dir().join("cassflow-test-ports");
+    std::fs::create_dir_all(&dir).expect("create the port reservation dir");
+    let span = PRIVATE_PORTS.end - PRIVATE_PORTS.start;
+    // Each process starts at its own place in the range, so most picks never contend.
+    let start = (std::process::id() as u64 * 7919 % u64::from(span)) as u16;
+    let mut reserved = RESERVED.lock().unwrap_or_else(|e| e.into_inner());
+    let mut picked = Vec::with_capacity(N);
+    for step in 0..span {
+        if picked.len() == N {
+            break;
+        }
+        let port = PRIVATE_PORTS.start + (start + step) % span;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(format!("{port}.lock")))
+            .expect("open a port reservation file");
+        let Ok(lock) = Flock::lock(file, FlockArg::LockExclusiveNonblock) else {
+            continue; // another test process holds it
+        };
+        // Free now (nothing left over from an earlier run listens on it)? Then it stays free:
+        // the kernel never hands it out as an ephemeral port, and other tests see our lock.
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
+            continue;
+        }
+        reserved.push(lock);
+        picked.push(port);
+    }
+    assert_eq!(
+        picked.len(),
+        N,
+        "no {N} free ports left in {PRIVATE_PORTS:?}"
+    );
+    std::array::from_fn(|i| picked[i])
 }
 
 /// Messages in a topic: the sum of its partitions' high watermarks (exact for a topic that

@@ -44,21 +44,25 @@ async fn produce_at(config: &Config, topic: &str, records: &[(&UserRecord, Optio
     }
 }
 
-/// Messages of a topic from the start, until `n` arrived (panics after a minute without one).
+/// Messages of a topic from the start, until `n` arrived (panics after two minutes). The
+/// topic may not exist yet: the stream job creates its dead-letter topic.
 async fn read_all(config: &Config, topic: &str, n: usize) -> Vec<OwnedMessage> {
     let consumer: StreamConsumer = cassflow::kafka::client_config(&config.kafka)
         .set("group.id", common::unique("reader"))
         .set("auto.offset.reset", "earliest")
+        .set("topic.metadata.refresh.interval.ms", "1000")
         .create()
         .expect("consumer");
     consumer.subscribe(&[topic]).expect("subscribe");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     let mut out = Vec::new();
     while out.len() < n {
-        let m = tokio::time::timeout(Duration::from_secs(60), consumer.recv())
-            .await
-            .unwrap_or_else(|_| panic!("only {} of {n} messages arrived in {topic}", out.len()))
-            .expect("message");
-        out.push(m.detach());
+        match tokio::time::timeout_at(deadline, consumer.recv()).await {
+            Ok(Ok(m)) => out.push(m.detach()),
+            // Not created yet: librdkafka finds it on a later metadata refresh.
+            Ok(Err(_)) => tokio::time::sleep(Duration::from_millis(200)).await,
+            Err(_) => panic!("only {} of {n} messages arrived in {topic}", out.len()),
+        }
     }
     out
 }

@@ -313,6 +313,13 @@ pub struct StreamConfig {
     pub shutdown_timeout: Duration,
     /// Where Prometheus metrics are served (`/metrics`) when the web UI is not running.
     pub metrics_bind: Option<SocketAddr>,
+    /// How far ahead of this machine's clock a record's Kafka timestamp (its write time in
+    /// Cassandra) may be; a record further ahead is handled as `future_timestamp` says.
+    #[serde(with = "humantime_serde")]
+    pub max_future_skew: Duration,
+    /// What to do with a record stamped more than `max_future_skew` ahead: `dead_letter`
+    /// (reason `timestamp_in_future`) or `clamp` (write it with the current time).
+    pub future_timestamp: FutureTimestamp,
 }
 
 impl Default for StreamConfig {
@@ -324,8 +331,20 @@ impl Default for StreamConfig {
             retry_max_backoff: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(30),
             metrics_bind: None,
+            max_future_skew: Duration::from_secs(300),
+            future_timestamp: FutureTimestamp::DeadLetter,
         }
     }
+}
+
+/// What the stream does with a record whose timestamp lies too far in the future.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FutureTimestamp {
+    /// Send it to the dead-letter topic with reason `timestamp_in_future`.
+    DeadLetter,
+    /// Write it with the current time as its write time.
+    Clamp,
 }
 
 /// How a pipeline reads its messages.

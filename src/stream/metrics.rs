@@ -33,6 +33,7 @@ pub struct StreamMetrics {
     pub dead_letters: Family<ReasonLabel, Counter>,
     pub retries: Family<PipelineLabel, Counter>,
     pub unknown_fields: Family<PipelineLabel, Counter>,
+    pub timestamps_clamped: Family<PipelineLabel, Counter>,
     pub in_flight: Family<PipelineLabel, Gauge>,
     pub paused: Family<PipelineLabel, Gauge>,
     pub lag: Family<PartitionLabel, Gauge>,
@@ -46,6 +47,7 @@ pub struct PipelineMetrics {
     pub written: Counter,
     pub retries: Counter,
     pub unknown_fields: Counter,
+    pub timestamps_clamped: Counter,
     pub in_flight: Gauge,
     pub paused: Gauge,
     pub write_latency: Histogram,
@@ -64,6 +66,7 @@ impl StreamMetrics {
             dead_letters: Family::default(),
             retries: Family::default(),
             unknown_fields: Family::default(),
+            timestamps_clamped: Family::default(),
             in_flight: Family::default(),
             paused: Family::default(),
             lag: Family::default(),
@@ -98,6 +101,11 @@ impl StreamMetrics {
             self.unknown_fields.clone(),
         );
         registry.register(
+            "cassflow_timestamps_clamped",
+            "Records stamped too far in the future, written at the current time instead",
+            self.timestamps_clamped.clone(),
+        );
+        registry.register(
             "cassflow_writes_in_flight",
             "Records being written or dead-lettered now",
             self.in_flight.clone(),
@@ -130,6 +138,7 @@ impl StreamMetrics {
             written: self.written.get_or_create(&label).clone(),
             retries: self.retries.get_or_create(&label).clone(),
             unknown_fields: self.unknown_fields.get_or_create(&label).clone(),
+            timestamps_clamped: self.timestamps_clamped.get_or_create(&label).clone(),
             in_flight: self.in_flight.get_or_create(&label).clone(),
             paused: self.paused.get_or_create(&label).clone(),
             write_latency: self.write_latency.get_or_create(&label).clone(),

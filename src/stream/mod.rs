@@ -14,12 +14,13 @@ pub mod dead_letter;
 pub mod metrics;
 pub mod offsets;
 pub mod sink;
+pub mod write_time;
 
 use crate::cassandra::{self, schema};
 use crate::config::{Config, PipelineConfig, RecordFormat, StreamConfig};
 use crate::record::UserView;
 use consumer::{PipelineConsumer, RebalanceEvent, Replay};
-use dead_letter::DeadLetterQueue;
+use dead_letter::{DeadLetterQueue, Refusal, Sent};
 use metrics::{PipelineMetrics, ReasonLabel};
 use offsets::{OffsetTracker, Ticket};
 use rdkafka::consumer::{CommitMode, Consumer};
@@ -48,6 +49,16 @@ pub enum StreamError {
     Prepare { cql: String, detail: String },
     #[error("cannot reset offsets of group `{group}`: {detail}")]
     Replay { group: String, detail: String },
+    #[error(
+        "pipeline `{pipeline}` stopped: the record at {record} cannot be dead-lettered: {source}"
+    )]
+    DeadLetter {
+        pipeline: String,
+        /// topic/partition/offset of the record (it is not committed: read again on restart).
+        record: String,
+        #[source]
+        source: dead_letter::SendError,
+    },
 }
 
 // Boxed: the drivers' errors are large, and this error travels through every `?`.
@@ -126,7 +137,23 @@ struct Shared {
     metrics: PipelineMetrics,
     /// Set while Cassandra writes fail transiently; cleared by a successful write.
     outage: AtomicBool,
+    /// This pipeline's stop signal: the job's shutdown, or [`Shared::fail`].
     shutdown: CancellationToken,
+    /// Why the pipeline stopped by itself, if it did.
+    failure: std::sync::Mutex<Option<StreamError>>,
+}
+
+impl Shared {
+    /// Stops this pipeline (its records in flight finish, the rest is read again on
+    /// restart) and keeps the first reason for `run_pipeline` to return.
+    fn fail(&self, error: StreamError) {
+        tracing::error!(pipeline = %self.pipeline.name, error = %error, "pipeline stopped");
+        metrics::note_error(&self.pipeline.name, &error.to_string());
+        if let Ok(mut failure) = self.failure.lock() {
+            failure.get_or_insert(error);
+        }
+        self.shutdown.cancel();
+    }
 }
 
 /// How a record finished.
@@ -153,15 +180,15 @@ pub async fn run_pipeline(
         pipeline: pipeline.name.clone(),
         ..Default::default()
     };
-    for topic in [pipeline.topic.clone(), pipeline.dead_letter_topic()] {
-        crate::kafka::admin::ensure_topic(
-            &config.kafka,
-            &topic,
-            pipeline.partitions,
-            pipeline.topic_replication,
-        )
-        .await?;
-    }
+    crate::kafka::admin::ensure_topic(
+        &config.kafka,
+        &pipeline.topic,
+        pipeline.partitions,
+        pipeline.topic_replication,
+    )
+    .await?;
+    // After the source topic: the dead-letter topic is sized to fit its messages.
+    let dlq = DeadLetterQueue::open(&config.kafka, pipeline).await?;
     let Some(session) = connect_patiently(config, &shutdown).await? else {
         return Ok(summary);
     };
@@ -170,7 +197,6 @@ pub async fn run_pipeline(
         schema::ensure_users_table(&session, &pipeline.keyspace, &pipeline.table).await?;
     }
     let sink = SinkWriter::open(Arc::new(session), pipeline).await?;
-    let dlq = DeadLetterQueue::new(&config.kafka, &pipeline.dead_letter_topic())?;
     if let Some(replay) = replay {
         consumer::reset_offsets(&config.kafka, pipeline, replay).await?;
     }
@@ -191,7 +217,8 @@ pub async fn run_pipeline(
         dlq,
         metrics: metrics.pipeline(&pipeline.name),
         outage: AtomicBool::new(false),
-        shutdown: shutdown.clone(),
+        shutdown: shutdown.child_token(),
+        failure: std::sync::Mutex::new(None),
     });
     let mut job = Job {
         shared,
@@ -203,7 +230,11 @@ pub async fn run_pipeline(
         kafka_errors: ThrottledLog::default(),
     };
     job.run(&mut summary).await;
-    Ok(summary)
+    let failure = job.shared.failure.lock().ok().and_then(|mut f| f.take());
+    match failure {
+        Some(error) => Err(error),
+        None => Ok(summary),
+    }
 }
 
 struct Job {
@@ -390,12 +421,17 @@ async fn process(shared: &Shared, message: &OwnedMessage) -> Outcome {
         );
         return dead_letter(shared, message, "oversized", &reason).await;
     }
-    // The message's time, or now if it has none or one out of range.
-    let micros = message
-        .timestamp()
-        .to_millis()
-        .and_then(|ms| ms.checked_mul(1000))
-        .unwrap_or_else(|| chrono::Utc::now().timestamp_micros());
+    let now = chrono::Utc::now().timestamp_micros();
+    let micros = match write_time::of(message.timestamp().to_millis(), now, &shared.stream) {
+        write_time::WriteTime::At(micros) => micros,
+        write_time::WriteTime::Clamped(micros) => {
+            shared.metrics.timestamps_clamped.inc();
+            micros
+        }
+        write_time::WriteTime::InFuture(why) => {
+            return dead_letter(shared, message, write_time::IN_FUTURE, &why).await;
+        }
+    };
     let plan = shared.sink.plan();
     // The row's text borrows from the decoded value, which borrows from the payload.
     match shared.pipeline.format {
@@ -497,7 +533,8 @@ async fn write(
     }
 }
 
-/// Sends the message to the dead-letter topic, retrying until Kafka accepts it.
+/// Sends the message to the dead-letter topic (truncated if it is too large for it),
+/// retrying while Kafka is unavailable; a refusal retrying cannot change stops the pipeline.
 async fn dead_letter(
     shared: &Shared,
     message: &OwnedMessage,
@@ -507,9 +544,8 @@ async fn dead_letter(
     let mut backoff = shared.stream.retry_initial_backoff;
     let mut failures = 0u64;
     loop {
-        // Boxed: the producer's future is large and dead letters are rare.
-        match Box::pin(shared.dlq.send(message, reason, error)).await {
-            Ok(()) => {
+        match shared.dlq.send(message, reason, error).await {
+            Ok(sent) => {
                 metrics::note_error(
                     &shared.pipeline.name,
                     &format!("dead letter ({reason}): {error}"),
@@ -521,20 +557,48 @@ async fn dead_letter(
                         reason: reason.to_string(),
                     })
                     .inc();
+                let truncated_from = match sent {
+                    Sent::Whole => None,
+                    Sent::Truncated { original_bytes } => Some(original_bytes),
+                };
                 tracing::warn!(
                     partition = message.partition(),
                     offset = message.offset(),
                     reason,
                     error,
                     dead_letter_topic = %shared.dlq.topic(),
+                    truncated_from,
                     "dead-lettered"
                 );
                 return Outcome::DeadLettered;
             }
+            Err(e) if e.refusal == Refusal::Permanent => {
+                shared.fail(StreamError::DeadLetter {
+                    pipeline: shared.pipeline.name.clone(),
+                    record: format!(
+                        "{}/{}/{}",
+                        message.topic(),
+                        message.partition(),
+                        message.offset()
+                    ),
+                    source: e,
+                });
+                return Outcome::Abandoned;
+            }
             Err(e) => {
                 failures += 1;
+                metrics::note_error(
+                    &shared.pipeline.name,
+                    &format!("cannot send dead letter yet, retrying: {e}"),
+                );
                 if failures == 1 || failures.is_multiple_of(20) {
-                    tracing::warn!(error = %e, failures, "cannot send dead letter yet, retrying");
+                    tracing::warn!(
+                        partition = message.partition(),
+                        offset = message.offset(),
+                        error = %e,
+                        failures,
+                        "cannot send dead letter yet, retrying"
+                    );
                 }
                 if shared.shutdown.is_cancelled() && failures > 3 {
                     return Outcome::Abandoned;

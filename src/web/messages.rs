@@ -156,13 +156,41 @@ impl KafkaBrowser {
         .await
     }
 
-    /// Sends a dead letter back to `source_topic`: same key and value, the original
-    /// headers without cassflow's dead-letter ones, plus `cassflow.resent_from`.
+    /// Sends a dead letter back to `source_topic`: same key, value and Kafka timestamp
+    /// (the source's, so the row's write time stays the record's own and a re-sent old
+    /// record never overwrites newer data), the original headers without cassflow's
+    /// dead-letter ones, plus `cassflow.resent_from`. A truncated letter is refused: its
+    /// whole message lies in the source topic at the position its headers name.
     pub async fn resend(
         &self,
         dead_letter: &OwnedMessage,
         source_topic: &str,
     ) -> Result<(i32, i64), WebError> {
+        let header_text = |name: &str| {
+            dead_letter
+                .headers()
+                .and_then(|h| h.iter().filter(|h| h.key == name).last())
+                .and_then(|h| h.value)
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+        };
+        if let Some(size) = header_text(dlq_header::TRUNCATED) {
+            let at = [
+                dlq_header::SOURCE_TOPIC,
+                dlq_header::SOURCE_PARTITION,
+                dlq_header::SOURCE_OFFSET,
+            ]
+            .map(|h| header_text(h).unwrap_or_else(|| "?".into()))
+            .join("/");
+            return Err(WebError::BadRequest(format!(
+                "dead letter {}/{}/{} holds only the start of a {size}-byte value; re-produce the whole message from {at} instead, e.g. with kcat -C -t <topic> -p <partition> -o <offset> -c 1",
+                dead_letter.topic(),
+                dead_letter.partition(),
+                dead_letter.offset()
+            )));
+        }
+        let source_timestamp = header_text(dlq_header::SOURCE_TIMESTAMP)
+            .and_then(|t| t.parse::<i64>().ok())
+            .filter(|t| *t >= 0);
         let mut headers = OwnedHeaders::new();
         if let Some(original) = dead_letter.headers() {
             for h in original.iter().filter(|h| !is_dead_letter_header(h.key)) {
@@ -184,6 +212,9 @@ impl KafkaBrowser {
         });
         let mut record: FutureRecord<'_, [u8], [u8]> =
             FutureRecord::to(source_topic).headers(headers);
+        if let Some(t) = source_timestamp {
+            record = record.timestamp(t);
+        }
         if let Some(k) = dead_letter.key() {
             record = record.key(k);
         }
@@ -210,6 +241,8 @@ fn is_dead_letter_header(key: &str) -> bool {
         dlq_header::SOURCE_OFFSET,
         dlq_header::SOURCE_TIMESTAMP,
         dlq_header::DEAD_LETTERED_AT,
+        dlq_header::TRUNCATED,
+        dlq_header::HEADERS_DROPPED,
     ]
     .contains(&key)
 }

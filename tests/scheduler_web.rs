@@ -259,7 +259,7 @@ async fn rest_api_like_airflows() {
         r.json()["content"]
             .as_str()
             .unwrap_or_default()
-            .contains(r#"hi from hello to {"n":1,"who":"world"}"#),
+            .contains(r#"hi from hello to {"who":"api"}"#),
         "{}",
         r.body
     );

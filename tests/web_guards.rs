@@ -208,3 +208,52 @@ async fn health_shows_anonymous_callers_status_words_only() {
     let r = client.get("/health").await;
     assert!(r.json()["cassandra"]["error"].is_string(), "{}", r.body);
 }
+
+/// A `MakeWriter` into a shared buffer, to read what was logged.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut b) = self.0.lock() {
+            b.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+#[tokio::test]
+async fn a_username_is_logged_escaped() {
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(captured.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let mut client = Client::new(AppState::new(&config()).expect("state"));
+    let forged = "eve\n2026-01-01T00:00:00Z  INFO logged in username=admin\x1b[2J";
+    let r = client.login(forged, "wrong").await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let text = String::from_utf8_lossy(&captured.0.lock().map(|b| b.clone()).unwrap_or_default())
+        .into_owned();
+    let line = text
+        .lines()
+        .find(|l| l.contains("login failed"))
+        .unwrap_or_else(|| panic!("no login failed line in {text}"));
+    assert!(line.contains(r#"eve\n2026"#), "{line}");
+    assert!(!text.contains('\x1b'), "{text:?}");
+    assert!(
+        !text.lines().any(|l| l.starts_with("2026-01-01T00:00:00Z")),
+        "{text}"
+    );
+}

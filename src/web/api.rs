@@ -1,4 +1,5 @@
-//! Service endpoints: `/health` (public: are Kafka and Cassandra reachable), `/metrics`
+//! Service endpoints: `/health` (public: are Kafka and Cassandra reachable; details only for
+//! a session or the API token), `/metrics`
 //! (every cassflow metric in the Prometheus text format, behind API auth), the OpenAPI
 //! document, and `/api/v1/pipelines` (each pipeline's configuration and live status).
 
@@ -134,7 +135,7 @@ pub fn openapi_paths() -> Value {
         "/api/v1/pipelines": { "get": openapi::get_op("pipelines",
             "Each pipeline's topics, table and group, with rows/s, lag, latency, dead letters and last error",
             vec![]) },
-        "/health": { "get": { "tags": ["service"], "summary": "Kafka and Cassandra reachability (no auth)",
+        "/health": { "get": { "tags": ["service"], "summary": "Kafka and Cassandra reachability (no auth: status words; details with a session or the API token)",
             "security": [],
             "responses": { "200": { "description": "Both reachable" },
                 "503": { "description": "At least one unreachable" } } } },

@@ -99,8 +99,14 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::scheduler_cli::CheckCommand,
     },
-    /// Print the effective configuration (defaults, file and environment merged) as TOML.
-    Config,
+    /// Print the effective configuration (defaults, file and environment merged) as TOML;
+    /// passwords, tokens and other secrets are hidden unless --show-secrets.
+    Config {
+        /// Print secrets (web.password, web.api_token, cassandra.password, Kafka *password*
+        /// and *secret* properties) as they are.
+        #[arg(long)]
+        show_secrets: bool,
+    },
     /// Print a shell completion script to stdout.
     ///
     /// Examples:

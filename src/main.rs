@@ -122,8 +122,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Dags { command } => return scheduler_cli::dags(&config, command).await,
         Command::Runs(args) => return scheduler_cli::runs(&config, args),
         Command::Check { command } => return scheduler_cli::check(&config, command).await,
-        Command::Config => {
-            print!("{}", toml_of(&config)?);
+        Command::Config { show_secrets } => {
+            let shown = if show_secrets {
+                config
+            } else {
+                config.redacted()
+            };
+            print!("{}", toml_of(&shown)?);
         }
     }
     Ok(ExitCode::SUCCESS)

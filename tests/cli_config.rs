@@ -83,3 +83,134 @@ fn help_explains_the_commands() {
         assert!(text.contains(word), "--help mentions {word}: {text}");
     }
 }
+
+#[test]
+fn secrets_are_redacted_unless_asked_for() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("cassflow.toml"),
+        "[cassandra]\nusername = \"cass\"\npassword = \"cass-secret-3\"\n[kafka.properties]\n\"sasl.password\" = \"kafka-secret-4\"\n\"sasl.username\" = \"kafka-user\"\n",
+    )
+    .expect("write");
+    let env = [
+        ("CASSFLOW_WEB__PASSWORD", "web-secret-1"),
+        ("CASSFLOW_WEB__API_TOKEN", "token-secret-2-0123456789"),
+    ];
+    let out = cassflow(dir.path(), &["config"], &env);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    for secret in [
+        "web-secret-1",
+        "token-secret-2",
+        "cass-secret-3",
+        "kafka-secret-4",
+    ] {
+        assert!(!text.contains(secret), "{secret} printed: {text}");
+    }
+    assert!(text.contains("--show-secrets"), "{text}");
+    assert!(
+        text.contains("kafka-user") && text.contains("cass"),
+        "{text}"
+    );
+
+    let out = cassflow(dir.path(), &["config", "--show-secrets"], &env);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for secret in [
+        "web-secret-1",
+        "token-secret-2",
+        "cass-secret-3",
+        "kafka-secret-4",
+    ] {
+        assert!(text.contains(secret), "{secret} missing: {text}");
+    }
+}
+
+#[test]
+fn values_the_clients_refuse_are_named_at_the_config_check() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = cassflow(
+        dir.path(),
+        &["config"],
+        &[("CASSFLOW_KAFKA__REQUEST_TIMEOUT", "500ms")],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let line = error_line(&out);
+    assert!(line.contains("`kafka.request_timeout`"), "{line}");
+    assert!(line.contains("500ms") && line.contains("1s"), "{line}");
+
+    std::fs::write(
+        dir.path().join("cassflow.toml"),
+        "[kafka.properties]\n\"socket.timeout.ms\" = \"5\"\n",
+    )
+    .expect("write");
+    let out = cassflow(dir.path(), &["config"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let line = error_line(&out);
+    assert!(line.contains("socket.timeout.ms"), "{line}");
+}
+
+#[test]
+fn an_empty_web_password_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = cassflow(dir.path(), &["config"], &[("CASSFLOW_WEB__PASSWORD", "")]);
+    assert_eq!(out.status.code(), Some(1));
+    let line = error_line(&out);
+    assert!(
+        line.contains("`web.password`") && line.contains("empty"),
+        "{line}"
+    );
+    assert!(line.contains("fix:"), "{line}");
+}
+
+#[test]
+fn run_parameters_are_checked_when_triggered() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (conf, key) in [
+        (r#"{"count": "five"}"#, "`count`"),
+        (r#"{"cnt": 5}"#, "`cnt`"),
+    ] {
+        let out = cassflow(
+            dir.path(),
+            &["dags", "trigger", "user_automation", "--conf", conf],
+            &[],
+        );
+        assert_eq!(out.status.code(), Some(1), "{conf}");
+        let line = error_line(&out);
+        assert!(line.contains(key), "{line}");
+        assert!(line.contains("a whole number of at least 1"), "{line}");
+    }
+    let out = cassflow(dir.path(), &["runs", "user_automation", "-o", "json"], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let runs: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    assert_eq!(
+        runs.as_array().map(Vec::len),
+        Some(0),
+        "nothing queued: {runs}"
+    );
+    let out = cassflow(
+        dir.path(),
+        &[
+            "dags",
+            "trigger",
+            "user_automation",
+            "--conf",
+            r#"{"count": 5}"#,
+        ],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -133,6 +133,22 @@ async fn pages_list_trigger_grid_log_and_pause() {
         .post_form("/dags/hello/trigger", &[("csrf", &csrf), ("conf", "{nope")])
         .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.contains("id=\"trigger-error\""), "{}", bad.body);
+    // A parameter the DAG does not take, or of the wrong type: the form says which.
+    for (conf, needle) in [(r#"{"whom": "x"}"#, "`whom`"), (r#"{"who": 5}"#, "`who`")] {
+        let refused = client
+            .post_form("/dags/hello/trigger", &[("csrf", &csrf), ("conf", conf)])
+            .await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{conf}");
+        assert!(
+            refused.body.contains("id=\"trigger-error\""),
+            "{}",
+            refused.body
+        );
+        assert!(refused.body.contains(needle), "{needle}: {}", refused.body);
+        assert!(refused.body.contains("who (a string)"), "{}", refused.body);
+    }
+    assert_eq!(scheduler.runs("hello", 10).expect("runs").len(), 1);
     let no_csrf = client
         .post_form("/dags/hello/pause", &[("paused", "true")])
         .await;
@@ -179,10 +195,35 @@ async fn rest_api_like_airflows() {
         Some(r#"{"conf": {"n": 1}}"#),
     )
     .await;
+    // `hello` declares only `who`: an unknown key is refused at the door, naming it.
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    let error = r.json()["error"].as_str().unwrap_or_default().to_string();
+    assert!(
+        error.contains("`n`") && error.contains("who (a string)"),
+        "{error}"
+    );
+    let r = api(
+        &mut client,
+        Method::POST,
+        "/api/v1/dags/hello/dagRuns",
+        Some(r#"{"conf": {"who": 1}}"#),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("`who`"), "{}", r.body);
+    assert!(scheduler.runs("hello", 10).expect("runs").is_empty());
+
+    let r = api(
+        &mut client,
+        Method::POST,
+        "/api/v1/dags/hello/dagRuns",
+        Some(r#"{"conf": {"who": "api"}}"#),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let run = r.json();
     assert_eq!(run["state"], "queued");
-    assert_eq!(run["conf"], serde_json::json!({"n": 1}));
+    assert_eq!(run["conf"], serde_json::json!({"who": "api"}));
     let run_id = run["dag_run_id"].as_str().expect("dag_run_id").to_string();
     scheduler.settle().await.expect("run");
 
@@ -218,7 +259,7 @@ async fn rest_api_like_airflows() {
         r.json()["content"]
             .as_str()
             .unwrap_or_default()
-            .contains(r#"hi from hello to {"n":1,"who":"world"}"#),
+            .contains(r#"hi from hello to {"who":"api"}"#),
         "{}",
         r.body
     );

@@ -2,13 +2,16 @@
 //! docker-compose stack) and its validation. Loading from file and environment lives in
 //! [`load`]; nothing here talks to a server.
 
+mod client_limits;
 mod lenient;
 mod load;
 mod scheduler;
+pub mod secrets;
 mod validate;
 
 pub use load::{load, ConfigError, ENV_PREFIX};
 pub use scheduler::SchedulerConfig;
+pub use validate::check_topic;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -372,6 +375,13 @@ pub struct WebConfig {
     /// A bearer token accepted by the REST API (`Authorization: Bearer ...`); none by default.
     #[serde(deserialize_with = "lenient::opt_string")]
     pub api_token: Option<String>,
+    /// Host names the UI answers to besides the bind address (and `localhost` on loopback),
+    /// e.g. `["cassflow.example.com"]` behind a proxy; other `Host` headers get 421, which
+    /// stops DNS rebinding. `"*"` allows any.
+    pub allowed_hosts: Vec<String>,
+    /// Mark cookies `Secure` even on a loopback bind: set it when a TLS proxy serves the UI
+    /// over https (off loopback they are always `Secure`).
+    pub secure_cookies: bool,
 }
 
 impl Default for WebConfig {
@@ -381,6 +391,8 @@ impl Default for WebConfig {
             username: "admin".into(),
             password: DEFAULT_PASSWORD.into(),
             api_token: None,
+            allowed_hosts: Vec::new(),
+            secure_cookies: false,
         }
     }
 }

@@ -87,6 +87,22 @@ impl Config {
                 "use at least 1",
             ));
         }
+        if self.web.password.is_empty() {
+            return Err(invalid(
+                "web.password".into(),
+                "is empty, so anyone could log in".into(),
+                "set web.password (or CASSFLOW_WEB__PASSWORD) to a secret, e.g. `openssl rand -hex 16`",
+            ));
+        }
+        for host in &self.web.allowed_hosts {
+            if host.is_empty() || host.contains(['/', ' ', '@']) {
+                return Err(invalid(
+                    "web.allowed_hosts".into(),
+                    format!("`{host}` is not a host name"),
+                    "list bare host names, e.g. `allowed_hosts = [\"cassflow.example.com\"]`",
+                ));
+            }
+        }
         if !self.web.bind.ip().is_loopback() && self.web.password == DEFAULT_PASSWORD {
             return Err(invalid(
                 "web.password".into(),
@@ -160,6 +176,7 @@ impl Config {
                 "use e.g. https://randomuser.me/api/",
             ));
         }
+        self.check_client_limits()?;
         for (name, heap) in [
             ("local.kafka_heap", &self.local.kafka_heap),
             ("local.cassandra_heap", &self.local.cassandra_heap),

@@ -37,6 +37,8 @@ pub struct DagDetail {
     #[serde(flatten)]
     pub summary: DagSummary,
     pub params: serde_json::Map<String, serde_json::Value>,
+    /// The run parameters a trigger may pass, with their types.
+    pub run_parameters: Vec<super::params::ParamSpec>,
     pub tasks: Vec<Task>,
 }
 
@@ -69,6 +71,7 @@ impl Scheduler {
         Ok(DagDetail {
             summary: self.summary(&dag)?,
             params: dag.params.clone(),
+            run_parameters: super::params::schema(&dag),
             tasks: dag.tasks.clone(),
         })
     }
@@ -146,6 +149,9 @@ impl Scheduler {
             Some(c @ serde_json::Value::Object(_)) => c,
             Some(other) => return Err(SchedulerError::InvalidConf(format!("got {other}"))),
         };
+        if let serde_json::Value::Object(given) = &conf {
+            super::params::check(&dag, given)?;
+        }
         let now = self.inner.clock.now();
         let base = format!(
             "manual__{}",

@@ -1,5 +1,6 @@
 //! The live task environment: `shell` tasks run `sh -c` with output captured line by line
-//! into the try's log (killed with their process group on cancel), `wait_lag` and
+//! into the try's log (killed with their process group on cancel, without cassflow's
+//! secret environment variables), `wait_lag` and
 //! `cql_check` use [`crate::checks`] against the configured Kafka and Cassandra, and
 //! `produce` tasks run [`crate::produce::produce`] (the seed's `stream_data_from_api`).
 
@@ -48,8 +49,27 @@ impl TaskEnv for LiveEnv {
 /// Exit code meaning "skip me" (Airflow's BashOperator default).
 const SKIP_EXIT_CODE: i32 = 99;
 
+/// The environment variables of this process a shell task must not inherit: the
+/// `CASSFLOW_*` ones that set a secret (`CASSFLOW_WEB__PASSWORD`, `CASSFLOW_WEB__API_TOKEN`,
+/// `CASSFLOW_CASSANDRA__PASSWORD`, Kafka `*PASSWORD*`/`*SECRET*` properties, ...; see
+/// [`crate::config::secrets`]). Other `CASSFLOW_*` variables stay, so a task can run
+/// `cassflow produce` against the same stack; a task that needs a secret names it in its
+/// own `env`.
+fn inherited_secrets() -> Vec<std::ffi::OsString> {
+    std::env::vars_os()
+        .map(|(k, _)| k)
+        .filter(|k| {
+            k.to_str()
+                .is_some_and(crate::config::secrets::is_secret_env)
+        })
+        .collect()
+}
+
 async fn run_shell(task: ShellTask, ctx: TaskContext) -> TaskResult {
     let mut cmd = tokio::process::Command::new("sh");
+    for var in inherited_secrets() {
+        cmd.env_remove(var);
+    }
     cmd.arg("-c")
         .arg(&task.command)
         .envs(ctx.env_vars())

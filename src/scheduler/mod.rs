@@ -23,6 +23,7 @@ mod executor;
 pub mod graph;
 pub mod live;
 mod lock;
+pub mod params;
 pub mod schedule;
 pub mod state;
 pub mod store;
@@ -69,6 +70,9 @@ pub enum SchedulerError {
     },
     #[error("conf must be a JSON object, e.g. {{\"count\": 10}}: {0}")]
     InvalidConf(String),
+    /// A run parameter the DAG does not take, or of the wrong type.
+    #[error(transparent)]
+    InvalidParam(#[from] params::ParamError),
     #[error("another scheduler is running on {path} (fix: stop the other `cassflow up`, or set scheduler.database to another file)")]
     Locked { path: String },
     #[error("cannot lock {path}: {source}")]

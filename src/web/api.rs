@@ -1,10 +1,11 @@
-//! Service endpoints: `/health` (public: are Kafka and Cassandra reachable), `/metrics`
+//! Service endpoints: `/health` (public: are Kafka and Cassandra reachable; details only for
+//! a session or the API token), `/metrics`
 //! (every cassflow metric in the Prometheus text format, behind API auth), the OpenAPI
 //! document, and `/api/v1/pipelines` (each pipeline's configuration and live status).
 
 use super::{openapi, AppState, Routes, WebError};
 use axum::extract::State;
-use axum::http::{header, Method, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
@@ -20,14 +21,16 @@ pub fn register(routes: Routes) -> Routes {
         .api(Method::GET, "/api/v1/pipelines", pipelines)
 }
 
-/// 200 when both answer, 503 otherwise; the body says which and why.
-async fn health(State(state): State<AppState>) -> Response {
+/// 200 when both answer, 503 otherwise. Anyone sees the status words; the details (brokers,
+/// version, error text, which may name hosts and users) only a logged-in user or a caller
+/// with the API token.
+async fn health(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let (kafka, cassandra) = tokio::join!(
         state.kafka.reachable(HEALTH_TIMEOUT),
         state.cassandra.reachable(HEALTH_TIMEOUT)
     );
     let ok = kafka.is_ok() && cassandra.is_ok();
-    let body = json!({
+    let mut body = json!({
         "status": if ok { "ok" } else { "degraded" },
         "kafka": match &kafka {
             Ok(brokers) => json!({ "reachable": true, "brokers": brokers }),
@@ -38,12 +41,48 @@ async fn health(State(state): State<AppState>) -> Response {
             Err(e) => json!({ "reachable": false, "error": e.to_string() }),
         },
     });
+    if !may_see_details(&state, &headers) {
+        redact_health(&mut body);
+    }
     let status = if ok {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (status, Json(body)).into_response()
+}
+
+/// A session cookie or the API bearer token (no basic auth: /health must stay cheap).
+fn may_see_details(state: &AppState, headers: &HeaderMap) -> bool {
+    if state.auth.sessions.from_headers(headers).is_some() {
+        return true;
+    }
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .is_some_and(|(scheme, token)| {
+            scheme.eq_ignore_ascii_case("bearer") && state.auth.check_token(token.trim())
+        })
+}
+
+/// Keeps only the status words of the health document, for anonymous callers: at any
+/// depth, booleans, objects and arrays stay, and of text and numbers only `status`, `state`
+/// and `name`; error text, versions and broker lists go.
+pub fn redact_health(body: &mut Value) {
+    match body {
+        Value::Object(fields) => {
+            fields.retain(|k, v| match v {
+                Value::String(_) | Value::Number(_) => {
+                    matches!(k.as_str(), "status" | "state" | "name")
+                }
+                _ => true,
+            });
+            fields.values_mut().for_each(redact_health);
+        }
+        Value::Array(items) => items.iter_mut().for_each(redact_health),
+        _ => {}
+    }
 }
 
 async fn metrics() -> Response {
@@ -96,7 +135,7 @@ pub fn openapi_paths() -> Value {
         "/api/v1/pipelines": { "get": openapi::get_op("pipelines",
             "Each pipeline's topics, table and group, with rows/s, lag, latency, dead letters and last error",
             vec![]) },
-        "/health": { "get": { "tags": ["service"], "summary": "Kafka and Cassandra reachability (no auth)",
+        "/health": { "get": { "tags": ["service"], "summary": "Kafka and Cassandra reachability (no auth: status words; details with a session or the API token)",
             "security": [],
             "responses": { "200": { "description": "Both reachable" },
                 "503": { "description": "At least one unreachable" } } } },

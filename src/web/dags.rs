@@ -8,8 +8,8 @@ use super::{layout, AppState, Routes, Session, WebError};
 use crate::scheduler::store::{DagRun, TaskInstance};
 use crate::scheduler::{Scheduler, SchedulerError, TaskState};
 use axum::extract::{Path, Query, State};
-use axum::http::Method;
-use axum::response::Redirect;
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use chrono::{DateTime, Utc};
 use maud::{html, Markup};
@@ -47,7 +47,9 @@ pub(super) fn web_error(e: SchedulerError) -> WebError {
         | SchedulerError::RunNotFound { .. }
         | SchedulerError::TaskNotFound { .. }
         | SchedulerError::LogNotFound { .. } => WebError::NotFound(e.to_string()),
-        SchedulerError::InvalidConf(_) => WebError::BadRequest(e.to_string()),
+        SchedulerError::InvalidConf(_) | SchedulerError::InvalidParam(_) => {
+            WebError::BadRequest(e.to_string())
+        }
         other => WebError::Internal(other.to_string()),
     }
 }
@@ -165,7 +167,24 @@ async fn dag_page(
     Path(dag_id): Path<String>,
     Query(query): Query<DagQuery>,
 ) -> Result<Markup, WebError> {
-    let s = scheduler(&state)?;
+    render_dag_page(&state, &session, &dag_id, query.triggered.as_deref(), None)
+}
+
+/// A trigger that was refused: the parameters as typed, and why.
+struct TriggerRefused<'a> {
+    conf: &'a str,
+    error: String,
+}
+
+fn render_dag_page(
+    state: &AppState,
+    session: &Session,
+    dag_id: &str,
+    triggered: Option<&str>,
+    refused: Option<TriggerRefused<'_>>,
+) -> Result<Markup, WebError> {
+    let dag_id = dag_id.to_string();
+    let s = scheduler(state)?;
     let dag = s.dag(&dag_id).map_err(web_error)?;
     let mut runs = s.runs(&dag_id, GRID_RUNS).map_err(web_error)?;
     runs.reverse();
@@ -179,22 +198,27 @@ async fn dag_page(
     let content = html! {
         (stylesheet())
         (refresh_while(active, 3))
-        @if let Some(run) = &query.triggered { (layout::notice("ok", &format!("Triggered run {run}."))) }
+        @if let Some(run) = triggered { (layout::notice("ok", &format!("Triggered run {run}."))) }
         dl class="facts" {
             dt { "Schedule" } dd { code { (d.schedule) } @if d.catchup { " (catchup)" } }
             dt { "Next run" } dd { @if let Some(n) = &d.next_dagrun {
                 (when(Some(n.run_after))) span class="muted" { " for the interval " (when(Some(n.interval.start))) " to " (when(Some(n.interval.end))) }
             } @else { span class="muted" { "none scheduled" } } }
-            dt { "State" } dd class="dag-actions" { (if d.is_paused { "paused" } else { "active" }) " " (pause_button(&session, &d.dag_id, d.is_paused, &dag_url(&d.dag_id))) }
+            dt { "State" } dd class="dag-actions" { (if d.is_paused { "paused" } else { "active" }) " " (pause_button(session, &d.dag_id, d.is_paused, &dag_url(&d.dag_id))) }
             dt { "Max active runs" } dd { (d.max_active_runs) }
             dt { "Start / end" } dd { (when(d.start_date)) " / " (when(d.end_date)) }
             dt { "Defined in" } dd { code { (d.fileloc) } }
             @if !d.description.is_empty() { dt { "Description" } dd { (d.description) } }
         }
         form class="trigger" method="post" action={ (dag_url(&d.dag_id)) "/trigger" } {
-            (layout::csrf_field(&session))
+            (layout::csrf_field(session))
             label for="conf" { "Run parameters (JSON object, optional; overrides params " code { (params) } ")" }
-            textarea id="conf" name="conf" placeholder="{}" {}
+            p class="small muted" id="run-parameters" {
+                @if dag.run_parameters.is_empty() { "This DAG takes no run parameters." }
+                @else { "Accepted: " (crate::scheduler::params::describe(&dag.run_parameters)) "." }
+            }
+            @if let Some(r) = &refused { p class="error" role="alert" id="trigger-error" { (r.error) } }
+            textarea id="conf" name="conf" placeholder="{}" { @if let Some(r) = &refused { (r.conf) } }
             div { button type="submit" id={ "trigger-" (d.dag_id) } { "Trigger" } }
         }
         h2 { "Grid" }
@@ -220,7 +244,7 @@ async fn dag_page(
         (runs_table(&runs))
     };
     Ok(layout::page(
-        &session,
+        session,
         "/dags",
         &format!("DAG {dag_id}"),
         content,
@@ -316,25 +340,46 @@ pub struct TriggerForm {
     conf: Option<String>,
 }
 
+/// Triggers a run; refused parameters re-render the DAG page (400) with the error next to
+/// the form and the text as typed.
 async fn trigger_form(
     State(state): State<AppState>,
+    session: Session,
     Path(dag_id): Path<String>,
     Form(form): Form<TriggerForm>,
-) -> Result<Redirect, WebError> {
+) -> Result<Response, WebError> {
     let s = scheduler(&state)?;
-    let conf = match form.conf.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(text) => Some(
-            serde_json::from_str(text)
-                .map_err(|e| WebError::BadRequest(format!("run parameters are not JSON: {e}")))?,
-        ),
+    let text = form.conf.as_deref().map(str::trim).unwrap_or("");
+    let refuse = |error: String| -> Result<Response, WebError> {
+        let page = render_dag_page(
+            &state,
+            &session,
+            &dag_id,
+            None,
+            Some(TriggerRefused { conf: text, error }),
+        )?;
+        Ok((StatusCode::BAD_REQUEST, page).into_response())
     };
-    let run = s.trigger(&dag_id, conf).map_err(web_error)?;
+    let conf = match text {
+        "" => None,
+        text => match serde_json::from_str(text) {
+            Ok(v) => Some(v),
+            Err(e) => return refuse(format!("run parameters are not JSON: {e}")),
+        },
+    };
+    let run = match s.trigger(&dag_id, conf) {
+        Ok(run) => run,
+        Err(e @ (SchedulerError::InvalidConf(_) | SchedulerError::InvalidParam(_))) => {
+            return refuse(e.to_string())
+        }
+        Err(e) => return Err(web_error(e)),
+    };
     Ok(Redirect::to(&format!(
         "{}?triggered={}",
         dag_url(&dag_id),
         urlencode(&run.run_id)
-    )))
+    ))
+    .into_response())
 }
 
 #[derive(Debug, Deserialize)]

@@ -20,6 +20,12 @@ pub enum WebError {
     Forbidden(String),
     #[error("too many login attempts from this address; try again in {} s", .retry_after.as_secs().max(1))]
     TooManyAttempts { retry_after: Duration },
+    /// Too many login attempts are hashing or waiting to (the argon2 queue is full).
+    #[error("too many logins in progress; try again in a second")]
+    Busy,
+    /// A `Host` header this server does not answer to (DNS rebinding, or a missing entry).
+    #[error("this server does not answer to host `{host}` (fix: open it by its bind address, or add the name to web.allowed_hosts, e.g. allowed_hosts = [\"{name}\"])")]
+    MisdirectedHost { host: String, name: String },
     #[error("not found: {0}")]
     NotFound(String),
     #[error("bad request: {0}")]
@@ -59,6 +65,8 @@ impl WebError {
             WebError::Unauthorized => StatusCode::UNAUTHORIZED,
             WebError::Forbidden(_) => StatusCode::FORBIDDEN,
             WebError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+            WebError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            WebError::MisdirectedHost { .. } => StatusCode::MISDIRECTED_REQUEST,
             WebError::NotFound(_) => StatusCode::NOT_FOUND,
             WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
             WebError::Kafka(_) | WebError::Cassandra(_) => StatusCode::BAD_GATEWAY,
@@ -74,7 +82,9 @@ impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         let status = self.status();
         let message = self.to_string();
-        if status.is_server_error() || status == StatusCode::BAD_GATEWAY {
+        if (status.is_server_error() || status == StatusCode::BAD_GATEWAY)
+            && !matches!(self, WebError::Busy)
+        {
             tracing::warn!(status = status.as_u16(), error = %message, "request failed");
         }
         let mut response = match &self {
@@ -94,6 +104,11 @@ impl IntoResponse for WebError {
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Basic realm=\"cassflow\", charset=\"UTF-8\""),
                 );
+            }
+            WebError::Busy => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             WebError::TooManyAttempts { retry_after } => {
                 if let Ok(v) = HeaderValue::from_str(&retry_after.as_secs().max(1).to_string()) {

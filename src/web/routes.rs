@@ -125,7 +125,8 @@ impl Routes {
         &self.list
     }
 
-    /// The router, each class behind its guard, with security headers on every response.
+    /// The router, each class behind its guard, every route behind the Host and Origin
+    /// checks, with security headers on every response.
     pub fn into_router(self, state: AppState) -> Router {
         let pages = self
             .pages
@@ -138,6 +139,10 @@ impl Routes {
             .merge(pages)
             .merge(api)
             .fallback(not_found)
+            .layer(from_fn_with_state(
+                state.clone(),
+                auth::origin::check_host_and_origin,
+            ))
             .layer(from_fn(security_headers))
             .with_state(state)
     }

@@ -6,6 +6,8 @@ use crate::scheduler::{RunState, TaskState};
 use std::sync::Arc;
 
 const TWO_STEPS: &str = r#"
+[params]
+k = "default"
 [tasks.first]
 kind = "shell"
 command = "true"

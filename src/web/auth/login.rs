@@ -121,9 +121,10 @@ async fn login(
     if !state
         .auth
         .check_password(&form.username, &form.password)
-        .await
+        .await?
     {
-        tracing::warn!(%ip, username = %form.username, "login failed");
+        // Debug formatting escapes newlines and control characters: no log injection.
+        tracing::warn!(%ip, username = ?form.username, "login failed");
         return Ok(form_response(
             &state,
             StatusCode::UNAUTHORIZED,
@@ -133,7 +134,7 @@ async fn login(
     }
     state.auth.limiter.success(ip);
     let session = state.auth.sessions.create(&form.username);
-    tracing::info!(%ip, username = %session.username, "logged in");
+    tracing::info!(%ip, username = ?session.username, "logged in");
     let set = set_cookie(
         SESSION_COOKIE,
         &session.id,
@@ -159,7 +160,7 @@ async fn login(
 
 async fn logout(State(state): State<AppState>, session: Session) -> Response {
     state.auth.sessions.remove(&session.id);
-    tracing::info!(username = %session.username, "logged out");
+    tracing::info!(username = ?session.username, "logged out");
     let clear = set_cookie(SESSION_COOKIE, "", "/", state.auth.secure_cookies, Some(0));
     ([(header::SET_COOKIE, clear)], Redirect::to("/login")).into_response()
 }

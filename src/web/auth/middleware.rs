@@ -175,7 +175,7 @@ async fn check_basic(state: &AppState, ip: IpAddr, encoded: &str) -> Result<(), 
     // Counted before hashing (see login); a success clears it.
     state.auth.limiter.failure(ip);
     let ok = match decoded.as_deref().and_then(|d| d.split_once(':')) {
-        Some((user, password)) => state.auth.check_password(user, password).await,
+        Some((user, password)) => state.auth.check_password(user, password).await?,
         None => false,
     };
     if ok {

@@ -1,7 +1,8 @@
 //! Authentication: the configured user's argon2 hash (the plain password is not kept),
 //! the optional API bearer token, sessions ([`session`]), the per-address login limiter
 //! ([`limiter`]), the middleware that guards pages and the API ([`middleware`]) and the
-//! login and logout handlers ([`login`]).
+//! login and logout handlers ([`login`]), and the Host and Origin checks in front of every
+//! route ([`origin`]).
 //!
 //! There is one user (`web.username`); the default `admin`/`admin` is refused on a
 //! non-loopback bind both by config validation and again here.
@@ -9,6 +10,7 @@
 pub mod limiter;
 pub mod login;
 pub mod middleware;
+pub mod origin;
 pub mod session;
 
 pub use limiter::LoginLimiter;
@@ -29,11 +31,19 @@ pub struct Auth {
     api_token: Option<String>,
     pub sessions: SessionStore,
     pub limiter: LoginLimiter,
-    /// Cookies get `Secure` unless the server is bound to loopback (plain HTTP there).
+    /// Cookies get `Secure` off loopback (or with `web.secure_cookies`, behind a TLS proxy).
     pub secure_cookies: bool,
     /// Bounds concurrent argon2 verifications (~19 MiB each), whatever the request rate.
     hashing: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Bounds the verifications hashing or waiting to: a burst beyond it is refused at once
+    /// (503) instead of queueing unbounded work.
+    queue: std::sync::Arc<tokio::sync::Semaphore>,
 }
+
+/// argon2 verifications run at once.
+const HASHING_AT_ONCE: usize = 2;
+/// Login attempts hashing or waiting to, before more are refused with 503.
+pub const LOGIN_QUEUE: usize = 16;
 
 impl std::fmt::Debug for Auth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -61,19 +71,24 @@ impl Auth {
             api_token: web.api_token.clone().filter(|t| !t.is_empty()),
             sessions: SessionStore::default(),
             limiter: LoginLimiter::default(),
-            secure_cookies: !loopback,
-            hashing: std::sync::Arc::new(tokio::sync::Semaphore::new(2)),
+            secure_cookies: web.secure_cookies || !loopback,
+            hashing: std::sync::Arc::new(tokio::sync::Semaphore::new(HASHING_AT_ONCE)),
+            queue: std::sync::Arc::new(tokio::sync::Semaphore::new(LOGIN_QUEUE)),
         })
     }
 
-    /// True when the username and password are the configured ones. Argon2 runs on the
-    /// blocking pool; the username comparison takes the same time whether it matches or not.
-    pub async fn check_password(&self, username: &str, password: &str) -> bool {
+    /// Whether the username and password are the configured ones; `Err(Busy)` at once when
+    /// [`LOGIN_QUEUE`] attempts are already hashing or waiting. Argon2 runs on the blocking
+    /// pool; the username comparison takes the same time whether it matches or not.
+    pub async fn check_password(&self, username: &str, password: &str) -> Result<bool, WebError> {
+        let Ok(_queued) = self.queue.clone().try_acquire_owned() else {
+            return Err(WebError::Busy);
+        };
         let user_ok = constant_time_eq(username.as_bytes(), self.username.as_bytes());
         let hash = self.password_hash.clone();
         let password = password.to_owned();
         let Ok(_permit) = self.hashing.acquire().await else {
-            return false;
+            return Ok(false);
         };
         let password_ok = tokio::task::spawn_blocking(move || {
             PasswordHash::new(&hash).is_ok_and(|parsed| {
@@ -84,7 +99,7 @@ impl Auth {
         })
         .await
         .unwrap_or(false);
-        user_ok && password_ok
+        Ok(user_ok && password_ok)
     }
 
     /// True when a bearer token is configured and `token` is it.
@@ -126,10 +141,58 @@ mod tests {
         let auth = Auth::new(&web("s3cret-pass", "127.0.0.1:0")).unwrap();
         assert!(auth.password_hash.starts_with("$argon2id$"));
         assert!(!auth.password_hash.contains("s3cret-pass"));
-        assert!(auth.check_password("admin", "s3cret-pass").await);
-        assert!(!auth.check_password("admin", "s3cret-pasS").await);
-        assert!(!auth.check_password("root", "s3cret-pass").await);
+        assert!(matches!(
+            auth.check_password("admin", "s3cret-pass").await,
+            Ok(true)
+        ));
+        assert!(matches!(
+            auth.check_password("admin", "s3cret-pasS").await,
+            Ok(false)
+        ));
+        assert!(matches!(
+            auth.check_password("root", "s3cret-pass").await,
+            Ok(false)
+        ));
         assert!(!auth.secure_cookies);
+    }
+
+    #[test]
+    fn secure_cookies_can_be_asked_for_behind_a_tls_proxy() {
+        let mut config = web("a-long-password", "127.0.0.1:8080");
+        config.secure_cookies = true;
+        assert!(Auth::new(&config).is_ok_and(|a| a.secure_cookies));
+    }
+
+    #[tokio::test]
+    async fn a_burst_beyond_the_queue_is_refused_at_once() {
+        let auth = std::sync::Arc::new(Auth::new(&web("s3cret-pass", "127.0.0.1:0")).unwrap());
+        // Hold every hashing slot, so queued attempts stay queued.
+        let slots = auth
+            .hashing
+            .clone()
+            .acquire_many_owned(HASHING_AT_ONCE as u32)
+            .await;
+        let queued: Vec<_> = (0..LOGIN_QUEUE)
+            .map(|_| {
+                let auth = auth.clone();
+                tokio::spawn(async move { auth.check_password("admin", "s3cret-pass").await })
+            })
+            .collect();
+        for _ in 0..10_000 {
+            if auth.queue.available_permits() == 0 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(auth.queue.available_permits(), 0);
+        assert!(matches!(
+            auth.check_password("admin", "s3cret-pass").await,
+            Err(WebError::Busy)
+        ));
+        drop(slots);
+        for q in queued {
+            assert!(matches!(q.await, Ok(Ok(true))));
+        }
     }
 
     #[test]

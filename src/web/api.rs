@@ -1,4 +1,5 @@
-//! Service endpoints: `/health` (public: are Kafka and Cassandra reachable), `/metrics`
+//! Service endpoints: `/health` (public: are Kafka and Cassandra reachable, is every
+//! pipeline of this process running), `/metrics`
 //! (every cassflow metric in the Prometheus text format, behind API auth), the OpenAPI
 //! document, and `/api/v1/pipelines` (each pipeline's configuration and live status).
 
@@ -20,14 +21,32 @@ pub fn register(routes: Routes) -> Routes {
         .api(Method::GET, "/api/v1/pipelines", pipelines)
 }
 
-/// 200 when both answer, 503 otherwise; the body says which and why.
+/// 200 when both answer and no pipeline of this process failed or is paused for a reason
+/// that needs a person; 503 otherwise. The body says which and why.
 async fn health(State(state): State<AppState>) -> Response {
     let (kafka, cassandra) = tokio::join!(
         state.kafka.reachable(HEALTH_TIMEOUT),
         state.cassandra.reachable(HEALTH_TIMEOUT)
     );
-    let ok = kafka.is_ok() && cassandra.is_ok();
+    // Pipelines this process runs: state and reason only (no error text for anonymous
+    // callers; the Stream page and the pipelines API show it to signed-in users).
+    let mut attention = false;
+    let pipelines: serde_json::Map<String, Value> = state
+        .config
+        .pipelines
+        .iter()
+        .filter_map(|p| {
+            let status = crate::stream::status::get(&p.name)?;
+            attention |= status.needs_attention();
+            Some((
+                p.name.clone(),
+                json!({ "state": status.state, "reason": status.reason }),
+            ))
+        })
+        .collect();
+    let ok = kafka.is_ok() && cassandra.is_ok() && !attention;
     let body = json!({
+        "pipelines": pipelines,
         "status": if ok { "ok" } else { "degraded" },
         "kafka": match &kafka {
             Ok(brokers) => json!({ "reachable": true, "brokers": brokers }),
@@ -96,9 +115,9 @@ pub fn openapi_paths() -> Value {
         "/api/v1/pipelines": { "get": openapi::get_op("pipelines",
             "Each pipeline's topics, table and group, with rows/s, lag, latency, dead letters and last error",
             vec![]) },
-        "/health": { "get": { "tags": ["service"], "summary": "Kafka and Cassandra reachability (no auth)",
+        "/health": { "get": { "tags": ["service"], "summary": "Kafka and Cassandra reachability and each pipeline's state (no auth)",
             "security": [],
             "responses": { "200": { "description": "Both reachable" },
-                "503": { "description": "At least one unreachable" } } } },
+                "503": { "description": "At least one unreachable, or a pipeline failed or paused" } } } },
     })
 }

@@ -365,7 +365,7 @@ async fn start_and_run(
 }
 
 /// How often the table's columns are compared with the plan (see [`SinkWriter::watch`]).
-const SCHEMA_CHECK_EVERY: Duration = Duration::from_secs(1);
+const SCHEMA_CHECK_EVERY: Duration = Duration::from_secs(2);
 
 struct Job {
     shared: Arc<Shared>,

@@ -7,7 +7,7 @@
 //! The plan and its prepared statement are swapped as one [`Prepared`] with a generation
 //! number when the table changes (a column added or dropped, the table re-created), so
 //! records that hit the same change trigger one re-plan, not one each. A column added
-//! while the job runs is noticed from the driver's schema metadata ([`SinkWriter::watch`]),
+//! while the job runs is noticed by reading `system_schema` now and then ([`SinkWriter::watch`]),
 //! since Cassandra accepts the old statement and would never say so.
 
 use super::convert::{Cell, ColumnPlan, ColumnType};
@@ -150,8 +150,8 @@ impl SinkWriter {
             .map_err(classify)
     }
 
-    /// Until `shutdown`, compares the table's columns in the driver's schema metadata
-    /// (refreshed on Cassandra's schema-change events) with the plan every `every`, and
+    /// Until `shutdown`, compares the table's columns in `system_schema` with the plan
+    /// every `every` (one small query), and
     /// re-plans when they differ: an added column starts being filled without any write
     /// failing first. A re-plan that fails (e.g. a column of an unsupported type) keeps
     /// the current plan and is reported once per column set.
@@ -164,7 +164,7 @@ impl SinkWriter {
                 _ = shutdown.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            let Some(columns) = self.metadata_columns() else {
+            let Some(columns) = self.table_columns().await else {
                 continue;
             };
             let current = self.current();
@@ -189,14 +189,28 @@ impl SinkWriter {
         }
     }
 
-    /// The table's column names as the driver's metadata has them (None if it has none).
-    fn metadata_columns(&self) -> Option<BTreeSet<String>> {
-        let state = self.session.get_cluster_state();
-        let table = state
-            .get_keyspace(&self.pipeline.keyspace)?
-            .tables
-            .get(&self.pipeline.table)?;
-        Some(table.columns.keys().cloned().collect())
+    /// The table's column names as `system_schema` has them now (None if unreadable).
+    async fn table_columns(&self) -> Option<BTreeSet<String>> {
+        let rows = self
+            .session
+            .query_unpaged(
+                "SELECT column_name FROM system_schema.columns \
+                 WHERE keyspace_name = ? AND table_name = ?",
+                (
+                    self.pipeline.keyspace.as_str(),
+                    self.pipeline.table.as_str(),
+                ),
+            )
+            .await
+            .ok()?
+            .into_rows_result()
+            .ok()?;
+        let columns: BTreeSet<String> = rows
+            .rows::<(String,)>()
+            .ok()?
+            .filter_map(|r| r.ok().map(|(c,)| c))
+            .collect();
+        (!columns.is_empty()).then_some(columns)
     }
 }
 

@@ -106,10 +106,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let summaries = cassflow::stream::run(&config, replay, shutdown).await?;
             for s in summaries {
-                println!(
-                    "{}: consumed {}, written {}, dead-lettered {}, abandoned in flight {}, not started {} (read again on restart)",
-                    s.pipeline, s.consumed, s.written, s.dead_lettered, s.abandoned, s.unstarted
-                );
+                match &s.failed {
+                    Some(error) => println!("{}: {error}", s.pipeline),
+                    None => println!(
+                        "{}: consumed {}, written {}, dead-lettered {}, abandoned in flight {}, not started {} (read again on restart)",
+                        s.pipeline, s.consumed, s.written, s.dead_lettered, s.abandoned, s.unstarted
+                    ),
+                }
             }
         }
         Command::Produce(args) => return produce(config, args).await,

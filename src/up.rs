@@ -167,7 +167,16 @@ async fn serve(config: &Config) -> Result<(), UpError> {
     let mut scheduler_loop = tokio::spawn(scheduler.run(shutdown.clone()));
     let mut stream = {
         let (config, token) = (config.clone(), shutdown.clone());
-        tokio::spawn(async move { crate::stream::run(&config, None, token).await })
+        tokio::spawn(async move {
+            let result = crate::stream::run(&config, None, token.clone()).await;
+            if let Err(e) = &result {
+                // Every pipeline failed at start: say so now, keep the scheduler and the
+                // web UI (whose /health and Stream page show why) until the stop signal.
+                say!("stream job: {e}");
+                token.cancelled().await;
+            }
+            result
+        })
     };
     say!("scheduler, stream job and web UI running; press Ctrl-C to stop");
 
@@ -198,13 +207,16 @@ async fn serve(config: &Config) -> Result<(), UpError> {
     match stream_result {
         Ok(Ok(summaries)) => {
             for s in summaries {
-                say!(
-                    "  {}: consumed {}, written {}, dead-lettered {}",
-                    s.pipeline,
-                    s.consumed,
-                    s.written,
-                    s.dead_lettered
-                );
+                match &s.failed {
+                    Some(error) => say!("  {}: {error}", s.pipeline),
+                    None => say!(
+                        "  {}: consumed {}, written {}, dead-lettered {}",
+                        s.pipeline,
+                        s.consumed,
+                        s.written,
+                        s.dead_lettered
+                    ),
+                }
             }
         }
         Ok(Err(e)) => failures.push(UpError::Stream(Box::new(e))),

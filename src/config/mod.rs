@@ -310,6 +310,10 @@ pub struct StreamConfig {
     /// Longest delay between two retries of a write.
     #[serde(with = "humantime_serde")]
     pub retry_max_backoff: Duration,
+    /// A record whose write keeps failing while other records of its pipeline are written
+    /// goes to the dead-letter topic (reason `retries_exhausted`) after this many such
+    /// tries. Tries during an outage (when no write succeeds) do not count: records wait.
+    pub max_record_retries: u32,
     /// On SIGINT/SIGTERM, how long in-flight writes may take before they are abandoned
     /// (abandoned records are not committed and are read again on restart).
     #[serde(with = "humantime_serde")]
@@ -332,6 +336,7 @@ impl Default for StreamConfig {
             max_message_bytes: 1 << 20,
             retry_initial_backoff: Duration::from_millis(100),
             retry_max_backoff: Duration::from_secs(5),
+            max_record_retries: 20,
             shutdown_timeout: Duration::from_secs(30),
             metrics_bind: None,
             max_future_skew: Duration::from_secs(300),

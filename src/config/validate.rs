@@ -146,6 +146,13 @@ impl Config {
                 "use at least 1 (default 256)",
             ));
         }
+        if self.stream.max_record_retries == 0 {
+            return Err(invalid(
+                "stream.max_record_retries".into(),
+                "0 would dead-letter a record on its first failed write".into(),
+                "use at least 1, e.g. `max_record_retries = 20`",
+            ));
+        }
         if !matches!(
             self.producer.compression.as_str(),
             "none" | "gzip" | "snappy" | "lz4"

@@ -21,6 +21,13 @@ pub struct ReasonLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabel {
+    pub pipeline: String,
+    /// One of [`super::status::State::label`].
+    pub state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PartitionLabel {
     pub pipeline: String,
     pub partition: i32,
@@ -36,6 +43,11 @@ pub struct StreamMetrics {
     pub timestamps_clamped: Family<PipelineLabel, Counter>,
     pub in_flight: Family<PipelineLabel, Gauge>,
     pub paused: Family<PipelineLabel, Gauge>,
+    /// 1 for the pipeline's current state, 0 for the others (see [`super::status`]).
+    pub state: Family<StateLabel, Gauge>,
+    /// 1 for the reason the pipeline is paused, 0 for the others.
+    pub paused_by: Family<ReasonLabel, Gauge>,
+    pub replans: Family<PipelineLabel, Counter>,
     pub lag: Family<PartitionLabel, Gauge>,
     pub write_latency: Family<PipelineLabel, Histogram, fn() -> Histogram>,
 }
@@ -50,6 +62,7 @@ pub struct PipelineMetrics {
     pub timestamps_clamped: Counter,
     pub in_flight: Gauge,
     pub paused: Gauge,
+    pub replans: Counter,
     pub write_latency: Histogram,
 }
 
@@ -69,6 +82,9 @@ impl StreamMetrics {
             timestamps_clamped: Family::default(),
             in_flight: Family::default(),
             paused: Family::default(),
+            state: Family::default(),
+            paused_by: Family::default(),
+            replans: Family::default(),
             lag: Family::default(),
             write_latency: Family::new_with_constructor(latency_histogram),
         }
@@ -116,6 +132,21 @@ impl StreamMetrics {
             self.paused.clone(),
         );
         registry.register(
+            "cassflow_pipeline_state",
+            "1 for the pipeline's state (starting, running, paused, failed, stopped), 0 for the others",
+            self.state.clone(),
+        );
+        registry.register(
+            "cassflow_pipeline_paused",
+            "1 while the pipeline is paused for this reason (cassandra_unavailable, unauthorized, schema)",
+            self.paused_by.clone(),
+        );
+        registry.register(
+            "cassflow_schema_replans",
+            "Times the pipeline re-read its table and re-prepared its upsert after a schema change",
+            self.replans.clone(),
+        );
+        registry.register(
             "cassflow_consumer_lag",
             "Messages behind the partition's end",
             self.lag.clone(),
@@ -141,6 +172,7 @@ impl StreamMetrics {
             timestamps_clamped: self.timestamps_clamped.get_or_create(&label).clone(),
             in_flight: self.in_flight.get_or_create(&label).clone(),
             paused: self.paused.get_or_create(&label).clone(),
+            replans: self.replans.get_or_create(&label).clone(),
             write_latency: self.write_latency.get_or_create(&label).clone(),
         }
     }

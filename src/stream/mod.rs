@@ -13,7 +13,9 @@ pub mod convert;
 pub mod dead_letter;
 pub mod metrics;
 pub mod offsets;
+pub mod retry;
 pub mod sink;
+pub mod status;
 pub mod write_time;
 
 use crate::cassandra::{self, schema};
@@ -26,9 +28,11 @@ use offsets::{OffsetTracker, Ticket};
 use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use retry::{Progress, RecordRetries, Verdict};
 use sink::{SinkWriter, WriteError};
+use status::{PauseReason, State};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
@@ -59,6 +63,38 @@ pub enum StreamError {
         #[source]
         source: dead_letter::SendError,
     },
+    #[error("{}", describe_failures(.0))]
+    NoPipelineRuns(Vec<PipelineFailure>),
+}
+
+/// A pipeline that could not start, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PipelineFailure {
+    pub pipeline: String,
+    pub error: String,
+    /// It ran, then stopped by itself (its error names it); otherwise it never started.
+    pub stopped_running: bool,
+}
+
+fn describe_failures(failures: &[PipelineFailure]) -> String {
+    let each: Vec<String> = failures
+        .iter()
+        .map(|f| match f.stopped_running {
+            true => f.error.clone(),
+            false => format!("pipeline `{}` cannot start: {}", f.pipeline, f.error),
+        })
+        .collect();
+    match each.len() {
+        1 => each.join(""),
+        _ => format!("no pipeline could start: {}", each.join("; ")),
+    }
+}
+
+impl StreamError {
+    /// The pipeline ran, then stopped by itself (as opposed to: it could not start).
+    pub fn stopped_running(&self) -> bool {
+        matches!(self, StreamError::DeadLetter { .. })
+    }
 }
 
 // Boxed: the drivers' errors are large, and this error travels through every `?`.
@@ -85,9 +121,14 @@ pub struct PipelineSummary {
     pub abandoned: usize,
     /// Messages received but not started when shutdown came (read again on restart).
     pub unstarted: usize,
+    /// Why the pipeline could not start (it then did nothing; the others ran), or why it
+    /// stopped by itself; in words for the summary line.
+    pub failed: Option<String>,
 }
 
-/// Runs every configured pipeline until `shutdown` is cancelled.
+/// Runs every configured pipeline until `shutdown` is cancelled. A pipeline that cannot
+/// start is reported at once (log, `/health`, metrics) while the others keep running; its
+/// summary says why. Fails only when no pipeline could start.
 pub async fn run(
     config: &Config,
     replay: Option<Replay>,
@@ -99,7 +140,31 @@ pub async fn run(
         let shutdown = shutdown.clone();
         async move { run_pipeline(&config, &pipeline, replay, shutdown).await }
     });
-    futures::future::join_all(jobs).await.into_iter().collect()
+    let results = futures::future::join_all(jobs).await;
+    let mut summaries = Vec::with_capacity(results.len());
+    let mut failures = Vec::new();
+    for (pipeline, result) in config.pipelines.iter().zip(results) {
+        match result {
+            Ok(summary) => summaries.push(summary),
+            Err(e) => failures.push(PipelineFailure {
+                pipeline: pipeline.name.clone(),
+                stopped_running: e.stopped_running(),
+                error: e.to_string(),
+            }),
+        }
+    }
+    if summaries.is_empty() && !failures.is_empty() {
+        return Err(StreamError::NoPipelineRuns(failures));
+    }
+    summaries.extend(failures.into_iter().map(|f| PipelineSummary {
+        pipeline: f.pipeline,
+        failed: Some(match f.stopped_running {
+            true => f.error,
+            false => format!("did not start: {}", f.error),
+        }),
+        ..Default::default()
+    }));
+    Ok(summaries)
 }
 
 /// Waits for Cassandra, logging at most every few seconds, until it answers or shutdown.
@@ -131,12 +196,19 @@ async fn connect_patiently(
 struct Shared {
     pipeline: PipelineConfig,
     stream: StreamConfig,
-    sink: SinkWriter,
+    sink: Arc<SinkWriter>,
     dlq: DeadLetterQueue,
     /// The pipeline's own series.
     metrics: PipelineMetrics,
-    /// Set while Cassandra writes fail transiently; cleared by a successful write.
+    /// Set while the partitions should be paused (an outage, or a pipeline-wide failure);
+    /// cleared by a successful write.
     outage: AtomicBool,
+    /// Why the pipeline is paused ([`PauseReason::code`]), 0 while it is not.
+    pause: AtomicU8,
+    /// Successful writes, against which a failing record's retries are judged.
+    progress: Progress,
+    /// The Cassandra role the job logs in as, for the fix of a missing permission.
+    role: String,
     /// This pipeline's stop signal: the job's shutdown, or [`Shared::fail`].
     shutdown: CancellationToken,
     /// Why the pipeline stopped by itself, if it did.
@@ -156,6 +228,69 @@ impl Shared {
     }
 }
 
+/// A record that fails while nothing else is written probes every this many tries, when
+/// write slots are free: it lifts the pause so other records show whether Cassandra is
+/// down (they fail too and pause again) or only this record fails (they are written).
+const PROBE_EVERY: u32 = 5;
+
+impl Shared {
+    /// Pauses the partitions for `reason` and, when the reason changes, says why (log,
+    /// status, last error). An outage never replaces a pipeline-wide reason.
+    fn pause_for(&self, reason: PauseReason, detail: &str) {
+        self.outage.store(true, Ordering::Relaxed);
+        let code = reason.code();
+        let before = if reason == PauseReason::CassandraUnavailable {
+            match self
+                .pause
+                .compare_exchange(0, code, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(before) | Err(before) => before,
+            }
+        } else {
+            self.pause.swap(code, Ordering::Relaxed)
+        };
+        if before != 0 && (before == code || reason == PauseReason::CassandraUnavailable) {
+            return;
+        }
+        let name = &self.pipeline.name;
+        let table = format!("{}.{}", self.pipeline.keyspace, self.pipeline.table);
+        let said = match reason {
+            PauseReason::CassandraUnavailable => {
+                tracing::warn!(pipeline = %name, %table, error = detail, "Cassandra writes fail: pipeline paused until they succeed");
+                format!("paused, Cassandra writes fail: {detail}")
+            }
+            PauseReason::Unauthorized => {
+                let fix = format!(
+                    "grant the permission, e.g. `GRANT MODIFY ON TABLE {table} TO {}`; the pipeline resumes by itself",
+                    self.role
+                );
+                tracing::error!(pipeline = %name, %table, error = detail, fix = %fix, "Cassandra refuses the pipeline's writes: pipeline paused, nothing is dead-lettered");
+                format!("paused, Cassandra refuses writes to {table}: {detail} (fix: {fix})")
+            }
+            PauseReason::Schema => {
+                let fix = "create the table or restore its columns; the pipeline resumes by itself";
+                tracing::error!(pipeline = %name, %table, error = detail, fix, "table cannot be written: pipeline paused, nothing is dead-lettered");
+                format!("paused, table {table} cannot be written: {detail} (fix: {fix})")
+            }
+        };
+        metrics::note_error(name, &said);
+        status::set(name, State::Paused, Some(reason), Some(said));
+    }
+
+    /// A write succeeded: counts it, and resumes a paused pipeline.
+    fn write_succeeded(&self) {
+        self.progress.record_success();
+        self.outage.store(false, Ordering::Relaxed);
+        if self.pause.load(Ordering::Relaxed) != 0 {
+            let before = self.pause.swap(0, Ordering::Relaxed);
+            if let Some(reason) = PauseReason::from_code(before) {
+                tracing::info!(pipeline = %self.pipeline.name, reason = reason.label(), "writes succeed again: pipeline running");
+                status::set(&self.pipeline.name, State::Running, None, None);
+            }
+        }
+    }
+}
+
 /// How a record finished.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Outcome {
@@ -170,7 +305,39 @@ struct Done {
     outcome: Outcome,
 }
 
+/// Runs one pipeline until `shutdown`. If it cannot start, says so at once (an error log
+/// with the pipeline's name, its status, its last error) and returns the error.
 pub async fn run_pipeline(
+    config: &Config,
+    pipeline: &PipelineConfig,
+    replay: Option<Replay>,
+    shutdown: CancellationToken,
+) -> Result<PipelineSummary, StreamError> {
+    status::set(&pipeline.name, State::Starting, None, None);
+    let result = start_and_run(config, pipeline, replay, shutdown).await;
+    match &result {
+        Ok(_) => status::set(&pipeline.name, State::Stopped, None, None),
+        Err(e) => {
+            let what = match e.stopped_running() {
+                true => "stopped",
+                false => "cannot start",
+            };
+            tracing::error!(
+                pipeline = %pipeline.name,
+                topic = %pipeline.topic,
+                table = %format!("{}.{}", pipeline.keyspace, pipeline.table),
+                error = %e,
+                "pipeline {what}; the other pipelines keep running"
+            );
+            let said = format!("{what}: {e}");
+            metrics::note_error(&pipeline.name, &said);
+            status::set(&pipeline.name, State::Failed, None, Some(said));
+        }
+    }
+    result
+}
+
+async fn start_and_run(
     config: &Config,
     pipeline: &PipelineConfig,
     replay: Option<Replay>,
@@ -196,7 +363,7 @@ pub async fn run_pipeline(
         schema::ensure_keyspace(&session, &config.cassandra, &pipeline.keyspace).await?;
         schema::ensure_users_table(&session, &pipeline.keyspace, &pipeline.table).await?;
     }
-    let sink = SinkWriter::open(Arc::new(session), pipeline).await?;
+    let sink = Arc::new(SinkWriter::open(Arc::new(session), pipeline).await?);
     if let Some(replay) = replay {
         consumer::reset_offsets(&config.kafka, pipeline, replay).await?;
     }
@@ -210,6 +377,11 @@ pub async fn run_pipeline(
         dead_letters = %dlq.topic(),
         "stream started"
     );
+    status::set(&pipeline.name, State::Running, None, None);
+    // Stops with the job: `shutdown`, or this token when the job returns first.
+    let watching = shutdown.child_token();
+    let _stop_watching = watching.clone().drop_guard();
+    tokio::spawn(sink.clone().watch(SCHEMA_CHECK_EVERY, watching));
     let shared = Arc::new(Shared {
         pipeline: pipeline.clone(),
         stream: config.stream.clone(),
@@ -217,6 +389,13 @@ pub async fn run_pipeline(
         dlq,
         metrics: metrics.pipeline(&pipeline.name),
         outage: AtomicBool::new(false),
+        pause: AtomicU8::new(0),
+        progress: Progress::default(),
+        role: config
+            .cassandra
+            .username
+            .clone()
+            .unwrap_or_else(|| "<role>".into()),
         shutdown: shutdown.child_token(),
         failure: std::sync::Mutex::new(None),
     });
@@ -236,6 +415,9 @@ pub async fn run_pipeline(
         None => Ok(summary),
     }
 }
+
+/// How often the table's columns are compared with the plan (see [`SinkWriter::watch`]).
+const SCHEMA_CHECK_EVERY: Duration = Duration::from_secs(2);
 
 struct Job {
     shared: Arc<Shared>,
@@ -432,7 +614,6 @@ async fn process(shared: &Shared, message: &OwnedMessage) -> Outcome {
             return dead_letter(shared, message, write_time::IN_FUTURE, &why).await;
         }
     };
-    let plan = shared.sink.plan();
     // The row's text borrows from the decoded value, which borrows from the payload.
     match shared.pipeline.format {
         RecordFormat::Users => match UserView::decode(payload) {
@@ -443,13 +624,13 @@ async fn process(shared: &Shared, message: &OwnedMessage) -> Outcome {
                         .unknown_fields
                         .inc_by(notes.unknown_fields as u64);
                 }
-                write(shared, message, convert::row(plan, &record), micros).await
+                write(shared, message, |plan| convert::row(plan, &record), micros).await
             }
             Err(e) => dead_letter(shared, message, e.reason(), &e.to_string()).await,
         },
         RecordFormat::Json => match serde_json::from_slice::<serde_json::Value>(payload) {
             Ok(serde_json::Value::Object(map)) => {
-                write(shared, message, convert::row(plan, &map), micros).await
+                write(shared, message, |plan| convert::row(plan, &map), micros).await
             }
             Ok(_) => {
                 dead_letter(
@@ -472,25 +653,31 @@ async fn process(shared: &Shared, message: &OwnedMessage) -> Outcome {
     }
 }
 
-/// Writes a converted row (or dead-letters why it could not be converted), retrying
-/// transient failures until they succeed or shutdown abandons the record.
-async fn write(
+/// Converts and writes a row (or dead-letters why it could not be converted), retrying
+/// transient failures until they succeed or shutdown abandons the record. A schema error
+/// re-plans the table once (and converts again) before the record is judged; a
+/// pipeline-wide failure pauses the pipeline while the record waits; a record that fails
+/// while others are written is dead-lettered after `stream.max_record_retries` tries.
+async fn write<'a>(
     shared: &Shared,
     message: &OwnedMessage,
-    converted: Result<Vec<convert::Cell<'_>>, convert::ConvertError>,
+    convert: impl Fn(&[convert::ColumnPlan]) -> Result<Vec<convert::Cell<'a>>, convert::ConvertError>,
     write_time_micros: i64,
 ) -> Outcome {
-    let row = match converted {
+    let mut prepared = shared.sink.current();
+    let mut row = match convert(&prepared.plan) {
         Ok(row) => sink::with_write_time(row, write_time_micros),
         Err(e) => return dead_letter(shared, message, e.reason(), &e.to_string()).await,
     };
     let mut backoff = shared.stream.retry_initial_backoff;
     let mut failures = 0u64;
+    let mut retries = RecordRetries::new(&shared.progress, shared.stream.max_record_retries);
+    let mut replanned = false;
     loop {
         let started = Instant::now();
-        match shared.sink.write(&row).await {
+        let error = match shared.sink.write(&prepared, &row).await {
             Ok(()) => {
-                shared.outage.store(false, Ordering::Relaxed);
+                shared.write_succeeded();
                 shared
                     .metrics
                     .write_latency
@@ -506,19 +693,65 @@ async fn write(
                 }
                 return Outcome::Written;
             }
-            Err(WriteError::Permanent(e)) => {
+            Err(e) => e,
+        };
+        failures += 1;
+        match error {
+            WriteError::Record(e) => {
                 return dead_letter(shared, message, "rejected_by_cassandra", &e).await;
             }
-            Err(WriteError::Transient(e)) => {
+            WriteError::Schema(e) if replanned => {
+                let e = format!("{e} (also after re-reading the table)");
+                return dead_letter(shared, message, "rejected_by_cassandra", &e).await;
+            }
+            WriteError::Schema(e) => match shared.sink.replan(prepared.generation).await {
+                Ok(next) => {
+                    replanned = true;
+                    prepared = next;
+                    row = match convert(&prepared.plan) {
+                        Ok(row) => sink::with_write_time(row, write_time_micros),
+                        Err(e) => {
+                            return dead_letter(shared, message, e.reason(), &e.to_string()).await
+                        }
+                    };
+                    continue;
+                }
+                Err(replan) => shared.pause_for(
+                    PauseReason::Schema,
+                    &format!("{e}; re-reading the table failed: {replan}"),
+                ),
+            },
+            WriteError::Pipeline(e) => shared.pause_for(PauseReason::Unauthorized, &e),
+            WriteError::Transient(e) => {
+                shared.metrics.retries.inc();
                 metrics::note_error(
                     &shared.pipeline.name,
                     &format!("write failed, retrying: {e}"),
                 );
-                shared.outage.store(true, Ordering::Relaxed);
-                shared.metrics.retries.inc();
-                failures += 1;
+                match retries.failed(&shared.progress) {
+                    Verdict::Exhausted => {
+                        let e = format!(
+                            "{e} (failed {} times while other records were written)",
+                            retries.counted()
+                        );
+                        return dead_letter(shared, message, "retries_exhausted", &e).await;
+                    }
+                    // Others are written meanwhile: this record is the suspect, not Cassandra.
+                    Verdict::Counted => {}
+                    Verdict::Outage => {
+                        shared.pause_for(PauseReason::CassandraUnavailable, &e);
+                        let in_flight =
+                            usize::try_from(shared.metrics.in_flight.get()).unwrap_or(0);
+                        if retries.uncounted_streak().is_multiple_of(PROBE_EVERY)
+                            && in_flight < shared.stream.max_in_flight
+                        {
+                            tracing::debug!(pipeline = %shared.pipeline.name, in_flight, "probing: letting other records try");
+                            shared.outage.store(false, Ordering::Relaxed);
+                        }
+                    }
+                }
                 if failures == 1 || failures.is_multiple_of(20) {
-                    tracing::warn!(partition = message.partition(), offset = message.offset(), failures, error = %e, "write failed, retrying");
+                    tracing::warn!(partition = message.partition(), offset = message.offset(), failures, counted = retries.counted(), error = %e, "write failed, retrying");
                 }
             }
         }

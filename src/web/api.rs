@@ -1,5 +1,5 @@
-//! Service endpoints: `/health` (public: are Kafka and Cassandra reachable; details only for
-//! a session or the API token), `/metrics`
+//! Service endpoints: `/health` (public: are Kafka and Cassandra reachable, is every
+//! pipeline of this process running; details only for a session or the API token), `/metrics`
 //! (every cassflow metric in the Prometheus text format, behind API auth), the OpenAPI
 //! document, and `/api/v1/pipelines` (each pipeline's configuration and live status).
 
@@ -21,7 +21,8 @@ pub fn register(routes: Routes) -> Routes {
         .api(Method::GET, "/api/v1/pipelines", pipelines)
 }
 
-/// 200 when both answer, 503 otherwise. Anyone sees the status words; the details (brokers,
+/// 200 when both answer and no pipeline of this process failed or is paused for a reason
+/// that needs a person; 503 otherwise. Anyone sees the status words; the details (brokers,
 /// version, error text, which may name hosts and users) only a logged-in user or a caller
 /// with the API token.
 async fn health(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -29,8 +30,25 @@ async fn health(State(state): State<AppState>, headers: HeaderMap) -> Response {
         state.kafka.reachable(HEALTH_TIMEOUT),
         state.cassandra.reachable(HEALTH_TIMEOUT)
     );
-    let ok = kafka.is_ok() && cassandra.is_ok();
+    // Pipelines this process runs: state and reason only (no error text for anonymous
+    // callers; the Stream page and the pipelines API show it to signed-in users).
+    let mut attention = false;
+    let pipelines: serde_json::Map<String, Value> = state
+        .config
+        .pipelines
+        .iter()
+        .filter_map(|p| {
+            let status = crate::stream::status::get(&p.name)?;
+            attention |= status.needs_attention();
+            Some((
+                p.name.clone(),
+                json!({ "state": status.state, "reason": status.reason }),
+            ))
+        })
+        .collect();
+    let ok = kafka.is_ok() && cassandra.is_ok() && !attention;
     let mut body = json!({
+        "pipelines": pipelines,
         "status": if ok { "ok" } else { "degraded" },
         "kafka": match &kafka {
             Ok(brokers) => json!({ "reachable": true, "brokers": brokers }),
@@ -67,14 +85,14 @@ fn may_see_details(state: &AppState, headers: &HeaderMap) -> bool {
 }
 
 /// Keeps only the status words of the health document, for anonymous callers: at any
-/// depth, booleans, objects and arrays stay, and of text and numbers only `status`, `state`
-/// and `name`; error text, versions and broker lists go.
+/// depth, booleans, objects and arrays stay, and of text and numbers only `status`, `state`,
+/// `reason` (a pipeline's pause reason, one word) and `name`; error text, versions and broker lists go.
 pub fn redact_health(body: &mut Value) {
     match body {
         Value::Object(fields) => {
             fields.retain(|k, v| match v {
                 Value::String(_) | Value::Number(_) => {
-                    matches!(k.as_str(), "status" | "state" | "name")
+                    matches!(k.as_str(), "status" | "state" | "reason" | "name")
                 }
                 _ => true,
             });
@@ -135,9 +153,9 @@ pub fn openapi_paths() -> Value {
         "/api/v1/pipelines": { "get": openapi::get_op("pipelines",
             "Each pipeline's topics, table and group, with rows/s, lag, latency, dead letters and last error",
             vec![]) },
-        "/health": { "get": { "tags": ["service"], "summary": "Kafka and Cassandra reachability (no auth: status words; details with a session or the API token)",
+        "/health": { "get": { "tags": ["service"], "summary": "Kafka and Cassandra reachability and each pipeline's state (no auth: status words; details with a session or the API token)",
             "security": [],
             "responses": { "200": { "description": "Both reachable" },
-                "503": { "description": "At least one unreachable" } } } },
+                "503": { "description": "At least one unreachable, or a pipeline failed or paused" } } } },
     })
 }

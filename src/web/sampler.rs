@@ -4,6 +4,7 @@
 //! the results in a ring buffer the page polls.
 
 use crate::stream::metrics::{self, LastError};
+use crate::stream::status::{self, PipelineStatus};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
@@ -28,6 +29,8 @@ pub struct PipelineSample {
     pub in_flight: i64,
     pub paused: bool,
     pub last_error: Option<LastError>,
+    /// Running, paused (and why), failed at start (and why); None if not run here.
+    pub status: Option<PipelineStatus>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -149,6 +152,7 @@ fn summarize(name: &str, prev: &Raw, cur: &Raw, secs: f64) -> PipelineSample {
         in_flight: cur.in_flight as i64,
         paused: cur.paused > 0.0,
         last_error: metrics::last_error(name),
+        status: status::get(name),
     }
 }
 

@@ -1,8 +1,10 @@
 //! The Stream page: per pipeline, live charts of rows/s, consumer lag, write latency
 //! p50/p99 and dead letters, with the totals and the last error, drawn by chart.js from
-//! the samples of [`super::sampler`] (polled as JSON once a second).
+//! the samples of [`super::sampler`] (polled as JSON once a second), and each pipeline's
+//! state: running, paused and why, or failed at start and why.
 
 use super::{layout, AppState, Routes, Session, WebError};
+use crate::stream::status::{PauseReason, PipelineStatus, State as PipelineState};
 use axum::extract::{Query, State};
 use axum::http::Method;
 use axum::Json;
@@ -53,7 +55,12 @@ async fn stream_page(State(state): State<AppState>, session: Session) -> Result<
                         dt { "Lag" } dd data-field="lag" { (s.map_or(0, |s| s.lag)) }
                         dt { "Dead letters" } dd data-field="dead_letters" { (s.map_or(0, |s| s.dead_letters)) }
                         dt { "In flight" } dd data-field="in_flight" { (s.map_or(0, |s| s.in_flight)) }
-                        dt { "Paused" } dd data-field="paused" { (if s.is_some_and(|s| s.paused) { "yes (Cassandra outage)" } else { "no" }) }
+                        dt { "Paused" } dd data-field="paused" { (if s.is_some_and(|s| s.paused) { "yes" } else { "no" }) }
+                    }
+                    @let status = crate::stream::status::get(&p.name);
+                    p class=(if status.as_ref().is_some_and(|st| st.needs_attention()) { "pipeline-state attention" } else { "pipeline-state" }) {
+                        "State: "
+                        span data-field="status" { (describe(status.as_ref())) }
                     }
                     div class="charts" {
                         @for (series, title) in CHARTS {
@@ -77,6 +84,33 @@ async fn stream_page(State(state): State<AppState>, session: Session) -> Result<
         }
     };
     Ok(layout::page(&session, "/stream", "Stream", content))
+}
+
+/// One line for a pipeline's state: what it does and, when paused or failed, why.
+pub fn describe(status: Option<&PipelineStatus>) -> String {
+    let Some(status) = status else {
+        return "not run by this process".into();
+    };
+    let state = match (status.state, status.reason) {
+        (PipelineState::Paused, Some(PauseReason::CassandraUnavailable)) => {
+            "paused (Cassandra outage)"
+        }
+        (PipelineState::Paused, Some(PauseReason::Unauthorized)) => {
+            "paused (writes not authorized)"
+        }
+        (PipelineState::Paused, Some(PauseReason::Schema)) => "paused (table cannot be written)",
+        (state, _) => state.label(),
+    };
+    match &status.detail {
+        Some(detail) => format!(
+            "{state} since {}: {detail}",
+            status.since.format("%Y-%m-%d %H:%M:%S UTC")
+        ),
+        None => format!(
+            "{state} since {}",
+            status.since.format("%Y-%m-%d %H:%M:%S UTC")
+        ),
+    }
 }
 
 async fn samples_api(

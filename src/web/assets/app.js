@@ -57,6 +57,15 @@
     rows_per_sec: "rows/s", lag: "lag", latency_p50_ms: "p50 ms", latency_p99_ms: "p99 ms",
     dead_letters_per_sec: "dead letters/s",
   };
+  const PAUSED = { cassandra_unavailable: "paused (Cassandra outage)",
+    unauthorized: "paused (writes not authorized)", schema: "paused (table cannot be written)" };
+  // The same words as stream_page.rs `describe`.
+  function describeStatus(st) {
+    const state = st.state === "paused" && PAUSED[st.reason] ? PAUSED[st.reason] : st.state;
+    const since = " since " + clock(Date.parse(st.since)) + " UTC";
+    return state + since + (st.detail ? ": " + st.detail : "");
+  }
+
   function liveStream(root) {
     const url = root.dataset.samplesUrl, samples = [];
     let seq = 0;
@@ -75,7 +84,8 @@
         if (!last) continue;
         for (const dd of section.querySelectorAll("[data-field]")) {
           const f = dd.dataset.field;
-          if (f === "paused") dd.textContent = last.paused ? "yes (Cassandra outage)" : "no";
+          if (f === "paused") dd.textContent = last.paused ? "yes" : "no";
+          else if (f === "status") { if (last.status) dd.textContent = describeStatus(last.status); }
           else if (f === "last_error") dd.textContent = last.last_error ? clock(Date.parse(last.last_error.at)) + " UTC " + last.last_error.message : "none";
           else dd.textContent = String(last[f]);
         }

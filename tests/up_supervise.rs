@@ -21,10 +21,16 @@ struct Output {
 }
 
 impl Output {
-    /// Reads until a line satisfies `pred`; returns its index in `seen`.
-    fn wait_for(&mut self, what: &str, timeout: Duration, pred: impl Fn(&str) -> bool) -> usize {
-        if let Some(i) = self.seen.iter().position(|l| pred(l)) {
-            return i;
+    /// Reads until a line at or after index `from` satisfies `pred`; returns its index.
+    fn wait_for(
+        &mut self,
+        from: usize,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) -> usize {
+        if let Some(i) = self.seen.iter().skip(from).position(|l| pred(l)) {
+            return from + i;
         }
         let deadline = Instant::now() + timeout;
         loop {
@@ -49,6 +55,34 @@ impl Output {
     fn drain(&mut self) {
         while let Ok(line) = self.lines.try_recv() {
             self.seen.push(line);
+        }
+    }
+}
+
+/// Kills `up` and the servers of its stack if the test fails half-way, so no process
+/// outlives the test (their files go with the temporary directory).
+struct KillOnDrop {
+    /// None once `up` has exited: its pid may be another process's by then.
+    up: Option<u32>,
+    data_dir: std::path::PathBuf,
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(up) = self.up {
+            let _ = kill(Pid::from_raw(up as i32), Signal::SIGKILL);
+        }
+        for server in Server::ALL {
+            let pid_file = self
+                .data_dir
+                .join(server.id())
+                .join(format!("{}.pid", server.id()));
+            if let Some(pid) = std::fs::read_to_string(pid_file)
+                .ok()
+                .and_then(|t| t.trim().parse::<i32>().ok())
+            {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
         }
     }
 }
@@ -124,6 +158,10 @@ async fn up_restarts_the_servers_it_started_after_kill_9() {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("spawn cassflow up");
+    let mut guard = KillOnDrop {
+        up: Some(child.id()),
+        data_dir: data_dir.clone(),
+    };
     let stdout = child.stdout.take().expect("stdout");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -137,7 +175,7 @@ async fn up_restarts_the_servers_it_started_after_kill_9() {
         lines: rx,
         seen: Vec::new(),
     };
-    out.wait_for("saying up is ready", Duration::from_secs(600), |l| {
+    out.wait_for(0, "saying up is ready", Duration::from_secs(600), |l| {
         l.contains("press Ctrl-C")
     });
     assert!(
@@ -158,23 +196,27 @@ async fn up_restarts_the_servers_it_started_after_kill_9() {
         let pid = common::server_pid(&stack, server).await;
         kill(Pid::from_raw(pid as i32), Signal::SIGKILL).expect("kill -9");
         let died = format!("{name} (pid {pid}) died: killed by signal 9 (SIGKILL); last lines of");
-        let at = out.wait_for("saying the server died", Duration::from_secs(60), |l| {
-            l.starts_with(&died)
-        });
+        let from = out.seen.len();
+        let at = out.wait_for(
+            from,
+            "saying the server died",
+            Duration::from_secs(60),
+            |l| l.starts_with(&died),
+        );
         assert!(
             out.seen[at].contains(&stack.log_path(server).display().to_string()),
             "{}",
             out.seen[at]
         );
         // The tail of its log follows, indented.
-        let next = out.wait_for("of its log", Duration::from_secs(10), |l| {
+        let next = out.wait_for(at + 1, "of its log", Duration::from_secs(10), |l| {
             l.starts_with("    ")
         });
         assert_eq!(next, at + 1, "{:?}", out.seen);
-        out.wait_for("saying it restarts", Duration::from_secs(30), |l| {
+        out.wait_for(at, "saying it restarts", Duration::from_secs(30), |l| {
             l.starts_with(&format!("restarting {name} in "))
         });
-        out.wait_for("saying it restarted", Duration::from_secs(400), |l| {
+        out.wait_for(at, "saying it restarted", Duration::from_secs(400), |l| {
             l.starts_with(&format!("{name} restarted: pid "))
         });
         let new_pid = common::server_pid(&stack, server).await;
@@ -192,6 +234,7 @@ async fn up_restarts_the_servers_it_started_after_kill_9() {
         .await
         .expect("join")
         .expect("wait");
+    guard.up = None;
     out.drain();
     assert_eq!(status.code(), Some(0), "{:?}", out.seen);
     assert!(

@@ -1,12 +1,15 @@
 //! `cassflow up`, the main job: make sure Kafka and Cassandra answer (starting the local
 //! stack for whichever does not), create every pipeline's topics, keyspace and table, then
 //! run the scheduler (the seed's `user_automation` DAG among others), the stream job and the
-//! web UI until Ctrl-C or SIGTERM, and stop what this command started.
+//! web UI until Ctrl-C or SIGTERM, and stop what this command started. Meanwhile the servers
+//! it started are supervised: one that dies is reported and restarted
+//! ([`crate::local::supervisor`]).
 
 use crate::cassandra::{self, schema, CassandraError};
 use crate::config::Config;
 use crate::kafka::{self, KafkaError};
-use crate::local::{LocalError, LocalStack, Server};
+use crate::local::{supervisor, LocalError, LocalStack, Server};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Prints a status line to stdout; a closed stdout (a pipe whose reader left) must not
@@ -97,7 +100,23 @@ pub async fn prepare(config: &Config) -> Result<Prepared, UpError> {
 /// signal, stop what was started.
 pub async fn run(config: Config, keep_stack: bool) -> Result<(), UpError> {
     let prepared = prepare(&config).await?;
+    let watch = tokio_util::sync::CancellationToken::new();
+    let supervisor = (!prepared.started.is_empty()).then(|| {
+        let events: supervisor::EventSink = Arc::new(|event| say!("{event}"));
+        tokio::spawn(supervisor::supervise(
+            LocalStack::new(&config),
+            prepared.started.clone(),
+            supervisor::RestartPolicy::default(),
+            events,
+            watch.clone(),
+        ))
+    });
     let result = serve(&config).await;
+    // No restarts once stopping: the servers are stopped next.
+    watch.cancel();
+    if let Some(supervisor) = supervisor {
+        let _ = supervisor.await;
+    }
     if !prepared.started.is_empty() && !keep_stack {
         let stack = LocalStack::new(&config);
         let report = stack.stop_only(&prepared.started).await?;

@@ -1,6 +1,7 @@
 //! `cassflow local`: a second, private stack (own ports and data dir, beside the shared test
-//! stack) starts, answers, tolerates a second start, reports status, and stops; a taken
-//! port is refused with one clear line naming the key to change.
+//! stack) starts, answers, tolerates a second start, reports status, and stops; the broker
+//! writes its own log, which `local logs kafka` shows; a taken port is refused with one
+//! clear line naming the key to change.
 
 mod common;
 
@@ -51,6 +52,41 @@ async fn private_stack_starts_answers_and_stops() {
             server.id()
         );
     }
+}
+
+#[tokio::test]
+async fn local_logs_kafka_shows_the_broker_starting() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (config, stack) = common::private_kafka(&common::stack_config(), dir.path()).await;
+    let logs = || {
+        let out = Command::new(common::cassflow_bin())
+            .args(["local", "logs", "-n", "1000", "kafka"])
+            .env("CASSFLOW_KAFKA__BOOTSTRAP", &config.kafka.bootstrap)
+            .env("CASSFLOW_LOCAL__DATA_DIR", dir.path())
+            .current_dir(dir.path())
+            .output()
+            .expect("run cassflow local logs");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // The broker answers a moment before it logs that its start is complete.
+    let mut text = logs();
+    for _ in 0..60 {
+        if text.contains("Kafka Server started") {
+            break;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+        text = logs();
+    }
+    stack
+        .stop_only(&[Server::Kafka])
+        .await
+        .expect("private Kafka stops");
+    assert!(
+        text.contains("[KafkaRaftServer nodeId=1] Kafka Server started"),
+        "no broker start line in `local logs kafka`:\n{text}"
+    );
+    assert!(!text.contains("NOP"), "{text}");
 }
 
 #[test]

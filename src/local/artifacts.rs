@@ -1,6 +1,8 @@
 //! Server artifacts: resolving Apache Kafka's and Apache Cassandra's jars from Maven Central
-//! through the poms kept in `stack/`, into a versioned cache directory. The first run shows
-//! download progress; later runs find the cache complete and need no network.
+//! through the poms kept in `stack/`, into a cache directory per server, version and pom.
+//! The first run shows download progress; later runs find the cache complete and need no
+//! network. A changed pom (a jar added to it) resolves again, into a directory of its own,
+//! so a server still running from the older jars is never pulled from under.
 
 use super::{LocalError, Server};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -10,14 +12,23 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-/// Written last, so a cache directory with it holds every jar.
+/// Written last, so a cache directory with it holds every jar. It holds what was resolved
+/// (the pom and the version), so a directory resolved from something else is not taken.
 const COMPLETE_MARKER: &str = ".complete";
 
-/// Where one server version's jars live: `<cache>/<server>-<version>/lib`.
-pub fn lib_dir(cache_dir: &Path, server: Server, version: &str) -> PathBuf {
+/// Where one server version's jars live: `<cache>/<server>-<version>-<pom digest>/lib`.
+fn lib_dir(cache_dir: &Path, server: Server, version: &str, pom: &str) -> PathBuf {
     cache_dir
-        .join(format!("{}-{version}", server.id()))
+        .join(format!("{}-{version}-{:016x}", server.id(), fnv1a(pom)))
         .join("lib")
+}
+
+/// FNV-1a, 64 bits: a digest that stays the same across Rust releases (std's hasher may
+/// not), to name the cache directory of one pom.
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Returns the directory holding the server's jars, resolving them with Maven first if the
@@ -28,16 +39,35 @@ pub fn ensure(
     cache_dir: &Path,
     maven: &Path,
 ) -> Result<PathBuf, LocalError> {
-    let lib = lib_dir(cache_dir, server, version);
+    ensure_pom(server, server.pom(), version, cache_dir, maven)
+}
+
+fn ensure_pom(
+    server: Server,
+    pom_text: &str,
+    version: &str,
+    cache_dir: &Path,
+    maven: &Path,
+) -> Result<PathBuf, LocalError> {
+    let lib = lib_dir(cache_dir, server, version, pom_text);
     let home = lib.parent().unwrap_or(cache_dir).to_path_buf();
-    if home.join(COMPLETE_MARKER).exists() {
+    let resolved = format!("{pom_text}\n-D{}.version={version}\n", server.id());
+    let marker = home.join(COMPLETE_MARKER);
+    let is_complete = || fs::read_to_string(&marker).is_ok_and(|done| done == resolved);
+    if is_complete() {
         return Ok(lib);
     }
     fs::create_dir_all(&home)
         .map_err(|e| LocalError::io(format!("create {}", home.display()), e))?;
+    // Parallel starts of private stacks (test binaries) share this cache: one resolves,
+    // the others wait for it and then find the marker.
+    let _lock = lock(&home.join(".lock"))?;
+    if is_complete() {
+        return Ok(lib);
+    }
+    let _ = fs::remove_file(&marker);
     let pom = home.join("pom.xml");
-    fs::write(&pom, server.pom())
-        .map_err(|e| LocalError::io(format!("write {}", pom.display()), e))?;
+    fs::write(&pom, pom_text).map_err(|e| LocalError::io(format!("write {}", pom.display()), e))?;
     if lib.exists() {
         // A partial copy from an interrupted run: start over.
         fs::remove_dir_all(&lib)
@@ -120,7 +150,7 @@ pub fn ensure(
             hint: resolve_hint(&transcript),
         });
     }
-    fs::write(home.join(COMPLETE_MARKER), b"")
+    fs::write(&marker, &resolved)
         .map_err(|e| LocalError::io(format!("write marker in {}", home.display()), e))?;
     tracing::info!(
         server = server.id(),
@@ -129,6 +159,18 @@ pub fn ensure(
         "server artifacts ready"
     );
     Ok(lib)
+}
+
+/// Holds an exclusive lock on `path` (created if missing) until dropped.
+fn lock(path: &Path) -> Result<nix::fcntl::Flock<fs::File>, LocalError> {
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| LocalError::io(format!("open {}", path.display()), e))?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, errno)| LocalError::io(format!("lock {}", path.display()), errno.into()))
 }
 
 /// The most useful line of a failed Maven run, for the one-line error.
@@ -162,6 +204,88 @@ mod tests {
             resolve_hint("nothing"),
             "Maven failed without an [ERROR] line"
         );
+    }
+
+    /// A stand-in for `mvn` that "resolves" one jar named after the pom's first line and
+    /// counts its runs, so the cache logic is tested without the network.
+    fn fake_maven(dir: &Path) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let script = dir.join("mvn");
+        let body = r#"#!/bin/sh
+pom=""; out=""; prev=""
+for a in "$@"; do
+  case "$a" in -DoutputDirectory=*) out="${a#-DoutputDirectory=}";; esac
+  [ "$prev" = "-f" ] && pom="$a"
+  prev="$a"
+done
+mkdir -p "$out" && head -n 1 "$pom" > "$out/resolved.jar"
+echo run >> "$(dirname "$0")/runs"
+"#;
+        fs::write(&script, body).expect("write script");
+        fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).expect("chmod");
+        script
+    }
+
+    fn runs(dir: &Path) -> usize {
+        fs::read_to_string(dir.join("runs"))
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn a_changed_pom_resolves_again_beside_the_old_jars() {
+        let tools = tempfile::tempdir().expect("tempdir");
+        let cache = tempfile::tempdir().expect("tempdir");
+        let maven = fake_maven(tools.path());
+        let old = ensure_pom(Server::Kafka, "<old/>", "3.9.1", cache.path(), &maven)
+            .expect("resolve old pom");
+        assert_eq!(runs(tools.path()), 1);
+        let again =
+            ensure_pom(Server::Kafka, "<old/>", "3.9.1", cache.path(), &maven).expect("cached");
+        assert_eq!(again, old);
+        assert_eq!(runs(tools.path()), 1, "a complete cache needs no Maven run");
+
+        let new = ensure_pom(Server::Kafka, "<new/>", "3.9.1", cache.path(), &maven)
+            .expect("resolve new pom");
+        assert_ne!(new, old, "a changed pom gets a directory of its own");
+        assert_eq!(runs(tools.path()), 2, "a changed pom resolves again");
+        let jar = |lib: &Path| fs::read_to_string(lib.join("resolved.jar")).expect("jar");
+        assert_eq!(jar(&new).trim(), "<new/>");
+        assert_eq!(jar(&old).trim(), "<old/>", "the older jars are left alone");
+
+        let other = ensure_pom(Server::Kafka, "<new/>", "3.8.0", cache.path(), &maven)
+            .expect("resolve other version");
+        assert_ne!(other, new);
+        assert_eq!(runs(tools.path()), 3);
+    }
+
+    #[test]
+    fn a_marker_of_other_content_is_not_trusted() {
+        // The directory layout of an older cassflow with its empty marker, or one written
+        // by hand: not what this pom resolved, so it resolves again.
+        let tools = tempfile::tempdir().expect("tempdir");
+        let cache = tempfile::tempdir().expect("tempdir");
+        let maven = fake_maven(tools.path());
+        let lib = lib_dir(cache.path(), Server::Kafka, "3.9.1", "<p/>");
+        let home = lib.parent().expect("home");
+        fs::create_dir_all(&lib).expect("mkdir");
+        fs::write(home.join(COMPLETE_MARKER), b"").expect("marker");
+        ensure_pom(Server::Kafka, "<p/>", "3.9.1", cache.path(), &maven).expect("resolve");
+        assert_eq!(runs(tools.path()), 1);
+        assert!(lib.join("resolved.jar").exists());
+    }
+
+    #[test]
+    fn the_kafka_pom_brings_the_logging_binding_kafka_ships() {
+        let pom = Server::Kafka.pom();
+        for artifact in ["slf4j-reload4j", "<artifactId>reload4j</artifactId>"] {
+            assert!(
+                pom.contains(artifact),
+                "{artifact} missing from the Kafka pom"
+            );
+        }
+        assert_eq!(fnv1a(""), 0xcbf2_9ce4_8422_2325, "FNV-1a offset basis");
+        assert_eq!(fnv1a("a"), 0xaf63_dc4c_8601_ec8c, "FNV-1a of \"a\"");
     }
 
     #[test]

@@ -1,13 +1,15 @@
 //! The local stack: real Apache Kafka (KRaft) and Apache Cassandra run as background JVM
 //! processes on loopback, assembled from Maven Central artifacts, for `cassflow local`,
 //! `cassflow up` and the integration tests. Owns the lifecycle (start, wait until answering,
-//! status, stop); the per-server details live in [`kafka`] and [`cassandra`].
+//! status, stop); the per-server details live in [`kafka`] and [`cassandra`], and watching
+//! and restarting what `cassflow up` started in [`supervisor`].
 
 mod artifacts;
 mod cassandra;
 mod kafka;
 mod process;
 mod report;
+pub mod supervisor;
 mod template;
 
 pub use report::{ServerStatus, StackStatus, StartReport, StopReport};
@@ -179,11 +181,13 @@ impl LocalStack {
         }
     }
 
-    /// The log a user should read when `server` misbehaves.
+    /// The log a user should read when `server` misbehaves: the server's own log (its
+    /// console log holds only what the JVM prints before logging starts).
     pub fn log_path(&self, server: Server) -> PathBuf {
+        let logs = self.server_dir(server).join("logs");
         match server {
-            Server::Kafka => self.files(server).log,
-            Server::Cassandra => self.server_dir(server).join("logs").join("system.log"),
+            Server::Kafka => logs.join("server.log"),
+            Server::Cassandra => logs.join("system.log"),
         }
     }
 

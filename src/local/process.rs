@@ -1,6 +1,6 @@
 //! One background server process: spawning it detached with its output in a log file,
-//! remembering it in a pid file, telling whether it still runs, and stopping it.
-//! Knows nothing about Kafka or Cassandra.
+//! remembering it in a pid file, telling whether it still runs, how it ended, whether it
+//! was stopped on purpose, and stopping it. Knows nothing about Kafka or Cassandra.
 
 use super::LocalError;
 use nix::sys::signal::{kill, Signal};
@@ -23,6 +23,18 @@ pub struct ProcessFiles {
     pub marker: String,
 }
 
+impl ProcessFiles {
+    /// Present while [`stop`] stops the process: its end is then on purpose, not a crash.
+    fn stopping(&self) -> PathBuf {
+        self.pid.with_extension("stopping")
+    }
+
+    /// How the process this command spawned ended: `<pid> <description>`.
+    fn exit(&self) -> PathBuf {
+        self.pid.with_extension("exit")
+    }
+}
+
 /// Spawns `command` in its own process group (so Ctrl-C in the terminal does not reach it),
 /// appends its output to the log file and records its pid.
 pub fn spawn(mut command: Command, files: &ProcessFiles) -> Result<u32, LocalError> {
@@ -42,21 +54,70 @@ pub fn spawn(mut command: Command, files: &ProcessFiles) -> Result<u32, LocalErr
         .spawn()
         .map_err(|e| LocalError::io(format!("run {:?}", command.get_program()), e))?;
     let pid = child.id();
+    let _ = fs::remove_file(files.stopping());
+    let _ = fs::remove_file(files.exit());
     fs::write(&files.pid, format!("{pid}\n"))
         .map_err(|e| LocalError::io(format!("write {}", files.pid.display()), e))?;
     // The child outlives this handle on purpose: it is a daemon tracked by its pid file.
     // A reaper thread collects its exit status if it dies while we are still running, so it
-    // never lingers as a zombie that looks alive.
+    // never lingers as a zombie that looks alive, and records how it ended for the
+    // supervisor's message.
+    let exit_file = files.exit();
     std::thread::spawn(move || {
         let mut child = child;
-        let _ = child.wait();
+        if let Ok(status) = child.wait() {
+            let _ = fs::write(&exit_file, format!("{pid} {}\n", describe_exit(status)));
+        }
     });
     Ok(pid)
 }
 
+/// "killed by signal 9 (SIGKILL)" or "exited with code 1".
+fn describe_exit(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exited with code {code}"),
+        (None, Some(signal)) => match Signal::try_from(signal) {
+            Ok(name) => format!("killed by signal {signal} ({name})"),
+            Err(_) => format!("killed by signal {signal}"),
+        },
+        (None, None) => "ended".into(),
+    }
+}
+
+/// How process `pid`, spawned by this command, ended, if its reaper has recorded it. The
+/// reaper writes just after the process is gone, so this waits for it up to `wait`.
+pub async fn exit_description(files: &ProcessFiles, pid: u32, wait: Duration) -> Option<String> {
+    let started = Instant::now();
+    loop {
+        if let Ok(text) = fs::read_to_string(files.exit()) {
+            if let Some((recorded, how)) = text.trim().split_once(' ') {
+                if recorded.parse() == Ok(pid) {
+                    return Some(how.to_string());
+                }
+            }
+        }
+        if started.elapsed() >= wait {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The pid in the pid file, alive or not.
+pub fn recorded_pid(files: &ProcessFiles) -> Option<u32> {
+    fs::read_to_string(&files.pid).ok()?.trim().parse().ok()
+}
+
+/// Whether the process is gone because someone stopped it ([`stop`] removes the pid file,
+/// and marks the stop while it runs), rather than by a crash or a kill.
+pub fn stopped_on_purpose(files: &ProcessFiles) -> bool {
+    !files.pid.exists() || files.stopping().exists()
+}
+
 /// The pid from the pid file if that process is alive and is ours.
 pub fn running_pid(files: &ProcessFiles) -> Option<u32> {
-    let pid: u32 = fs::read_to_string(&files.pid).ok()?.trim().parse().ok()?;
+    let pid = recorded_pid(files)?;
     is_ours(pid, &files.marker).then_some(pid)
 }
 
@@ -97,6 +158,7 @@ pub async fn stop(files: &ProcessFiles, timeout: Duration) -> Stopped {
     };
     let target = Pid::from_raw(pid as i32);
     let started = Instant::now();
+    let _ = fs::write(files.stopping(), format!("{pid}\n"));
     let _ = kill(target, Signal::SIGTERM);
     let outcome = loop {
         if !is_ours(pid, &files.marker) {
@@ -114,6 +176,7 @@ pub async fn stop(files: &ProcessFiles, timeout: Duration) -> Stopped {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let _ = fs::remove_file(&files.pid);
+    let _ = fs::remove_file(files.stopping());
     outcome
 }
 
@@ -243,6 +306,53 @@ mod tests {
         let outcome = stop(&files, Duration::from_millis(500)).await;
         assert_eq!(outcome, Stopped::Killed);
         assert_eq!(running_pid(&files), None);
+    }
+
+    #[tokio::test]
+    async fn a_kill_is_recorded_and_told_apart_from_a_stop() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let files = ProcessFiles {
+            pid: dir.path().join("p.pid"),
+            log: dir.path().join("p.log"),
+            marker: "cassflow-killed".into(),
+        };
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "while true; do sleep 0.1; done", "cassflow-killed"]);
+        let pid = spawn(cmd, &files).expect("spawn");
+        assert!(!stopped_on_purpose(&files), "running");
+        kill(Pid::from_raw(pid as i32), Signal::SIGKILL).expect("kill");
+        let how = exit_description(&files, pid, Duration::from_secs(10)).await;
+        assert_eq!(how.as_deref(), Some("killed by signal 9 (SIGKILL)"));
+        assert_eq!(running_pid(&files), None);
+        assert_eq!(
+            recorded_pid(&files),
+            Some(pid),
+            "a crash leaves the pid file"
+        );
+        assert!(!stopped_on_purpose(&files), "a kill is not a stop");
+        assert_eq!(
+            exit_description(&files, pid + 1, Duration::ZERO).await,
+            None,
+            "another pid's exit is not this one's"
+        );
+
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "exit 3", "cassflow-killed"]);
+        let pid = spawn(cmd, &files).expect("spawn");
+        let how = exit_description(&files, pid, Duration::from_secs(10)).await;
+        assert_eq!(how.as_deref(), Some("exited with code 3"));
+
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "while true; do sleep 0.1; done", "cassflow-killed"]);
+        spawn(cmd, &files).expect("spawn");
+        for _ in 0..100 {
+            if running_pid(&files).is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        stop(&files, Duration::from_secs(5)).await;
+        assert!(stopped_on_purpose(&files), "stop removes the pid file");
     }
 
     #[test]

@@ -45,7 +45,7 @@ async fn main() -> anyhow::Result<()> {
             name: format!("sweep{round}_{tag}"),
             topic: topic.clone(),
             keyspace: format!("sweep{round}_{tag}"),
-            group_id: format!("sweep{round}_{tag}"),
+            group_id: Some(format!("sweep{round}_{tag}")),
             ..PipelineConfig::default()
         };
         let label = PipelineLabel {

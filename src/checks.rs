@@ -94,9 +94,9 @@ pub async fn consumer_lag(
     pipeline: &PipelineConfig,
 ) -> Result<LagReport, CheckError> {
     let mut cfg = client_config(kafka);
-    cfg.set("group.id", &pipeline.group_id)
+    cfg.set("group.id", pipeline.group_id())
         .set("enable.auto.commit", "false");
-    let (group, topic) = (pipeline.group_id.clone(), pipeline.topic.clone());
+    let (group, topic) = (pipeline.group_id(), pipeline.topic.clone());
     let timeout = kafka.request_timeout;
     let fail = {
         let (group, topic) = (group.clone(), topic.clone());

@@ -137,7 +137,7 @@ fn write_config(dir: &Path, kafka: &str, cassandra: &str, p: &PipelineConfig) ->
              [cassandra]\ncontact_points = \"{cassandra}\"\n\
              [producer]\ndelivery_timeout = \"10s\"\n\
              [[pipelines]]\nname = \"{}\"\ntopic = \"{}\"\nkeyspace = \"{}\"\ntable = \"{}\"\ngroup_id = \"{}\"\n",
-            p.name, p.topic, p.keyspace, p.table, p.group_id
+            p.name, p.topic, p.keyspace, p.table, p.group_id()
         ),
     )
     .expect("write config");

@@ -70,7 +70,7 @@ fn header_text(m: &OwnedMessage, name: &str) -> Option<String> {
 /// The group's committed offset of partition 0.
 async fn committed(config: &Config, pipeline: &PipelineConfig) -> Option<i64> {
     let consumer: BaseConsumer = cassflow::kafka::client_config(&config.kafka)
-        .set("group.id", &pipeline.group_id)
+        .set("group.id", pipeline.group_id())
         .create()
         .expect("consumer");
     let mut tpl = TopicPartitionList::new();

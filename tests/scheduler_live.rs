@@ -157,17 +157,13 @@ async fn produce_then_wait_for_the_group_to_catch_up() {
     assert_eq!(report.total(), 25);
 
     // The group commits the end of every partition (as the stream job would after writing).
-    let (c, g, t) = (
-        config.clone(),
-        pipeline.group_id.clone(),
-        pipeline.topic.clone(),
-    );
+    let (c, g, t) = (config.clone(), pipeline.group_id(), pipeline.topic.clone());
     tokio::task::spawn_blocking(move || commit_to_end(&c, &g, &t))
         .await
         .expect("commit");
     // A second run produces 25 more: commit those too while wait_lag polls.
     let commit_config = config.clone();
-    let (group, topic) = (pipeline.group_id.clone(), pipeline.topic.clone());
+    let (group, topic) = (pipeline.group_id(), pipeline.topic.clone());
     let committer = tokio::spawn(async move {
         loop {
             tokio::time::sleep(Duration::from_millis(250)).await;

@@ -231,7 +231,7 @@ async fn json_mapping_and_the_seeds_all_text_table() {
         partitions: 2,
         keyspace: common::unique("ks"),
         table: "events".into(),
-        group_id: common::unique("events-group"),
+        group_id: Some(common::unique("events-group")),
         format: RecordFormat::Json,
         columns: BTreeMap::from([("kind".to_string(), "type".to_string())]),
         ..PipelineConfig::default()

@@ -96,7 +96,7 @@ async fn a_table_altered_mid_stream_is_replanned_and_nothing_writable_is_dead_le
         partitions: 2,
         keyspace: common::unique("ks"),
         table: "events".into(),
-        group_id: common::unique("altered-group"),
+        group_id: Some(common::unique("altered-group")),
         format: RecordFormat::Json,
         ..PipelineConfig::default()
     };
@@ -179,7 +179,7 @@ fn missing_table_pipeline() -> PipelineConfig {
         partitions: 1,
         keyspace: common::unique("ks"),
         table: "nowhere".into(),
-        group_id: common::unique("missing-group"),
+        group_id: Some(common::unique("missing-group")),
         format: RecordFormat::Json,
         ..PipelineConfig::default()
     }
@@ -272,7 +272,7 @@ async fn cassflow_stream_exits_non_zero_with_one_line_when_no_pipeline_can_start
             bad.topic,
             bad.keyspace,
             bad.table,
-            bad.group_id
+            bad.group_id()
         ),
     )
     .expect("write config");

@@ -26,7 +26,7 @@ fn write_config(dir: &Path, config: &Config, p: &PipelineConfig) -> std::path::P
             p.topic,
             p.keyspace,
             p.table,
-            p.group_id
+            p.group_id()
         ),
     )
     .expect("write config");

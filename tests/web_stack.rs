@@ -107,7 +107,7 @@ async fn topic_and_table_pages_show_the_produced_users() {
 
     // The stream job's group appears with its lag once it has committed everything.
     let path = format!("/api/v1/topics/{}", pipeline.topic);
-    let group = pipeline.group_id.clone();
+    let group = pipeline.group_id();
     let topic = wait_json(&mut client, &path, 60, |j| {
         j["groups"].as_array().is_some_and(|g| {
             g.iter().any(|g| {

@@ -13,6 +13,9 @@ use std::path::Path;
 
 const CHART: &str = include_str!("../../bench/chart.py");
 const METHOD: &str = include_str!("../../bench/method.md");
+/// Measured by tests/stream_memory.rs, not by the bench; kept in the report so that a bench
+/// run does not drop it.
+const MEMORY: &str = include_str!("../../bench/memory.md");
 
 /// Where and on what the bench ran.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -300,6 +303,7 @@ pub fn markdown(r: &Results, chart_note: Option<&str>) -> String {
         let _ = writeln!(s, "- {}: {}", x.pipeline, x.settings.join(", "));
     }
     let _ = writeln!(s, "\n{}", METHOD.trim_end());
+    let _ = writeln!(s, "\n{}", MEMORY.trim_end());
     let m = &r.machine;
     let _ = writeln!(s, "\n## Machine and versions\n\n- CPU: {} ({} cores), memory {:.1} GB, Linux {}\n- load average before: {}; after: {} (the machine is shared: other work shows here)", m.cpu, m.cores, m.memory_gb, m.kernel, m.load_before, m.load_after);
     for (k, v) in &r.versions {

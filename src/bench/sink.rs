@@ -212,7 +212,7 @@ pub fn stream_config(
         partitions: ctx.opts.partitions,
         keyspace: target.keyspace.clone(),
         table: target.table.clone(),
-        group_id: format!("{}-{tag}", target.keyspace),
+        group_id: Some(format!("{}-{tag}", target.keyspace)),
         ..PipelineConfig::default()
     }];
     config.stream.metrics_bind = None;

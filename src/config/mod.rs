@@ -259,9 +259,10 @@ pub struct PipelineConfig {
     /// Where undecodable or unwritable messages go; `<topic>.dlq` when unset.
     #[serde(deserialize_with = "lenient::opt_string")]
     pub dead_letter_topic: Option<String>,
-    /// Consumer group of the stream job.
-    #[serde(deserialize_with = "lenient::string")]
-    pub group_id: String,
+    /// Consumer group of the stream job; `cassflow-<name>` when unset, so every pipeline
+    /// reads its topic whole (two pipelines on one topic must not share a group).
+    #[serde(deserialize_with = "lenient::opt_string")]
+    pub group_id: Option<String>,
     /// `users` (the record of design.md) or `json` (any object, mapped by `columns`).
     pub format: RecordFormat,
     /// Column name -> JSON field name; columns not listed read the field of the same name.
@@ -278,7 +279,7 @@ impl Default for PipelineConfig {
             keyspace: "spark_streams".into(),
             table: "created_users".into(),
             dead_letter_topic: None,
-            group_id: "cassflow-users".into(),
+            group_id: None,
             format: RecordFormat::Users,
             columns: BTreeMap::new(),
         }
@@ -291,6 +292,14 @@ impl PipelineConfig {
             .clone()
             .unwrap_or_else(|| format!("{}.dlq", self.topic))
     }
+
+    /// The consumer group: `group_id`, or `cassflow-<name>` (`cassflow-users` for the
+    /// seed's users pipeline).
+    pub fn group_id(&self) -> String {
+        self.group_id
+            .clone()
+            .unwrap_or_else(|| format!("cassflow-{}", self.name))
+    }
 }
 
 /// The stream job's settings, shared by every pipeline.
@@ -302,6 +311,10 @@ pub struct StreamConfig {
     /// within 10% of each other (256 best, ~24k rows/s), 1024 is 25% slower; 256 leaves room
     /// for a multi-node cluster.
     pub max_in_flight: usize,
+    /// Bytes a pipeline may hold in messages received and not yet finished (held and in
+    /// flight; a `format = "json"` message counts twice, for its converted row); receiving
+    /// waits while they are reached. A message larger than this is processed alone.
+    pub max_in_flight_bytes: usize,
     /// Larger message values go to the dead-letter topic.
     pub max_message_bytes: usize,
     /// First delay before retrying a failed write; doubles up to `retry_max_backoff`.
@@ -333,6 +346,7 @@ impl Default for StreamConfig {
     fn default() -> Self {
         StreamConfig {
             max_in_flight: 256,
+            max_in_flight_bytes: 64 << 20,
             max_message_bytes: 1 << 20,
             retry_initial_backoff: Duration::from_millis(100),
             retry_max_backoff: Duration::from_secs(5),

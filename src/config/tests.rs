@@ -152,3 +152,71 @@ fn host_port_entries_split_at_the_last_colon() {
     };
     assert_eq!(cfg.first_contact_point(), ("db1", 9142));
 }
+
+#[test]
+fn every_pipeline_gets_its_own_group_by_default() {
+    Jail::expect_with(|jail| {
+        let c = load_in(jail, None).expect("defaults load");
+        assert_eq!(
+            c.default_pipeline().group_id(),
+            "cassflow-users",
+            "the seed's"
+        );
+        let c = load_in(
+            jail,
+            Some(
+                "[[pipelines]]\nname = \"users\"\n\
+                 [[pipelines]]\nname = \"audit\"\ntable = \"audit_users\"\n",
+            ),
+        )
+        .expect("two pipelines on one topic, default groups");
+        let groups: Vec<String> = c.pipelines.iter().map(PipelineConfig::group_id).collect();
+        assert_eq!(groups, ["cassflow-users", "cassflow-audit"]);
+        Ok(())
+    });
+}
+
+#[test]
+fn two_pipelines_on_one_topic_in_one_group_are_refused_naming_both() {
+    Jail::expect_with(|jail| {
+        let err = load_in(
+            jail,
+            Some(
+                "[[pipelines]]\nname = \"users\"\n\
+                 [[pipelines]]\nname = \"audit\"\ntable = \"audit_users\"\ngroup_id = \"cassflow-users\"\n",
+            ),
+        )
+        .unwrap_err();
+        assert_eq!(err.key(), Some("pipelines[1].group_id"));
+        let text = err.to_string();
+        for part in [
+            "`users`",
+            "`audit`",
+            "users_created",
+            "cassflow-users",
+            "fix:",
+        ] {
+            assert!(text.contains(part), "{part} in {text}");
+        }
+        // Another topic in the same group is a different subscription: allowed.
+        assert!(load_in(
+            jail,
+            Some(
+                "[[pipelines]]\nname = \"users\"\n\
+                 [[pipelines]]\nname = \"orders\"\ntopic = \"orders\"\ngroup_id = \"cassflow-users\"\n",
+            ),
+        )
+        .is_ok());
+        Ok(())
+    });
+}
+
+#[test]
+fn the_byte_budget_must_hold_something() {
+    Jail::expect_with(|jail| {
+        jail.set_env("CASSFLOW_STREAM__MAX_IN_FLIGHT_BYTES", "0");
+        let err = load_in(jail, None).unwrap_err();
+        assert_eq!(err.key(), Some("stream.max_in_flight_bytes"));
+        Ok(())
+    });
+}

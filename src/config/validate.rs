@@ -56,11 +56,30 @@ impl Config {
                     "use a whole number of at least 1",
                 ));
             }
-            if p.group_id.trim().is_empty() {
+            if p.group_id.as_ref().is_some_and(|g| g.trim().is_empty()) {
                 return Err(invalid(
                     key("group_id"),
                     "is empty".into(),
-                    "name a consumer group, e.g. `cassflow-users`",
+                    "name a consumer group, e.g. `cassflow-users`, or remove the key for `cassflow-<name>`",
+                ));
+            }
+            if let Some(q) = self.pipelines[..i]
+                .iter()
+                .find(|q| q.topic == p.topic && q.group_id() == p.group_id())
+            {
+                return Err(invalid(
+                    key("group_id"),
+                    format!(
+                        "pipelines `{}` and `{}` both read topic `{}` in consumer group `{}`, so Kafka would split the topic's partitions between them and each table would get only part of it",
+                        q.name,
+                        p.name,
+                        p.topic,
+                        p.group_id()
+                    ),
+                    &format!(
+                        "give each pipeline its own group, e.g. `group_id = \"cassflow-{}\"`, or remove `group_id` from both (the default is `cassflow-<name>`)",
+                        p.name
+                    ),
                 ));
             }
             for column in p.columns.keys() {
@@ -137,6 +156,13 @@ impl Config {
                 "scheduler.poll_interval".into(),
                 "0s would spin".into(),
                 "use e.g. `1s`",
+            ));
+        }
+        if self.stream.max_in_flight_bytes == 0 {
+            return Err(invalid(
+                "stream.max_in_flight_bytes".into(),
+                "0 bytes would hold no message".into(),
+                "use e.g. 67108864 (64 MiB, the default)",
             ));
         }
         if self.stream.max_in_flight == 0 {

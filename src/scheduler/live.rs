@@ -150,7 +150,9 @@ async fn run_wait_lag(config: &Config, task: WaitLagTask, ctx: TaskContext) -> T
     let pipeline = checks::pipeline(config, task.pipeline.as_deref()).map_err(TaskFailure::new)?;
     ctx.log.line(format_args!(
         "waiting up to {:?} for group `{}` to read everything on `{}`",
-        task.timeout, pipeline.group_id, pipeline.topic
+        task.timeout,
+        pipeline.group_id(),
+        pipeline.topic
     ));
     let mut last_total = None;
     let report = checks::wait_for_zero_lag(

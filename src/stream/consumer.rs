@@ -113,7 +113,7 @@ fn consumer_config(kafka: &KafkaConfig, pipeline: &PipelineConfig) -> rdkafka::C
         }
     }
     // The delivery contract: not overridable.
-    cfg.set("group.id", &pipeline.group_id)
+    cfg.set("group.id", pipeline.group_id())
         .set("enable.auto.commit", "true")
         .set("auto.commit.interval.ms", "1000")
         .set("enable.auto.offset.store", "false")
@@ -163,7 +163,7 @@ pub async fn reset_offsets(
 ) -> Result<(), StreamError> {
     let cfg = consumer_config(kafka, pipeline);
     let topic = pipeline.topic.clone();
-    let group = pipeline.group_id.clone();
+    let group = pipeline.group_id();
     let timeout = kafka.request_timeout;
     tokio::task::spawn_blocking(move || {
         let fail = |detail: String| StreamError::Replay {

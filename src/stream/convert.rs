@@ -174,6 +174,27 @@ impl SerializeValue for Cell<'_> {
     }
 }
 
+impl Cell<'_> {
+    /// The same value owning its text, so that it outlives what it was read from.
+    pub fn into_owned(self) -> Cell<'static> {
+        match self {
+            Cell::Unset => Cell::Unset,
+            Cell::Text(v) => Cell::Text(Cow::Owned(v.into_owned())),
+            Cell::Uuid(v) => Cell::Uuid(v),
+            Cell::TimeUuid(v) => Cell::TimeUuid(v),
+            Cell::Timestamp(v) => Cell::Timestamp(v),
+            Cell::Date(v) => Cell::Date(v),
+            Cell::Int(v) => Cell::Int(v),
+            Cell::BigInt(v) => Cell::BigInt(v),
+            Cell::SmallInt(v) => Cell::SmallInt(v),
+            Cell::TinyInt(v) => Cell::TinyInt(v),
+            Cell::Double(v) => Cell::Double(v),
+            Cell::Float(v) => Cell::Float(v),
+            Cell::Boolean(v) => Cell::Boolean(v),
+        }
+    }
+}
+
 /// The row's bound values, in plan order; absent non-key fields stay unset (no tombstone).
 /// Room is left for one more value (the sink appends the write time).
 pub fn row<'a, F: Fields + ?Sized>(

@@ -11,6 +11,7 @@
 pub mod consumer;
 pub mod convert;
 pub mod dead_letter;
+pub mod intake;
 pub mod metrics;
 pub mod offsets;
 pub mod retry;
@@ -23,15 +24,15 @@ use crate::config::{Config, PipelineConfig, RecordFormat, StreamConfig};
 use crate::record::UserView;
 use consumer::{PipelineConsumer, RebalanceEvent, Replay};
 use dead_letter::{DeadLetterQueue, Refusal, Sent};
+use intake::Intake;
 use metrics::{PipelineMetrics, ReasonLabel};
-use offsets::{OffsetTracker, Ticket};
+use offsets::{Committable, OffsetTracker, Ticket};
 use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use retry::{Progress, RecordRetries, Verdict};
 use sink::{SinkWriter, WriteError};
 use status::{PauseReason, State};
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -303,6 +304,8 @@ enum Outcome {
 struct Done {
     ticket: Ticket,
     outcome: Outcome,
+    /// The bytes the record held ([`intake::message_cost`]).
+    cost: usize,
 }
 
 /// Runs one pipeline until `shutdown`. If it cannot start, says so at once (an error log
@@ -373,7 +376,7 @@ async fn start_and_run(
         pipeline = %pipeline.name,
         topic = %pipeline.topic,
         table = %format!("{}.{}", pipeline.keyspace, pipeline.table),
-        group = %pipeline.group_id,
+        group = %pipeline.group_id(),
         dead_letters = %dlq.topic(),
         "stream started"
     );
@@ -405,7 +408,10 @@ async fn start_and_run(
         tracker: OffsetTracker::default(),
         permits: Arc::new(Semaphore::new(config.stream.max_in_flight)),
         paused: false,
-        held: VecDeque::new(),
+        intake: Intake::new(
+            config.stream.max_in_flight,
+            config.stream.max_in_flight_bytes,
+        ),
         kafka_errors: ThrottledLog::default(),
     };
     job.run(&mut summary).await;
@@ -425,38 +431,44 @@ struct Job {
     tracker: OffsetTracker,
     permits: Arc<Semaphore>,
     paused: bool,
-    /// Messages received but not started yet (waiting for a write slot).
-    held: VecDeque<OwnedMessage>,
+    /// Messages received but not started yet (waiting for a write slot), and the bytes
+    /// they and the records in flight hold.
+    intake: Intake<OwnedMessage>,
     kafka_errors: ThrottledLog,
 }
 
 impl Job {
     async fn run(&mut self, summary: &mut PipelineSummary) {
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
-        let max_held = self.shared.stream.max_in_flight;
+        let format = self.shared.pipeline.format;
         let mut tick = tokio::time::interval(Duration::from_millis(200));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             self.apply_rebalances();
             self.pause_or_resume();
-            while !self.held.is_empty() {
+            while !self.intake.is_empty() {
                 let Ok(permit) = self.permits.clone().try_acquire_owned() else {
                     break;
                 };
-                if let Some(message) = self.held.pop_front() {
-                    self.start(message, permit, done_tx.clone());
+                if let Some((message, cost)) = self.intake.take_oldest() {
+                    self.start(message, cost, permit, done_tx.clone());
                 }
             }
-            let may_receive = self.paused || self.held.len() < max_held;
+            let may_receive = self.paused || self.intake.may_receive();
             tokio::select! {
                 biased;
                 _ = self.shared.shutdown.cancelled() => break,
                 Some(done) = done_rx.recv() => self.finish(done, summary),
                 received = self.consumer.recv(), if may_receive => match received {
                     Ok(message) => {
+                        let message = message.detach();
+                        // A rebalance served by this recv comes first: the held messages
+                        // it drops must not include this one, read after it.
+                        self.apply_rebalances();
                         summary.consumed += 1;
                         self.shared.metrics.consumed.inc();
-                        self.held.push_back(message.detach());
+                        let cost = intake::message_cost(&message, format);
+                        self.intake.hold(message, cost);
                     }
                     Err(e) => self.kafka_errors.warn(&self.shared.pipeline.name, &e.to_string()),
                 },
@@ -470,16 +482,13 @@ impl Job {
         for event in self.consumer.context().take_events() {
             match event {
                 RebalanceEvent::Revoked(parts) => {
-                    for p in parts {
-                        self.tracker.revoke(p);
+                    for p in &parts {
+                        self.tracker.revoke(*p);
                     }
-                    // Held messages of revoked partitions belong to their new owner now.
-                    let keep: Vec<i32> = self
-                        .consumer
-                        .assignment()
-                        .map(|a| a.elements().iter().map(|e| e.partition()).collect())
-                        .unwrap_or_default();
-                    self.held.retain(|m| keep.contains(&m.partition()));
+                    // Held messages of revoked partitions are read again by their owner,
+                    // even when that is us again (assigned in the same batch of events:
+                    // the current assignment cannot tell old messages from new).
+                    self.intake.revoke(&parts);
                 }
                 RebalanceEvent::Assigned(_) => {
                     if self.paused {
@@ -522,39 +531,64 @@ impl Job {
     fn start(
         &mut self,
         message: OwnedMessage,
+        cost: usize,
         permit: OwnedSemaphorePermit,
         done: mpsc::UnboundedSender<Done>,
     ) {
-        let ticket = self.tracker.begin(message.partition(), message.offset());
+        let (ticket, moved) = self.tracker.begin(message.partition(), message.offset());
+        if let Some(moved) = moved {
+            self.store(moved);
+        }
         let shared = self.shared.clone();
         shared.metrics.in_flight.inc();
         tokio::spawn(async move {
             let outcome = process(&shared, &message).await;
             shared.metrics.in_flight.dec();
             drop(permit);
-            let _ = done.send(Done { ticket, outcome });
+            let _ = done.send(Done {
+                ticket,
+                outcome,
+                cost,
+            });
         });
     }
 
     fn finish(&mut self, done: Done, summary: &mut PipelineSummary) {
+        self.intake.release(done.cost);
         match done.outcome {
             Outcome::Written => summary.written += 1,
             Outcome::DeadLettered => summary.dead_lettered += 1,
             Outcome::Abandoned => return,
         }
         if let Some(next) = self.tracker.finish(done.ticket) {
-            let mut tpl = TopicPartitionList::new();
-            let stored = tpl
-                .add_partition_offset(
-                    &self.shared.pipeline.topic,
-                    done.ticket.partition,
-                    Offset::Offset(next),
-                )
-                .and_then(|()| self.consumer.store_offsets(&tpl));
-            if let Err(e) = stored {
-                // The partition was revoked meanwhile: its new owner reads it again.
-                tracing::debug!(partition = done.ticket.partition, next, error = %e, "offset not stored");
-            }
+            self.store(next);
+        }
+    }
+
+    /// Stores a partition's committable offset for the next (auto-)commit. One that may be
+    /// below the committed offset (a rewind, the start of an assignment) is also committed
+    /// at once: librdkafka commits a stored offset only when it is above the committed
+    /// one, and a restart must not skip what is read again.
+    fn store(&mut self, next: Committable) {
+        let mut tpl = TopicPartitionList::new();
+        let stored = tpl
+            .add_partition_offset(
+                &self.shared.pipeline.topic,
+                next.partition,
+                Offset::Offset(next.next),
+            )
+            .and_then(|()| self.consumer.store_offsets(&tpl))
+            .and_then(|()| {
+                if next.commit_now {
+                    tracing::debug!(pipeline = %self.shared.pipeline.name, partition = next.partition, next = next.next, "committing where reading starts or went back to");
+                    self.consumer.commit(&tpl, CommitMode::Async)
+                } else {
+                    Ok(())
+                }
+            });
+        if let Err(e) = stored {
+            // The partition was revoked meanwhile: its new owner reads it again.
+            tracing::debug!(partition = next.partition, next = next.next, error = %e, "offset not stored");
         }
     }
 
@@ -575,7 +609,7 @@ impl Job {
             }
         }
         summary.abandoned = self.tracker.in_flight();
-        summary.unstarted = self.held.len();
+        summary.unstarted = self.intake.held();
         if let Err(e) = self.consumer.commit_consumer_state(CommitMode::Sync) {
             tracing::debug!(error = %e, "final commit had nothing to commit");
         }
@@ -630,7 +664,24 @@ async fn process(shared: &Shared, message: &OwnedMessage) -> Outcome {
         },
         RecordFormat::Json => match serde_json::from_slice::<serde_json::Value>(payload) {
             Ok(serde_json::Value::Object(map)) => {
-                write(shared, message, |plan| convert::row(plan, &map), micros).await
+                // The row owns its values and the tree is dropped before the write: a tree
+                // can be tens of times its message (`{"a":[0,0,...]}`) and a write may retry
+                // for long. The intake counts the message and its row, not the tree. After a
+                // re-plan (rare) the payload, which parsed once, is parsed again.
+                let tree = std::sync::Mutex::new(Some(map));
+                let to_row = |plan: &[convert::ColumnPlan]| {
+                    let taken = tree.lock().ok().and_then(|mut t| t.take());
+                    let map = match taken {
+                        Some(map) => map,
+                        None => match serde_json::from_slice(payload) {
+                            Ok(serde_json::Value::Object(map)) => map,
+                            _ => serde_json::Map::new(),
+                        },
+                    };
+                    convert::row(plan, &map)
+                        .map(|cells| cells.into_iter().map(convert::Cell::into_owned).collect())
+                };
+                write(shared, message, to_row, micros).await
             }
             Ok(_) => {
                 dead_letter(

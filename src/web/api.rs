@@ -132,7 +132,7 @@ async fn pipelines(State(state): State<AppState>) -> Result<Json<Value>, WebErro
                 "dead_letter_topic": p.dead_letter_topic(),
                 "keyspace": p.keyspace,
                 "table": p.table,
-                "group_id": p.group_id,
+                "group_id": p.group_id(),
                 "format": p.format,
                 // Null until the stream job in this process has reported on the pipeline.
                 "status": status,

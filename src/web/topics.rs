@@ -112,7 +112,7 @@ async fn details(
         .pipelines
         .iter()
         .filter(|p| p.topic == topic)
-        .map(|p| p.group_id.clone())
+        .map(|p| p.group_id())
         .collect();
     let groups = state.kafka.group_lag(topic, &partitions, known).await?;
     Ok((partitions, groups))

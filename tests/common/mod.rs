@@ -105,7 +105,7 @@ pub fn users_pipeline(tag: &str) -> PipelineConfig {
         partitions: 6,
         keyspace: unique("ks"),
         table: "created_users".into(),
-        group_id: format!("{topic}-group"),
+        group_id: Some(format!("{topic}-group")),
         ..PipelineConfig::default()
     }
 }

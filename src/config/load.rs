@@ -67,6 +67,19 @@ pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
         }
         None => {}
     }
+    with_env_and_validated(figment)
+}
+
+/// Loads the configuration from TOML text instead of a file, with the `CASSFLOW_*`
+/// environment on top, exactly as [`load`] does (for the fuzz target of the loader).
+#[doc(hidden)]
+pub fn load_str(text: &str) -> Result<Config, ConfigError> {
+    with_env_and_validated(
+        Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(text)),
+    )
+}
+
+fn with_env_and_validated(figment: Figment) -> Result<Config, ConfigError> {
     let figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__").ignore(NON_CONFIG_ENV));
     let config: Config = figment.extract().map_err(from_figment)?;
     config.validate()?;

@@ -7,7 +7,7 @@ mod load;
 mod scheduler;
 mod validate;
 
-pub use load::{load, ConfigError, ENV_PREFIX};
+pub use load::{load, load_str, ConfigError, ENV_PREFIX};
 pub use scheduler::SchedulerConfig;
 
 use serde::{Deserialize, Serialize};

@@ -11,7 +11,9 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let decoded = UserView::decode(data);
     if let Ok(text) = std::str::from_utf8(data) {
-        if !data.iter().all(u8::is_ascii_whitespace) {
+        // serde_json's `raw_value` feature (on in this build) makes `Value` parse the string
+        // under this magic key as JSON of its own: the tree is the wrong oracle there.
+        if !data.iter().all(u8::is_ascii_whitespace) && !text.contains("$serde_json::private::") {
             let tree = serde_json::from_str::<serde_json::Value>(text);
             match (&decoded, &tree) {
                 (Err(DecodeError::InvalidJson { .. }), Ok(_)) => {

@@ -138,6 +138,15 @@ async fn serve(config: &Config) -> Result<(), UpError> {
         .map_err(web_error)?
         .with_scheduler(scheduler.clone());
     let source = crate::source::Source::open(&config.source, config.source.kind).await;
+    // Bound before "cassflow is up" is said: the URL printed answers at once.
+    let listener = tokio::net::TcpListener::bind(web_bind)
+        .await
+        .map_err(|source| {
+            web_error(crate::web::WebError::Bind {
+                bind: web_bind,
+                source,
+            })
+        })?;
 
     say!("cassflow is up:");
     say!(
@@ -182,7 +191,7 @@ async fn serve(config: &Config) -> Result<(), UpError> {
             }
         });
     }
-    let mut web = tokio::spawn(crate::web::serve(config.clone(), state, shutdown.clone()));
+    let mut web = tokio::spawn(crate::web::serve_on(listener, state, shutdown.clone()));
     let mut scheduler_loop = tokio::spawn(scheduler.run(shutdown.clone()));
     let mut stream = {
         let (config, token) = (config.clone(), shutdown.clone());

@@ -278,9 +278,11 @@ async fn a_letter_that_fits_in_no_way_stops_the_pipeline_with_the_reason() {
             && error.contains("max.message.bytes"),
         "{error}"
     );
+    // Nothing committed, or offset 0 (the job commits where an assignment starts): either
+    // way the record is read again.
     assert_eq!(
-        committed(&config, &pipeline).await,
-        None,
+        committed(&config, &pipeline).await.unwrap_or(0),
+        0,
         "the record is read again"
     );
 }

@@ -345,6 +345,115 @@ async fn json_mapping_and_the_seeds_all_text_table() {
     assert_eq!(summaries.len(), 2);
 }
 
+/// A number beyond a `float` column (JSON `1e39`) or a `double` column (text `"1e400"`)
+/// would be written as infinity: it is dead-lettered instead, and the good record between
+/// them is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn numbers_beyond_float_and_double_are_dead_lettered_not_written_as_infinity() {
+    let config = common::stack().await;
+    let session = common::session(&config).await;
+    let pipeline = PipelineConfig {
+        name: common::unique("floats"),
+        topic: common::unique("floats"),
+        partitions: 1,
+        keyspace: common::unique("ks"),
+        table: "measures".into(),
+        group_id: Some(common::unique("floats-group")),
+        format: RecordFormat::Json,
+        ..PipelineConfig::default()
+    };
+    cassflow::cassandra::schema::ensure_keyspace(&session, &config.cassandra, &pipeline.keyspace)
+        .await
+        .expect("keyspace");
+    session
+        .query_unpaged(
+            format!(
+                "CREATE TABLE {}.measures (id uuid PRIMARY KEY, ratio float, total double)",
+                pipeline.keyspace
+            ),
+            &[],
+        )
+        .await
+        .expect("create table");
+    cassflow::kafka::admin::ensure_topic(&config.kafka, &pipeline.topic, 1, 1)
+        .await
+        .expect("topic");
+    let ids = [
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
+    ];
+    let values = [
+        format!(r#"{{"id":"{}","ratio":1e39}}"#, ids[0]),
+        format!(r#"{{"id":"{}","ratio":1.5,"total":2.5}}"#, ids[1]),
+        format!(r#"{{"id":"{}","total":"1e400"}}"#, ids[2]),
+    ];
+    let producer: FutureProducer = cassflow::kafka::client_config(&config.kafka)
+        .create()
+        .expect("producer");
+    for value in &values {
+        producer
+            .send(
+                FutureRecord::<str, str>::to(&pipeline.topic).payload(value),
+                Duration::from_secs(30),
+            )
+            .await
+            .map_err(|(e, _)| e)
+            .expect("produced");
+    }
+
+    let shutdown = CancellationToken::new();
+    let job = common::spawn_pipeline(&config, &pipeline, &shutdown);
+    assert_eq!(
+        common::wait_for_rows(
+            &session,
+            &pipeline.keyspace,
+            "measures",
+            1,
+            Duration::from_secs(120)
+        )
+        .await,
+        1
+    );
+    let letters = read_dead_letters(&config, &pipeline.dead_letter_topic(), 2).await;
+    let mut got: Vec<(String, String)> = letters
+        .iter()
+        .map(|(_, reason, offset)| (offset.clone(), reason.clone()))
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("0".to_string(), "incompatible_value".to_string()),
+            ("2".to_string(), "incompatible_value".to_string())
+        ]
+    );
+    shutdown.cancel();
+    let summary = job.await.expect("job");
+    assert_eq!((summary.written, summary.dead_lettered), (1, 2));
+    let rows: Vec<(uuid::Uuid, Option<f32>, Option<f64>)> = session
+        .query_unpaged(
+            format!(
+                "SELECT id, ratio, total FROM {}.measures",
+                pipeline.keyspace
+            ),
+            &[],
+        )
+        .await
+        .expect("select")
+        .into_rows_result()
+        .expect("rows")
+        .rows()
+        .expect("typed rows")
+        .collect::<Result<_, _>>()
+        .expect("decoded rows");
+    assert_eq!(
+        rows,
+        [(ids[1], Some(1.5), Some(2.5))],
+        "only the finite record is written"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_share_a_group_and_lose_nothing_when_one_stops() {
     let config = common::stack().await;

@@ -67,13 +67,84 @@ pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
         }
         None => {}
     }
+    with_env_and_validated(figment)
+}
+
+/// Loads the configuration from TOML text instead of a file, with the `CASSFLOW_*`
+/// environment on top, exactly as [`load`] does (for the fuzz target of the loader).
+#[doc(hidden)]
+pub fn load_str(text: &str) -> Result<Config, ConfigError> {
+    with_env_and_validated(
+        Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(text)),
+    )
+}
+
+fn with_env_and_validated(figment: Figment) -> Result<Config, ConfigError> {
     let figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__").ignore(NON_CONFIG_ENV));
     let config: Config = figment.extract().map_err(from_figment)?;
-    config.validate()?;
+    config.validate().map_err(one_line)?;
     Ok(config)
 }
 
+/// A user's message is one line: line breaks and other control characters that came from
+/// a value (a string with a newline) or from a parser's report are shown escaped.
+fn one_line(err: ConfigError) -> ConfigError {
+    let clean = |s: String| -> String {
+        if !s.chars().any(char::is_control) {
+            return s;
+        }
+        s.chars()
+            .map(|c| match c {
+                c if c.is_control() => c.escape_default().to_string(),
+                c => c.to_string(),
+            })
+            .collect()
+    };
+    match err {
+        ConfigError::MissingFile { path } => ConfigError::MissingFile { path },
+        ConfigError::UnknownKey {
+            key,
+            origin,
+            expected,
+        } => ConfigError::UnknownKey {
+            key: clean(key),
+            origin: clean(origin),
+            expected: clean(expected),
+        },
+        ConfigError::Invalid {
+            key,
+            origin,
+            problem,
+            fix,
+        } => ConfigError::Invalid {
+            key: clean(key),
+            origin: clean(origin),
+            problem: clean(problem),
+            fix: clean(fix),
+        },
+    }
+}
+
+/// A TOML parser's report (`TOML parse error at line 2, column 5`, a source excerpt with a
+/// caret, then what was expected) as one line: the position and the expectation.
+fn parser_report(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| {
+            let gutter = l
+                .trim_start_matches(|c: char| c.is_ascii_digit())
+                .trim_start();
+            !l.is_empty() && !gutter.starts_with('|')
+        })
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
 fn from_figment(err: figment::Error) -> ConfigError {
+    one_line(from_figment_raw(err))
+}
+
+fn from_figment_raw(err: figment::Error) -> ConfigError {
     let origin = match &err.metadata {
         Some(meta) if meta.source.is_none() && meta.name.contains(ENV_PREFIX) => {
             // Environment values have no source file; name the variable itself.
@@ -119,7 +190,7 @@ fn from_figment(err: figment::Error) -> ConfigError {
         other => ConfigError::Invalid {
             key,
             origin,
-            problem: other.to_string(),
+            problem: parser_report(&other.to_string()),
             fix: "see docs/configuration.md for the key's type and default".into(),
         },
     }

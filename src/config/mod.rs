@@ -9,7 +9,7 @@ mod scheduler;
 pub mod secrets;
 mod validate;
 
-pub use load::{load, ConfigError, ENV_PREFIX};
+pub use load::{load, load_str, ConfigError, ENV_PREFIX};
 pub use scheduler::SchedulerConfig;
 pub use validate::check_topic;
 

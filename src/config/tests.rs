@@ -220,3 +220,28 @@ fn the_byte_budget_must_hold_something() {
         Ok(())
     });
 }
+
+/// Found by fuzzing (fuzz/fuzz_targets/config_load.rs): errors must be one line.
+#[test]
+fn errors_are_one_line_for_syntax_errors_and_values_with_newlines() {
+    Jail::expect_with(|jail| {
+        for text in [
+            "[kafka\nbootstrap = 1\n",
+            "a = \n",
+            "[kafka]\nbootstrap = 5\n",
+            "[[pipelines]]\npartitions = \"six\nseven\"\n",
+            "[[pipelines]]\ntable = \"x\\ny\"\n",
+            "[web]\nbind = \"a\\nb\"\n",
+        ] {
+            let err = load_in(jail, Some(text)).unwrap_err().to_string();
+            assert!(!err.contains('\n'), "{text:?}: {err}");
+            assert!(err.contains("fix"), "{text:?}: {err}");
+        }
+        let err = load_in(jail, Some("[kafka\n")).unwrap_err().to_string();
+        assert!(err.contains("line 1"), "{err}");
+        jail.set_env("CASSFLOW_KAFKA__BOOTSTRAP", "[1,");
+        let err = load_in(jail, None).unwrap_err().to_string();
+        assert!(!err.contains('\n'), "{err}");
+        Ok(())
+    });
+}

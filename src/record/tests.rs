@@ -90,6 +90,21 @@ fn unknown_fields_are_counted_not_rejected() {
     assert_eq!(notes.unknown_fields, 1);
 }
 
+/// From the record_decode fuzz target: serde_json's magic raw-value key is an ordinary
+/// unknown field to the decoder (its string is not parsed as JSON of its own).
+#[test]
+fn serde_json_magic_keys_are_ordinary_unknown_fields() {
+    let text = r#"{"$serde_json::private::RawValue":"f5.1firs"}"#;
+    assert_eq!(
+        UserRecord::decode(text.as_bytes()),
+        Err(DecodeError::MissingField { field: "id" })
+    );
+    let mut value = serde_json::to_value(sample().view()).expect("json");
+    value["$serde_json::private::RawValue"] = Value::from("{\"id\":1}");
+    let (record, notes) = UserRecord::decode(value.to_string().as_bytes()).expect("decodes");
+    assert_eq!((record, notes.unknown_fields), (sample(), 1));
+}
+
 #[test]
 fn numeric_post_code_is_kept_as_text() {
     let (r, notes) = UserRecord::decode(&with("post_code", Value::from(63104))).expect("ok");

@@ -306,8 +306,16 @@ fn convert<'a>(c: &ColumnPlan, v: Field<'a>) -> Result<Cell<'a>, ConvertError> {
         ColumnType::TinyInt => {
             Cell::TinyInt(ranged(as_i64()?, i8::MIN.into(), i8::MAX.into())? as i8)
         }
-        ColumnType::Double => Cell::Double(as_f64()?),
-        ColumnType::Float => Cell::Float(as_f64()? as f32),
+        // A value beyond the type's range (JSON `1e39` for a float, text `1e400` for a
+        // double) would become infinity, which is no number the record holds.
+        ColumnType::Double => match as_f64()? {
+            n if n.is_finite() => Cell::Double(n),
+            n => return Err(bad(format!("{n} is not a finite double"))),
+        },
+        ColumnType::Float => match as_f64()? {
+            n if (n as f32).is_finite() => Cell::Float(n as f32),
+            n => return Err(bad(format!("{n} is out of range for a float"))),
+        },
         ColumnType::Boolean => match v {
             Field::Json(Value::Bool(b)) => Cell::Boolean(*b),
             Field::Text(s) if s.eq_ignore_ascii_case("true") => Cell::Boolean(true),
@@ -381,6 +389,36 @@ mod tests {
         ));
         let v4 = "5f0c8c2e-8f5e-4d7b-9a53-0b8a5e1c2d3f";
         assert!(one(ColumnType::TimeUuid, json!(v4)).is_err());
+    }
+
+    #[test]
+    fn numbers_beyond_float_and_double_are_refused_not_infinite() {
+        let json: Value = serde_json::from_str(r#"{"f": 1e39}"#).expect("json");
+        let obj = json.as_object().expect("object");
+        let err = row(&plan(ColumnType::Float, false), obj).unwrap_err();
+        assert_eq!(err.reason(), "incompatible_value");
+        let message = err.to_string();
+        for part in ["`f`", "`c`", "Float", "out of range"] {
+            assert!(message.contains(part), "{message}");
+        }
+        assert!(one(ColumnType::Float, json!(-3.5e38)).is_err());
+        assert!(one(ColumnType::Float, json!("1e39")).is_err());
+        assert_eq!(
+            one(ColumnType::Float, json!(3.0e38)),
+            Ok(Cell::Float(3.0e38))
+        );
+        assert_eq!(one(ColumnType::Float, json!(1e-50)), Ok(Cell::Float(0.0)));
+        // serde_json refuses a literal beyond a double, so only text can get there.
+        assert!(serde_json::from_str::<Value>(r#"{"f": 1e400}"#).is_err());
+        for text in ["1e400", "-1e309", "inf", "NaN", "-infinity"] {
+            let err = one(ColumnType::Double, json!(text)).unwrap_err();
+            assert!(err.to_string().contains("Double"), "{err}");
+            assert!(one(ColumnType::Float, json!(text)).is_err(), "{text}");
+        }
+        assert_eq!(
+            one(ColumnType::Double, json!(1e308)),
+            Ok(Cell::Double(1e308))
+        );
     }
 
     #[test]

@@ -413,6 +413,8 @@ async fn start_and_run(
             config.stream.max_in_flight_bytes,
         ),
         kafka_errors: ThrottledLog::default(),
+        tasks: tokio::task::JoinSet::new(),
+        must_commit: std::collections::HashSet::new(),
     };
     job.run(&mut summary).await;
     let failure = job.shared.failure.lock().ok().and_then(|mut f| f.take());
@@ -435,6 +437,11 @@ struct Job {
     /// they and the records in flight hold.
     intake: Intake<OwnedMessage>,
     kafka_errors: ThrottledLog,
+    /// Records' tasks; those still running when the drain gives up are aborted, so a
+    /// stopped pipeline leaves nothing retrying behind it.
+    tasks: tokio::task::JoinSet<()>,
+    /// Partitions whose rewound offset is not yet confirmed committed (see [`Job::store`]).
+    must_commit: std::collections::HashSet<i32>,
 }
 
 impl Job {
@@ -484,6 +491,7 @@ impl Job {
                 RebalanceEvent::Revoked(parts) => {
                     for p in &parts {
                         self.tracker.revoke(*p);
+                        self.must_commit.remove(p);
                     }
                     // Held messages of revoked partitions are read again by their owner,
                     // even when that is us again (assigned in the same batch of events:
@@ -541,7 +549,7 @@ impl Job {
         }
         let shared = self.shared.clone();
         shared.metrics.in_flight.inc();
-        tokio::spawn(async move {
+        self.tasks.spawn(async move {
             let outcome = process(&shared, &message).await;
             shared.metrics.in_flight.dec();
             drop(permit);
@@ -555,6 +563,7 @@ impl Job {
 
     fn finish(&mut self, done: Done, summary: &mut PipelineSummary) {
         self.intake.release(done.cost);
+        while self.tasks.try_join_next().is_some() {}
         match done.outcome {
             Outcome::Written => summary.written += 1,
             Outcome::DeadLettered => summary.dead_lettered += 1,
@@ -562,6 +571,13 @@ impl Job {
         }
         if let Some(next) = self.tracker.finish(done.ticket) {
             self.store(next);
+        }
+        // Paused, and the last record in flight ended without a write that succeeded (it was
+        // dead-lettered): nothing is left to lift the pause, so let new records probe. If
+        // the cause persists, their writes pause the pipeline again.
+        if self.tracker.in_flight() == 0 && self.shared.outage.load(Ordering::Relaxed) {
+            tracing::info!(pipeline = %self.shared.pipeline.name, "no record in flight while paused: resuming to try again");
+            self.shared.outage.store(false, Ordering::Relaxed);
         }
     }
 
@@ -577,15 +593,22 @@ impl Job {
                 next.partition,
                 Offset::Offset(next.next),
             )
-            .and_then(|()| self.consumer.store_offsets(&tpl))
-            .and_then(|()| {
-                if next.commit_now {
-                    tracing::debug!(pipeline = %self.shared.pipeline.name, partition = next.partition, next = next.next, "committing where reading starts or went back to");
-                    self.consumer.commit(&tpl, CommitMode::Async)
-                } else {
-                    Ok(())
+            .and_then(|()| self.consumer.store_offsets(&tpl));
+        if stored.is_ok() && (next.commit_now || self.must_commit.contains(&next.partition)) {
+            // Synchronous, and tried again with every later store of the partition until
+            // it succeeds: an unconfirmed commit below the committed offset would leave the
+            // old, higher one in place, and a restart would skip what was read again.
+            tracing::debug!(pipeline = %self.shared.pipeline.name, partition = next.partition, next = next.next, "committing where reading starts or went back to");
+            match self.consumer.commit(&tpl, CommitMode::Sync) {
+                Ok(()) => {
+                    self.must_commit.remove(&next.partition);
                 }
-            });
+                Err(e) => {
+                    tracing::warn!(pipeline = %self.shared.pipeline.name, partition = next.partition, next = next.next, error = %e, "cannot commit the rewound offset yet; trying again with the next record");
+                    self.must_commit.insert(next.partition);
+                }
+            }
+        }
         if let Err(e) = stored {
             // The partition was revoked meanwhile: its new owner reads it again.
             tracing::debug!(partition = next.partition, next = next.next, error = %e, "offset not stored");
@@ -610,6 +633,8 @@ impl Job {
         }
         summary.abandoned = self.tracker.in_flight();
         summary.unstarted = self.intake.held();
+        // Abandoned records are not committed (read again on restart); stop their retries.
+        self.tasks.abort_all();
         if let Err(e) = self.consumer.commit_consumer_state(CommitMode::Sync) {
             tracing::debug!(error = %e, "final commit had nothing to commit");
         }

@@ -59,7 +59,7 @@ impl RecordRetries {
         let others_succeeded = now != self.seen;
         self.seen = now;
         if !others_succeeded {
-            self.uncounted_streak += 1;
+            self.uncounted_streak = self.uncounted_streak.saturating_add(1);
             return Verdict::Outage;
         }
         self.uncounted_streak = 0;

@@ -88,24 +88,6 @@ async fn committed(config: &Config, pipeline: &PipelineConfig) -> Option<i64> {
     .expect("committed task")
 }
 
-/// Runs the pipeline until the table holds the good records, then stops it; returns what
-/// it did (the letter it dead-lettered is checked by the caller).
-async fn stream_until_written(
-    config: &Config,
-    pipeline: &PipelineConfig,
-    good: &[cassflow::record::UserRecord],
-) -> cassflow::stream::PipelineSummary {
-    let shutdown = CancellationToken::new();
-    let job = common::spawn_pipeline(config, pipeline, &shutdown);
-    let session = common::session(config).await;
-    common::assert_table_holds(&session, pipeline, good).await;
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(120), job)
-        .await
-        .expect("the pipeline stops")
-        .expect("job")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_compressible_3_mb_value_reaches_the_dead_letter_topic_and_its_partition_moves_on() {
     let config = common::stack().await;
@@ -134,7 +116,7 @@ async fn a_compressible_3_mb_value_reaches_the_dead_letter_topic_and_its_partiti
     )
     .await;
 
-    let summary = stream_until_written(&config, &pipeline, &good).await;
+    let summary = common::stream_until_table_holds(&config, &pipeline, &good).await;
     let letter = first_message(&config, &pipeline.dead_letter_topic())
         .await
         .expect("the 3 MB value reached the dead-letter topic");
@@ -199,7 +181,7 @@ async fn a_letter_too_large_for_the_dead_letter_topic_is_sent_truncated_with_whe
     )
     .await;
 
-    let summary = stream_until_written(&config, &pipeline, &good).await;
+    let summary = common::stream_until_table_holds(&config, &pipeline, &good).await;
     let letter = first_message(&config, &pipeline.dead_letter_topic())
         .await
         .expect("the letter reached the dead-letter topic");

@@ -94,23 +94,6 @@ async fn first_name_and_write_time(
         .expect("one row")
 }
 
-/// Runs the pipeline until the table holds `records`, then stops it.
-async fn stream_until_holds(
-    config: &Config,
-    pipeline: &PipelineConfig,
-    records: &[UserRecord],
-) -> cassflow::stream::PipelineSummary {
-    let shutdown = CancellationToken::new();
-    let job = common::spawn_pipeline(config, pipeline, &shutdown);
-    let session = common::session(config).await;
-    common::assert_table_holds(&session, pipeline, records).await;
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(120), job)
-        .await
-        .expect("the pipeline stops")
-        .expect("job")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_record_stamped_in_2100_is_dead_lettered_as_timestamp_in_future() {
     let config = common::stack().await;
@@ -125,7 +108,7 @@ async fn a_record_stamped_in_2100_is_dead_lettered_as_timestamp_in_future() {
         &[(&users[0], Some(YEAR_2100_MS)), (&users[1], None)],
     )
     .await;
-    let summary = stream_until_holds(&config, &pipeline, &users[1..]).await;
+    let summary = common::stream_until_table_holds(&config, &pipeline, &users[1..]).await;
     let letters = read_all(&config, &pipeline.dead_letter_topic(), 1).await;
     assert_eq!(
         header_text(&letters[0], header::REASON).as_deref(),
@@ -154,7 +137,7 @@ async fn with_clamp_a_record_stamped_in_2100_is_written_at_the_current_time() {
     let users = common::users(1, "clamp");
     let before = chrono::Utc::now().timestamp_micros();
     produce_at(&config, &pipeline.topic, &[(&users[0], Some(YEAR_2100_MS))]).await;
-    let summary = stream_until_holds(&config, &pipeline, &users).await;
+    let summary = common::stream_until_table_holds(&config, &pipeline, &users).await;
     let after = chrono::Utc::now().timestamp_micros();
     let session = common::session(&config).await;
     let (_, written_at) = first_name_and_write_time(&session, &pipeline, users[0].id).await;
@@ -195,7 +178,8 @@ async fn a_re_sent_dead_letter_keeps_its_timestamp_and_does_not_overwrite_newer_
 
     // 2. The new version arrives and is written.
     produce_at(&shared, &pipeline.topic, &[(&new, None)]).await;
-    let summary = stream_until_holds(&shared, &pipeline, std::slice::from_ref(&new)).await;
+    let summary =
+        common::stream_until_table_holds(&shared, &pipeline, std::slice::from_ref(&new)).await;
     assert_eq!(summary.written, 1);
     let session = common::session(&shared).await;
     let (name, new_written_at) = first_name_and_write_time(&session, &pipeline, id).await;

@@ -365,3 +365,21 @@ pub fn spawn_pipeline(
             .expect("pipeline runs")
     })
 }
+
+/// Runs one pipeline until its table holds exactly `records` (see [`assert_table_holds`]),
+/// then stops it and returns what it did.
+pub async fn stream_until_table_holds(
+    config: &Config,
+    pipeline: &PipelineConfig,
+    records: &[UserRecord],
+) -> cassflow::stream::PipelineSummary {
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let job = spawn_pipeline(config, pipeline, &shutdown);
+    let session = session(config).await;
+    assert_table_holds(&session, pipeline, records).await;
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(120), job)
+        .await
+        .expect("the pipeline stops")
+        .expect("job")
+}

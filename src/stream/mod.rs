@@ -208,6 +208,9 @@ struct Shared {
     pause: AtomicU8,
     /// Successful writes, against which a failing record's retries are judged.
     progress: Progress,
+    /// A failing record asks for one more message to be taken, even past the byte budget,
+    /// so that its failures can be judged against other writes ([`PROBE_EVERY`]).
+    probe: AtomicBool,
     /// The Cassandra role the job logs in as, for the fix of a missing permission.
     role: String,
     /// This pipeline's stop signal: the job's shutdown, or [`Shared::fail`].
@@ -299,6 +302,32 @@ enum Outcome {
     DeadLettered,
     /// Shutdown came before it could be finished; it is not committed.
     Abandoned,
+}
+
+/// Sends a record's [`Done`] when its task ends, however it ends.
+struct DoneReport {
+    done: mpsc::UnboundedSender<Done>,
+    ticket: Ticket,
+    cost: usize,
+    outcome: Outcome,
+    shared: Arc<Shared>,
+    /// Freed before the report is sent, so the job can start the next record at once.
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Drop for DoneReport {
+    fn drop(&mut self) {
+        self.shared.metrics.in_flight.dec();
+        drop(self.permit.take());
+        if std::thread::panicking() {
+            tracing::error!(pipeline = %self.shared.pipeline.name, partition = self.ticket.partition, "a record's task panicked: the record is left uncommitted and read again on restart");
+        }
+        let _ = self.done.send(Done {
+            ticket: self.ticket,
+            outcome: self.outcome,
+            cost: self.cost,
+        });
+    }
 }
 
 struct Done {
@@ -394,6 +423,7 @@ async fn start_and_run(
         outage: AtomicBool::new(false),
         pause: AtomicU8::new(0),
         progress: Progress::default(),
+        probe: AtomicBool::new(false),
         role: config
             .cassandra
             .username
@@ -461,7 +491,11 @@ impl Job {
                     self.start(message, cost, permit, done_tx.clone());
                 }
             }
-            let may_receive = self.paused || self.intake.may_receive();
+            // A probe takes one message even past the byte budget: a record stuck on an
+            // error of its own can only be judged against others that are written.
+            let may_receive = self.paused
+                || self.intake.may_receive()
+                || self.shared.probe.load(Ordering::Relaxed);
             tokio::select! {
                 biased;
                 _ = self.shared.shutdown.cancelled() => break,
@@ -469,6 +503,7 @@ impl Job {
                 received = self.consumer.recv(), if may_receive => match received {
                     Ok(message) => {
                         let message = message.detach();
+                        self.shared.probe.store(false, Ordering::Relaxed);
                         // A rebalance served by this recv comes first: the held messages
                         // it drops must not include this one, read after it.
                         self.apply_rebalances();
@@ -550,14 +585,17 @@ impl Job {
         let shared = self.shared.clone();
         shared.metrics.in_flight.inc();
         self.tasks.spawn(async move {
-            let outcome = process(&shared, &message).await;
-            shared.metrics.in_flight.dec();
-            drop(permit);
-            let _ = done.send(Done {
+            // Reports the record even if `process` panics or the task is aborted: its bytes
+            // and slot are released; it stays uncommitted (read again on restart).
+            let mut report = DoneReport {
+                done,
                 ticket,
-                outcome,
                 cost,
-            });
+                outcome: Outcome::Abandoned,
+                shared: shared.clone(),
+                permit: Some(permit),
+            };
+            report.outcome = process(&shared, &message).await;
         });
     }
 
@@ -822,6 +860,7 @@ async fn write<'a>(
                             && in_flight < shared.stream.max_in_flight
                         {
                             tracing::debug!(pipeline = %shared.pipeline.name, in_flight, "probing: letting other records try");
+                            shared.probe.store(true, Ordering::Relaxed);
                             shared.outage.store(false, Ordering::Relaxed);
                         }
                     }

@@ -80,10 +80,52 @@ pub fn load_str(text: &str) -> Result<Config, ConfigError> {
 }
 
 fn with_env_and_validated(figment: Figment) -> Result<Config, ConfigError> {
+    refuse_values_figment_cannot_read()?;
     let figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__").ignore(NON_CONFIG_ENV));
     let config: Config = figment.extract().map_err(from_figment)?;
     config.validate().map_err(one_line)?;
     Ok(config)
+}
+
+/// figment 0.10 indexes a quoted value's text by characters where it means bytes: a
+/// backslash escape after a non-ASCII character (`CASSFLOW_WEB__PASSWORD='"pässwörd\\n"'`)
+/// makes it panic, or silently read a different value (here `pässw` and a newline). Found by fuzzing (fuzz/fuzz_targets/config_load.rs); such a value is
+/// refused here, naming the variable, before figment reads it.
+fn refuse_values_figment_cannot_read() -> Result<(), ConfigError> {
+    for (name, value) in std::env::vars_os() {
+        let (Some(name), Some(value)) = (name.to_str(), value.to_str()) else {
+            continue;
+        };
+        let Some(key) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        if NON_CONFIG_ENV.iter().any(|k| key.eq_ignore_ascii_case(k)) {
+            continue;
+        }
+        if figment_would_panic(value) {
+            return Err(ConfigError::Invalid {
+                key: key.to_ascii_lowercase().replace("__", "."),
+                origin: format!("environment variable {name}"),
+                problem: "a quoted value with a backslash escape after a non-ASCII character \
+                          cannot be read"
+                    .into(),
+                fix: "leave the value unquoted, or write the non-ASCII characters as \\u escapes \
+                      (e.g. \"p\\u00e4ss\\n\")"
+                    .into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Whether a backslash comes after a non-ASCII character in a value with a quote: where
+/// figment's string unescaping would cut the text off a character boundary.
+fn figment_would_panic(value: &str) -> bool {
+    value.contains('"')
+        && value
+            .char_indices()
+            .enumerate()
+            .any(|(chars, (bytes, c))| c == '\\' && chars != bytes)
 }
 
 /// A user's message is one line: line breaks and other control characters that came from

@@ -245,3 +245,31 @@ fn errors_are_one_line_for_syntax_errors_and_values_with_newlines() {
         Ok(())
     });
 }
+
+/// Found by fuzzing (fuzz/fuzz_targets/config_load.rs): figment 0.10 panicked on a quoted
+/// environment value with a backslash escape after a non-ASCII character, or read another
+/// value (this one as `pässw` and a newline). It is refused,
+/// naming the variable; the same escape after ASCII text still loads.
+#[test]
+fn a_quoted_env_value_with_an_escape_after_non_ascii_is_refused_not_a_panic() {
+    Jail::expect_with(|jail| {
+        jail.set_env("CASSFLOW_WEB__PASSWORD", "\"p\u{e4}ssw\u{f6}rd\\n\"");
+        let err = load_in(jail, None).unwrap_err();
+        assert_eq!(err.key(), Some("web.password"));
+        let text = err.to_string();
+        assert!(text.contains("CASSFLOW_WEB__PASSWORD"), "{text}");
+        assert!(text.contains("fix:"), "{text}");
+        jail.set_env("CASSFLOW_WEB__PASSWORD", "\"passw\\u00f6rd-long-enough\"");
+        // The fuzzer's input: a panic inside figment before this check.
+        jail.set_env(
+            "CASSFLOW_LOCAL__KAFKA_HEAP",
+            "\"retll]\u{5b78b}a\\diocal]\"",
+        );
+        let err = load_in(jail, None).unwrap_err();
+        assert_eq!(err.key(), Some("local.kafka_heap"));
+        jail.set_env("CASSFLOW_LOCAL__KAFKA_HEAP", "384m");
+        let c = load_in(jail, None).expect("an escape after ASCII text loads");
+        assert_eq!(c.web.password, "passw\u{f6}rd-long-enough");
+        Ok(())
+    });
+}

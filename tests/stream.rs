@@ -346,10 +346,11 @@ async fn json_mapping_and_the_seeds_all_text_table() {
 }
 
 /// A number beyond a `float` column (JSON `1e39`) or a `double` column (text `"1e400"`)
-/// would be written as infinity: it is dead-lettered instead, and the good record between
-/// them is written.
+/// would be written as infinity, and an object keyed by serde_json's private raw-value token
+/// would be read as the JSON its string holds (a smuggled row, a smuggled field): each is
+/// dead-lettered instead, and the good record between them is written.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn numbers_beyond_float_and_double_are_dead_lettered_not_written_as_infinity() {
+async fn out_of_range_numbers_and_smuggled_json_are_dead_lettered_not_written() {
     let config = common::stack().await;
     let session = common::session(&config).await;
     let pipeline = PipelineConfig {
@@ -378,15 +379,14 @@ async fn numbers_beyond_float_and_double_are_dead_lettered_not_written_as_infini
     cassflow::kafka::admin::ensure_topic(&config.kafka, &pipeline.topic, 1, 1)
         .await
         .expect("topic");
-    let ids = [
-        uuid::Uuid::new_v4(),
-        uuid::Uuid::new_v4(),
-        uuid::Uuid::new_v4(),
-    ];
+    let ids: [uuid::Uuid; 5] = std::array::from_fn(|_| uuid::Uuid::new_v4());
+    let token = "$serde_json::private::RawValue";
     let values = [
         format!(r#"{{"id":"{}","ratio":1e39}}"#, ids[0]),
         format!(r#"{{"id":"{}","ratio":1.5,"total":2.5}}"#, ids[1]),
         format!(r#"{{"id":"{}","total":"1e400"}}"#, ids[2]),
+        format!(r#"{{"{token}":"{{\"id\":\"{}\",\"ratio\":2.5}}"}}"#, ids[3]),
+        format!(r#"{{"id":"{}","ratio":{{"{token}":"3.5"}}}}"#, ids[4]),
     ];
     let producer: FutureProducer = cassflow::kafka::client_config(&config.kafka)
         .create()
@@ -415,7 +415,7 @@ async fn numbers_beyond_float_and_double_are_dead_lettered_not_written_as_infini
         .await,
         1
     );
-    let letters = read_dead_letters(&config, &pipeline.dead_letter_topic(), 2).await;
+    let letters = read_dead_letters(&config, &pipeline.dead_letter_topic(), 4).await;
     let mut got: Vec<(String, String)> = letters
         .iter()
         .map(|(_, reason, offset)| (offset.clone(), reason.clone()))
@@ -425,12 +425,14 @@ async fn numbers_beyond_float_and_double_are_dead_lettered_not_written_as_infini
         got,
         [
             ("0".to_string(), "incompatible_value".to_string()),
-            ("2".to_string(), "incompatible_value".to_string())
+            ("2".to_string(), "incompatible_value".to_string()),
+            ("3".to_string(), "missing_key".to_string()),
+            ("4".to_string(), "incompatible_value".to_string())
         ]
     );
     shutdown.cancel();
     let summary = job.await.expect("job");
-    assert_eq!((summary.written, summary.dead_lettered), (1, 2));
+    assert_eq!((summary.written, summary.dead_lettered), (1, 4));
     let rows: Vec<(uuid::Uuid, Option<f32>, Option<f64>)> = session
         .query_unpaged(
             format!(

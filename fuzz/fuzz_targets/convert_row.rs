@@ -75,7 +75,7 @@ fn check<F: Fields + ?Sized>(plan: &[ColumnPlan], fields: &F) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(data) {
+    if let Ok(serde_json::Value::Object(map)) = cassflow::json::from_slice(data) {
         let mut fields: Vec<&str> = map.keys().map(String::as_str).take(4).collect();
         fields.push("absent");
         check(&plan(&fields), &map);

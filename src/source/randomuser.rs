@@ -144,7 +144,7 @@ impl RandomUserClient {
 
 /// The `results` array of a successful response.
 fn parse_results(body: &[u8]) -> Result<Vec<Value>, Attempt> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| Attempt {
+    let value: Value = crate::json::from_slice(body).map_err(|e| Attempt {
         // A body that ends early is a broken transfer; garbage is a broken server.
         retryable: e.is_eof(),
         retry_after: None,

@@ -725,7 +725,7 @@ async fn process(shared: &Shared, message: &OwnedMessage) -> Outcome {
             }
             Err(e) => dead_letter(shared, message, e.reason(), &e.to_string()).await,
         },
-        RecordFormat::Json => match serde_json::from_slice::<serde_json::Value>(payload) {
+        RecordFormat::Json => match crate::json::from_slice(payload) {
             Ok(serde_json::Value::Object(map)) => {
                 // The row owns its values and the tree is dropped before the write: a tree
                 // can be tens of times its message (`{"a":[0,0,...]}`) and a write may retry
@@ -736,7 +736,7 @@ async fn process(shared: &Shared, message: &OwnedMessage) -> Outcome {
                     let taken = tree.lock().ok().and_then(|mut t| t.take());
                     let map = match taken {
                         Some(map) => map,
-                        None => match serde_json::from_slice(payload) {
+                        None => match crate::json::from_slice(payload) {
                             Ok(serde_json::Value::Object(map)) => map,
                             _ => serde_json::Map::new(),
                         },

@@ -267,3 +267,132 @@ async fn produce_and_consume_through_sasl_and_tls_listeners() {
         "{said}"
     );
 }
+
+/// Runs Kafka's own ACL tool (`kafka.admin.AclCommand`, in the broker's jars) against the
+/// private broker's unauthenticated listener, whose principal is a super user.
+fn add_acls(config: &Config, bootstrap: &str, args: &[String]) {
+    let stack = LocalStack::new(config);
+    let lib = stack
+        .fetch()
+        .expect("the Kafka jars are cached (the broker runs from them)")
+        .into_iter()
+        .find(|(server, _)| *server == Server::Kafka)
+        .map(|(_, lib)| lib)
+        .expect("Kafka's lib folder");
+    let out = Command::new(&config.local.java)
+        .arg("-cp")
+        .arg(format!("{}/*", lib.display()))
+        .args([
+            "kafka.admin.AclCommand",
+            "--bootstrap-server",
+            bootstrap,
+            "--add",
+        ])
+        .args(args)
+        .output()
+        .expect("run java");
+    assert!(out.status.success(), "AclCommand {args:?}: {}", text(&out));
+}
+
+/// A user allowed to read and write an existing topic, but not to create topics, can run
+/// cassflow on it: `ensure_topic` looks the topic up before it tries to create it. Creating a
+/// missing topic without the permission fails with the broker's reason.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_existing_topic_needs_describe_permission_not_create() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let [plain, controller, sasl, cql, storage] = common::free_ports();
+    let jaas = format!(
+        "org.apache.kafka.common.security.plain.PlainLoginModule required user_{USER}=\"{PASSWORD}\";"
+    );
+    let mut config: Config = common::stack_config();
+    config.kafka.bootstrap = format!("127.0.0.1:{plain}");
+    config.cassandra.contact_points = format!("127.0.0.1:{cql}");
+    config.local.kafka_controller_port = controller;
+    config.local.cassandra_storage_port = storage;
+    config.local.data_dir = dir.path().join("stack");
+    config.local.kafka_heap = "256m".into();
+    config.local.kafka_properties = BTreeMap::from(
+        [
+            ("listeners", format!("PLAINTEXT://127.0.0.1:{plain},CONTROLLER://127.0.0.1:{controller},SASL_PLAINTEXT://127.0.0.1:{sasl}")),
+            ("advertised.listeners", format!("PLAINTEXT://127.0.0.1:{plain},SASL_PLAINTEXT://127.0.0.1:{sasl}")),
+            ("listener.security.protocol.map", "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT".into()),
+            ("sasl.enabled.mechanisms", "PLAIN".into()),
+            ("listener.name.sasl_plaintext.plain.sasl.jaas.config", jaas),
+            ("authorizer.class.name", "org.apache.kafka.metadata.authorizer.StandardAuthorizer".into()),
+            // The unauthenticated listeners (the controller's and the admin's) are trusted.
+            ("super.users", "User:ANONYMOUS".into()),
+        ]
+        .map(|(k, v)| (k.to_string(), v)),
+    );
+    let stack = LocalStack::new(&config);
+    stack
+        .start_only(&[Server::Kafka])
+        .await
+        .expect("private Kafka with an authorizer starts");
+    let _stop = PrivateKafka(stack);
+
+    let topic = common::unique("granted");
+    let created = cassflow::kafka::admin::ensure_topic(&config.kafka, &topic, 2, 1)
+        .await
+        .expect("the super user creates the topic");
+    assert!(created);
+    let admin_bootstrap = config.kafka.bootstrap.clone();
+    let acl_args = [
+        "--allow-principal",
+        "User:alice",
+        "--operation",
+        "Describe",
+        "--operation",
+        "Read",
+        "--operation",
+        "Write",
+        "--topic",
+        &topic,
+    ]
+    .map(String::from);
+    let acl_config = config.clone();
+    tokio::task::spawn_blocking(move || add_acls(&acl_config, &admin_bootstrap, &acl_args))
+        .await
+        .expect("join");
+
+    let alice = KafkaConfig {
+        bootstrap: format!("127.0.0.1:{sasl}"),
+        properties: BTreeMap::from([
+            (
+                "security.protocol".to_string(),
+                "SASL_PLAINTEXT".to_string(),
+            ),
+            ("sasl.mechanism".into(), "PLAIN".into()),
+            ("sasl.username".into(), USER.into()),
+            ("sasl.password".into(), PASSWORD.into()),
+        ]),
+        request_timeout: Duration::from_secs(10),
+        ..KafkaConfig::default()
+    };
+    // ACLs reach the broker's authorizer through the metadata log: allow it a moment.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let existing = loop {
+        match cassflow::kafka::admin::ensure_topic(&alice, &topic, 2, 1).await {
+            Ok(created) => break created,
+            Err(e) if Instant::now() < deadline => {
+                println!("not yet: {e}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => panic!("alice may describe the topic, yet: {e}"),
+        }
+    };
+    assert!(
+        !existing,
+        "the existing topic is used as it is, not created"
+    );
+
+    let missing = common::unique("not-granted");
+    let err = cassflow::kafka::admin::ensure_topic(&alice, &missing, 2, 1)
+        .await
+        .expect_err("alice may not create topics");
+    let said = err.to_string();
+    println!("create without permission: {said}");
+    assert!(said.contains(&missing), "{said}");
+    assert!(said.to_lowercase().contains("authoriz"), "{said}");
+    assert!(said.contains("fix: "), "{said}");
+}

@@ -102,6 +102,15 @@ pub async fn ensure_topic_with(
     match results.into_iter().next() {
         Some(Ok(_)) => Ok(true),
         Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) => Ok(false),
+        Some(Err((
+            _,
+            code @ (RDKafkaErrorCode::TopicAuthorizationFailed
+            | RDKafkaErrorCode::ClusterAuthorizationFailed),
+        ))) => Err(fail(format!(
+            "{code} (fix: have an administrator create the topic, e.g. `kafka-topics.sh \
+             --create --topic {topic} --partitions {partitions}`, or grant this user Create \
+             on it; cassflow only needs Describe, Read and Write on an existing topic)"
+        ))),
         Some(Err((_, code))) => Err(fail(code.to_string())),
         None => Err(fail("the broker returned no result".into())),
     }

@@ -367,7 +367,6 @@ async fn an_existing_topic_needs_describe_permission_not_create() {
             ("sasl.password".into(), PASSWORD.into()),
         ]),
         request_timeout: Duration::from_secs(10),
-        ..KafkaConfig::default()
     };
     // ACLs reach the broker's authorizer through the metadata log: allow it a moment.
     let deadline = Instant::now() + Duration::from_secs(60);

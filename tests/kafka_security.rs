@@ -156,35 +156,89 @@ fn text(out: &Output) -> String {
     )
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn produce_and_consume_through_sasl_and_tls_listeners() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let [plain, controller, sasl, sasl_ssl, cql, storage] = common::free_ports();
-    let (keystore, ca) = make_certificate(dir.path());
+/// The config of a private broker (own ports and data dir in `dir`): a PLAINTEXT listener
+/// (its `kafka.bootstrap`) and the controller's, one listener per entry of `secured` (name
+/// and port: `SASL_PLAINTEXT`, `SASL_SSL`) with PLAIN logins for alice, and `extra`
+/// broker properties.
+fn private_broker(dir: &Path, secured: &[(&str, u16)], extra: Vec<(&str, String)>) -> Config {
+    let [plain, controller, cql, storage] = common::free_ports();
     let jaas = format!(
         "org.apache.kafka.common.security.plain.PlainLoginModule required user_{USER}=\"{PASSWORD}\";"
     );
+    let each = |first: String, one: &dyn Fn(&str, u16) -> String| {
+        secured
+            .iter()
+            .fold(first, |all, (name, port)| all + "," + &one(name, *port))
+    };
+    let mut properties: BTreeMap<String, String> = [
+        (
+            "listeners",
+            each(
+                format!("PLAINTEXT://127.0.0.1:{plain},CONTROLLER://127.0.0.1:{controller}"),
+                &|n, p| format!("{n}://127.0.0.1:{p}"),
+            ),
+        ),
+        (
+            "advertised.listeners",
+            each(format!("PLAINTEXT://127.0.0.1:{plain}"), &|n, p| {
+                format!("{n}://127.0.0.1:{p}")
+            }),
+        ),
+        (
+            "listener.security.protocol.map",
+            each(
+                "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT".into(),
+                &|n, _| format!("{n}:{n}"),
+            ),
+        ),
+        ("sasl.enabled.mechanisms", "PLAIN".into()),
+    ]
+    .into_iter()
+    .chain(extra)
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    for (name, _) in secured {
+        let key = format!(
+            "listener.name.{}.plain.sasl.jaas.config",
+            name.to_lowercase()
+        );
+        properties.insert(key, jaas.clone());
+    }
     let mut config: Config = common::stack_config();
     config.kafka.bootstrap = format!("127.0.0.1:{plain}");
     config.cassandra.contact_points = format!("127.0.0.1:{cql}");
     config.local.kafka_controller_port = controller;
     config.local.cassandra_storage_port = storage;
-    config.local.data_dir = dir.path().join("stack");
+    config.local.data_dir = dir.join("stack");
     config.local.kafka_heap = "256m".into();
-    config.local.kafka_properties = BTreeMap::from(
-        [
-            ("listeners", format!("PLAINTEXT://127.0.0.1:{plain},CONTROLLER://127.0.0.1:{controller},SASL_PLAINTEXT://127.0.0.1:{sasl},SASL_SSL://127.0.0.1:{sasl_ssl}")),
-            ("advertised.listeners", format!("PLAINTEXT://127.0.0.1:{plain},SASL_PLAINTEXT://127.0.0.1:{sasl},SASL_SSL://127.0.0.1:{sasl_ssl}")),
-            ("listener.security.protocol.map", "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL".into()),
-            ("sasl.enabled.mechanisms", "PLAIN".into()),
-            ("listener.name.sasl_plaintext.plain.sasl.jaas.config", jaas.clone()),
-            ("listener.name.sasl_ssl.plain.sasl.jaas.config", jaas),
+    config.local.kafka_properties = properties;
+    config
+}
+
+/// Client properties that log in as alice through a `protocol` listener.
+fn alice(protocol: &str) -> BTreeMap<&'static str, String> {
+    BTreeMap::from([
+        ("security.protocol", protocol.to_string()),
+        ("sasl.mechanism", "PLAIN".into()),
+        ("sasl.username", USER.into()),
+        ("sasl.password", PASSWORD.into()),
+    ])
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn produce_and_consume_through_sasl_and_tls_listeners() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let [sasl, sasl_ssl] = common::free_ports();
+    let (keystore, ca) = make_certificate(dir.path());
+    let config = private_broker(
+        dir.path(),
+        &[("SASL_PLAINTEXT", sasl), ("SASL_SSL", sasl_ssl)],
+        vec![
             ("ssl.keystore.type", "PKCS12".into()),
             ("ssl.keystore.location", keystore),
             ("ssl.keystore.password", STORE_PASSWORD.into()),
             ("ssl.key.password", STORE_PASSWORD.into()),
-        ]
-        .map(|(k, v)| (k.to_string(), v)),
+        ],
     );
     let stack = LocalStack::new(&config);
     stack
@@ -193,12 +247,7 @@ async fn produce_and_consume_through_sasl_and_tls_listeners() {
         .expect("private Kafka with SASL and TLS listeners starts");
     let _stop = PrivateKafka(stack);
 
-    let sasl_properties = BTreeMap::from([
-        ("security.protocol", "SASL_PLAINTEXT".to_string()),
-        ("sasl.mechanism", "PLAIN".into()),
-        ("sasl.username", USER.into()),
-        ("sasl.password", PASSWORD.into()),
-    ]);
+    let sasl_properties = alice("SASL_PLAINTEXT");
     let mut tls_properties = sasl_properties.clone();
     tls_properties.insert("security.protocol", "SASL_SSL".into());
     tls_properties.insert("ssl.ca.location", ca);
@@ -300,29 +349,18 @@ fn add_acls(config: &Config, bootstrap: &str, args: &[String]) {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_existing_topic_needs_describe_permission_not_create() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let [plain, controller, sasl, cql, storage] = common::free_ports();
-    let jaas = format!(
-        "org.apache.kafka.common.security.plain.PlainLoginModule required user_{USER}=\"{PASSWORD}\";"
-    );
-    let mut config: Config = common::stack_config();
-    config.kafka.bootstrap = format!("127.0.0.1:{plain}");
-    config.cassandra.contact_points = format!("127.0.0.1:{cql}");
-    config.local.kafka_controller_port = controller;
-    config.local.cassandra_storage_port = storage;
-    config.local.data_dir = dir.path().join("stack");
-    config.local.kafka_heap = "256m".into();
-    config.local.kafka_properties = BTreeMap::from(
-        [
-            ("listeners", format!("PLAINTEXT://127.0.0.1:{plain},CONTROLLER://127.0.0.1:{controller},SASL_PLAINTEXT://127.0.0.1:{sasl}")),
-            ("advertised.listeners", format!("PLAINTEXT://127.0.0.1:{plain},SASL_PLAINTEXT://127.0.0.1:{sasl}")),
-            ("listener.security.protocol.map", "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT".into()),
-            ("sasl.enabled.mechanisms", "PLAIN".into()),
-            ("listener.name.sasl_plaintext.plain.sasl.jaas.config", jaas),
-            ("authorizer.class.name", "org.apache.kafka.metadata.authorizer.StandardAuthorizer".into()),
+    let [sasl] = common::free_ports();
+    let config = private_broker(
+        dir.path(),
+        &[("SASL_PLAINTEXT", sasl)],
+        vec![
+            (
+                "authorizer.class.name",
+                "org.apache.kafka.metadata.authorizer.StandardAuthorizer".into(),
+            ),
             // The unauthenticated listeners (the controller's and the admin's) are trusted.
             ("super.users", "User:ANONYMOUS".into()),
-        ]
-        .map(|(k, v)| (k.to_string(), v)),
+        ],
     );
     let stack = LocalStack::new(&config);
     stack
@@ -357,15 +395,10 @@ async fn an_existing_topic_needs_describe_permission_not_create() {
 
     let alice = KafkaConfig {
         bootstrap: format!("127.0.0.1:{sasl}"),
-        properties: BTreeMap::from([
-            (
-                "security.protocol".to_string(),
-                "SASL_PLAINTEXT".to_string(),
-            ),
-            ("sasl.mechanism".into(), "PLAIN".into()),
-            ("sasl.username".into(), USER.into()),
-            ("sasl.password".into(), PASSWORD.into()),
-        ]),
+        properties: alice("SASL_PLAINTEXT")
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
         request_timeout: Duration::from_secs(10),
     };
     // ACLs reach the broker's authorizer through the metadata log: allow it a moment.

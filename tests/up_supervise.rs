@@ -228,6 +228,21 @@ async fn up_restarts_the_servers_it_started_after_kill_9() {
         all.extend(after);
     }
     wait_for_ids(&config, &keyspace, &all).await;
+    let metrics = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{web}/metrics"))
+        .basic_auth("admin", Some("admin"))
+        .send()
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    for server in ["cassandra", "kafka"] {
+        for family in ["crashes", "restarts"] {
+            let line = format!("cassflow_local_server_{family}_total{{server=\"{server}\"}} 1");
+            assert!(metrics.lines().any(|l| l == line), "{line} in:\n{metrics}");
+        }
+    }
 
     kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).expect("signal");
     let status = tokio::task::spawn_blocking(move || child.wait())

@@ -10,10 +10,13 @@
 //! the caller's. Servers `up` did not start are never handed to it.
 
 use super::{process, LocalStack, Server};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use std::collections::VecDeque;
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -252,6 +255,7 @@ async fn watch(
     let files = stack.files(server);
     let emit = |event: Event| {
         log_event(&event);
+        count_event(&event);
         events(&event);
     };
     let mut history = CrashHistory::default();
@@ -354,6 +358,54 @@ fn log_tail(log: &std::path::Path) -> Vec<String> {
         .lines()
         .map(|l| l.chars().take(TAIL_WIDTH).collect())
         .collect()
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ServerLabel {
+    server: String,
+}
+
+/// `cassflow_local_server_crashes_total{server}` and `..._restarts_total{server}`: what the
+/// supervisor saw and did, for alerting on a server that keeps crashing.
+struct SupervisorMetrics {
+    crashes: Family<ServerLabel, Counter>,
+    restarts: Family<ServerLabel, Counter>,
+}
+
+fn supervisor_metrics() -> &'static SupervisorMetrics {
+    static METRICS: OnceLock<SupervisorMetrics> = OnceLock::new();
+    METRICS.get_or_init(|| {
+        let metrics = SupervisorMetrics {
+            crashes: Family::default(),
+            restarts: Family::default(),
+        };
+        crate::stream::metrics::register_with(|registry| {
+            registry.register(
+                "cassflow_local_server_crashes",
+                "Deaths of a server `cassflow up` started and watches",
+                metrics.crashes.clone(),
+            );
+            registry.register(
+                "cassflow_local_server_restarts",
+                "Restarts of a dead server by `cassflow up` that came up answering",
+                metrics.restarts.clone(),
+            );
+        });
+        metrics
+    })
+}
+
+fn count_event(event: &Event) {
+    let (family, server) = match event {
+        Event::Died { server, .. } => (&supervisor_metrics().crashes, server),
+        Event::Restarted { server, .. } => (&supervisor_metrics().restarts, server),
+        _ => return,
+    };
+    family
+        .get_or_create(&ServerLabel {
+            server: server.id().to_string(),
+        })
+        .inc();
 }
 
 fn log_event(event: &Event) {

@@ -212,6 +212,15 @@ fn global() -> &'static Global {
     })
 }
 
+/// Adds metrics of another part of cassflow (e.g. `up`'s supervisor) to the process's
+/// registry, so `/metrics` serves them beside the stream's.
+pub fn register_with(register: impl FnOnce(&mut Registry)) {
+    match global().registry.lock() {
+        Ok(mut registry) => register(&mut registry),
+        Err(poisoned) => register(&mut poisoned.into_inner()),
+    }
+}
+
 /// The process's stream metrics.
 pub fn stream_metrics() -> Arc<StreamMetrics> {
     global().stream.clone()

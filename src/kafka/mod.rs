@@ -53,5 +53,28 @@ pub fn client_config(cfg: &KafkaConfig) -> ClientConfig {
     for (k, v) in &cfg.properties {
         client.set(k, v);
     }
+    // librdkafka's `debug` contexts log at debug level: a user who asks for them sees them.
+    if cfg.properties.contains_key("debug") {
+        client.set_log_level(RDKafkaLogLevel::Debug);
+    }
     client
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_debug_property_lets_librdkafkas_debug_lines_through() {
+        let mut cfg = KafkaConfig::default();
+        assert!(matches!(
+            client_config(&cfg).log_level,
+            RDKafkaLogLevel::Warning
+        ));
+        cfg.properties
+            .insert("debug".into(), "broker,protocol".into());
+        let client = client_config(&cfg);
+        assert!(matches!(client.log_level, RDKafkaLogLevel::Debug));
+        assert_eq!(client.get("debug"), Some("broker,protocol"));
+    }
 }

@@ -326,6 +326,8 @@ pub struct StreamConfig {
     /// A record whose write keeps failing while other records of its pipeline are written
     /// goes to the dead-letter topic (reason `retries_exhausted`) after this many such
     /// tries. Tries during an outage (when no write succeeds) do not count: records wait.
+    /// With `max_in_flight = 1` no other record is written meanwhile, so a failing record
+    /// is never judged this way: it waits, as in an outage.
     pub max_record_retries: u32,
     /// On SIGINT/SIGTERM, how long in-flight writes may take before they are abandoned
     /// (abandoned records are not committed and are read again on restart).

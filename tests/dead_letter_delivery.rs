@@ -10,8 +10,8 @@ mod common;
 use cassflow::config::{Config, PipelineConfig};
 use cassflow::kafka::admin;
 use cassflow::stream::dead_letter::header;
-use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
-use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use std::time::Duration;
@@ -44,27 +44,6 @@ async fn produce_raw(config: &Config, topic: &str, messages: &[(Vec<u8>, OwnedHe
             .await
             .expect("the source topic takes it");
     }
-}
-
-/// The first message of a topic, or None if none arrives within a minute.
-async fn first_message(config: &Config, topic: &str) -> Option<OwnedMessage> {
-    let consumer: StreamConsumer = cassflow::kafka::client_config(&config.kafka)
-        .set("group.id", common::unique("dlq-reader"))
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .expect("consumer");
-    consumer.subscribe(&[topic]).expect("subscribe");
-    match tokio::time::timeout(Duration::from_secs(60), consumer.recv()).await {
-        Ok(m) => Some(m.expect("message").detach()),
-        Err(_) => None,
-    }
-}
-
-fn header_text(m: &OwnedMessage, name: &str) -> Option<String> {
-    m.headers()
-        .and_then(|h| h.iter().find(|h| h.key == name))
-        .and_then(|h| h.value)
-        .map(|v| String::from_utf8_lossy(v).into_owned())
 }
 
 /// The group's committed offset of partition 0.
@@ -117,19 +96,19 @@ async fn a_compressible_3_mb_value_reaches_the_dead_letter_topic_and_its_partiti
     .await;
 
     let summary = common::stream_until_table_holds(&config, &pipeline, &good).await;
-    let letter = first_message(&config, &pipeline.dead_letter_topic())
+    let letter = common::read_topic(&config, &pipeline.dead_letter_topic(), 1)
         .await
-        .expect("the 3 MB value reached the dead-letter topic");
+        .remove(0);
     assert_eq!(
-        header_text(&letter, header::REASON).as_deref(),
+        common::header_text(&letter, header::REASON).as_deref(),
         Some("oversized")
     );
     assert_eq!(
-        header_text(&letter, header::SOURCE_OFFSET).as_deref(),
+        common::header_text(&letter, header::SOURCE_OFFSET).as_deref(),
         Some("1")
     );
     assert_eq!(letter.payload(), Some(&big[..]), "sent whole, untouched");
-    assert_eq!(header_text(&letter, header::TRUNCATED), None);
+    assert_eq!(common::header_text(&letter, header::TRUNCATED), None);
     assert_eq!((summary.written, summary.dead_lettered), (2, 1));
     assert_eq!(summary.abandoned, 0);
     assert_eq!(
@@ -182,30 +161,33 @@ async fn a_letter_too_large_for_the_dead_letter_topic_is_sent_truncated_with_whe
     .await;
 
     let summary = common::stream_until_table_holds(&config, &pipeline, &good).await;
-    let letter = first_message(&config, &pipeline.dead_letter_topic())
+    let letter = common::read_topic(&config, &pipeline.dead_letter_topic(), 1)
         .await
-        .expect("the letter reached the dead-letter topic");
+        .remove(0);
     assert_eq!(
-        header_text(&letter, header::TRUNCATED).as_deref(),
+        common::header_text(&letter, header::TRUNCATED).as_deref(),
         Some("600000")
     );
     assert_eq!(
-        header_text(&letter, header::SOURCE_TOPIC),
+        common::header_text(&letter, header::SOURCE_TOPIC),
         Some(pipeline.topic.clone())
     );
     assert_eq!(
-        header_text(&letter, header::SOURCE_PARTITION).as_deref(),
+        common::header_text(&letter, header::SOURCE_PARTITION).as_deref(),
         Some("0")
     );
     assert_eq!(
-        header_text(&letter, header::SOURCE_OFFSET).as_deref(),
+        common::header_text(&letter, header::SOURCE_OFFSET).as_deref(),
         Some("0")
     );
     assert_eq!(
-        header_text(&letter, header::REASON).as_deref(),
+        common::header_text(&letter, header::REASON).as_deref(),
         Some("invalid_utf8")
     );
-    assert_eq!(header_text(&letter, "trace-id").as_deref(), Some("abc123"));
+    assert_eq!(
+        common::header_text(&letter, "trace-id").as_deref(),
+        Some("abc123")
+    );
     let cut = letter.payload().expect("a value");
     assert!(
         cut.len() < 200_000 && !cut.is_empty(),

@@ -7,8 +7,7 @@ mod common;
 
 use cassflow::config::{Config, PipelineConfig, RecordFormat};
 use cassflow::stream::{self, dead_letter::header};
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::{Headers, Message};
+use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -56,32 +55,18 @@ async fn read_dead_letters(
     topic: &str,
     n: usize,
 ) -> Vec<(Option<Vec<u8>>, String, String)> {
-    let consumer: StreamConsumer = cassflow::kafka::client_config(&config.kafka)
-        .set("group.id", common::unique("dlq-reader"))
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .expect("consumer");
-    consumer.subscribe(&[topic]).expect("subscribe");
-    let mut out = Vec::new();
-    while out.len() < n {
-        let m = tokio::time::timeout(Duration::from_secs(60), consumer.recv())
-            .await
-            .unwrap_or_else(|_| panic!("only {} of {n} dead letters arrived", out.len()))
-            .expect("message");
-        let get = |name: &str| {
-            m.headers()
-                .and_then(|h| h.iter().find(|h| h.key == name))
-                .and_then(|h| h.value)
-                .map(|v| String::from_utf8_lossy(v).to_string())
-                .unwrap_or_default()
-        };
-        out.push((
-            m.payload().map(<[u8]>::to_vec),
-            get(header::REASON),
-            get(header::SOURCE_OFFSET),
-        ));
-    }
-    out
+    common::read_topic(config, topic, n)
+        .await
+        .iter()
+        .map(|m| {
+            let get = |name| common::header_text(m, name).unwrap_or_default();
+            (
+                m.payload().map(<[u8]>::to_vec),
+                get(header::REASON),
+                get(header::SOURCE_OFFSET),
+            )
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,8 +13,7 @@ use cassflow::config::{Config, FutureTimestamp, PipelineConfig};
 use cassflow::record::UserRecord;
 use cassflow::stream::dead_letter::header;
 use cassflow::web::AppState;
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::{Headers, Message, OwnedMessage};
+use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -42,36 +41,6 @@ async fn produce_at(config: &Config, topic: &str, records: &[(&UserRecord, Optio
             .await
             .expect("sent");
     }
-}
-
-/// Messages of a topic from the start, until `n` arrived (panics after two minutes). The
-/// topic may not exist yet: the stream job creates its dead-letter topic.
-async fn read_all(config: &Config, topic: &str, n: usize) -> Vec<OwnedMessage> {
-    let consumer: StreamConsumer = cassflow::kafka::client_config(&config.kafka)
-        .set("group.id", common::unique("reader"))
-        .set("auto.offset.reset", "earliest")
-        .set("topic.metadata.refresh.interval.ms", "1000")
-        .create()
-        .expect("consumer");
-    consumer.subscribe(&[topic]).expect("subscribe");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    let mut out = Vec::new();
-    while out.len() < n {
-        match tokio::time::timeout_at(deadline, consumer.recv()).await {
-            Ok(Ok(m)) => out.push(m.detach()),
-            // Not created yet: librdkafka finds it on a later metadata refresh.
-            Ok(Err(_)) => tokio::time::sleep(Duration::from_millis(200)).await,
-            Err(_) => panic!("only {} of {n} messages arrived in {topic}", out.len()),
-        }
-    }
-    out
-}
-
-fn header_text(m: &OwnedMessage, name: &str) -> Option<String> {
-    m.headers()
-        .and_then(|h| h.iter().find(|h| h.key == name))
-        .and_then(|h| h.value)
-        .map(|v| String::from_utf8_lossy(v).into_owned())
 }
 
 /// `first_name` and `WRITETIME(first_name)` of the row `id`.
@@ -109,18 +78,18 @@ async fn a_record_stamped_in_2100_is_dead_lettered_as_timestamp_in_future() {
     )
     .await;
     let summary = common::stream_until_table_holds(&config, &pipeline, &users[1..]).await;
-    let letters = read_all(&config, &pipeline.dead_letter_topic(), 1).await;
+    let letters = common::read_topic(&config, &pipeline.dead_letter_topic(), 1).await;
     assert_eq!(
-        header_text(&letters[0], header::REASON).as_deref(),
+        common::header_text(&letters[0], header::REASON).as_deref(),
         Some("timestamp_in_future")
     );
-    let error = header_text(&letters[0], header::ERROR).unwrap_or_default();
+    let error = common::header_text(&letters[0], header::ERROR).unwrap_or_default();
     assert!(
         error.contains("2100-01-01") && error.contains("clamp"),
         "{error}"
     );
     assert_eq!(
-        header_text(&letters[0], header::SOURCE_TIMESTAMP),
+        common::header_text(&letters[0], header::SOURCE_TIMESTAMP),
         Some(YEAR_2100_MS.to_string())
     );
     assert_eq!((summary.written, summary.dead_lettered), (1, 1));
@@ -171,7 +140,7 @@ async fn a_re_sent_dead_letter_keeps_its_timestamp_and_does_not_overwrite_newer_
     produce_at(&refusing, &pipeline.topic, &[(&old, Some(old_ms))]).await;
     let shutdown = CancellationToken::new();
     let job = common::spawn_pipeline(&refusing, &pipeline, &shutdown);
-    let letters = read_all(&shared, &pipeline.dead_letter_topic(), 1).await;
+    let letters = common::read_topic(&shared, &pipeline.dead_letter_topic(), 1).await;
     shutdown.cancel();
     let summary = job.await.expect("job");
     assert_eq!(summary.dead_lettered, 1);
@@ -201,9 +170,9 @@ async fn a_re_sent_dead_letter_keeps_its_timestamp_and_does_not_overwrite_newer_
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    let source = read_all(&shared, &pipeline.topic, 3).await;
+    let source = common::read_topic(&shared, &pipeline.topic, 3).await;
     let resent = &source[2];
-    assert!(header_text(resent, "cassflow.resent_from").is_some());
+    assert!(common::header_text(resent, "cassflow.resent_from").is_some());
     assert_eq!(
         resent.timestamp().to_millis(),
         Some(old_ms),

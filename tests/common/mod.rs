@@ -268,7 +268,9 @@ pub async fn topic_message_count(config: &Config, topic: &str) -> i64 {
     .expect("watermarks task")
 }
 
-/// The first `n` messages of a topic (panics if they do not all arrive within a minute).
+/// The first `n` messages of a topic, from its start. The topic may not exist yet (the
+/// stream job creates its dead-letter topic): librdkafka finds it on a later metadata
+/// refresh. Panics when two minutes pass without a message before all `n` arrived.
 pub async fn read_topic(
     config: &Config,
     topic: &str,
@@ -278,18 +280,34 @@ pub async fn read_topic(
     let consumer: StreamConsumer = cassflow::kafka::client_config(&config.kafka)
         .set("group.id", unique("reader"))
         .set("auto.offset.reset", "earliest")
+        .set("topic.metadata.refresh.interval.ms", "1000")
         .create()
         .expect("consumer");
     consumer.subscribe(&[topic]).expect("subscribe");
+    let idle = Duration::from_secs(120);
+    let mut deadline = tokio::time::Instant::now() + idle;
     let mut out = Vec::with_capacity(n);
     while out.len() < n {
-        let m = tokio::time::timeout(Duration::from_secs(60), consumer.recv())
-            .await
-            .unwrap_or_else(|_| panic!("only {} of {n} messages arrived", out.len()))
-            .expect("message");
-        out.push(m.detach());
+        match tokio::time::timeout_at(deadline, consumer.recv()).await {
+            Ok(Ok(m)) => {
+                out.push(m.detach());
+                deadline = tokio::time::Instant::now() + idle;
+            }
+            // Not created yet: a later metadata refresh finds it.
+            Ok(Err(_)) => tokio::time::sleep(Duration::from_millis(200)).await,
+            Err(_) => panic!("only {} of {n} messages arrived in {topic}", out.len()),
+        }
     }
     out
+}
+
+/// The text of a message's header `name`, if it has one.
+pub fn header_text(m: &impl rdkafka::message::Message, name: &str) -> Option<String> {
+    use rdkafka::message::Headers;
+    m.headers()
+        .and_then(|h| h.iter().find(|h| h.key == name))
+        .and_then(|h| h.value)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
 }
 
 /// A Kafka of its own (fresh ports and data dir), for tests that stop or stall the broker.

@@ -128,20 +128,11 @@ fn invalid_run_conf_is_refused_before_any_task() {
     assert!(!text.contains("cassflow produce"), "a task ran:\n{text}");
 }
 
-fn write_config(dir: &Path, kafka: &str, cassandra: &str, p: &PipelineConfig) -> PathBuf {
-    let file = dir.join("cassflow.toml");
-    std::fs::write(
-        &file,
-        format!(
-            "[kafka]\nbootstrap = \"{kafka}\"\nrequest_timeout = \"5s\"\n\
-             [cassandra]\ncontact_points = \"{cassandra}\"\n\
-             [producer]\ndelivery_timeout = \"10s\"\n\
-             [[pipelines]]\nname = \"{}\"\ntopic = \"{}\"\nkeyspace = \"{}\"\ntable = \"{}\"\ngroup_id = \"{}\"\n",
-            p.name, p.topic, p.keyspace, p.table, p.group_id()
-        ),
-    )
-    .expect("write config");
-    file
+fn write_config(dir: &Path, stack: &Config, p: &PipelineConfig) -> PathBuf {
+    let mut config = stack.clone();
+    config.kafka.request_timeout = std::time::Duration::from_secs(5);
+    config.producer.delivery_timeout = std::time::Duration::from_secs(10);
+    common::write_config(dir, &config, std::slice::from_ref(p))
 }
 
 /// A `cassflow stream` child, stopped with SIGTERM when dropped.
@@ -166,12 +157,7 @@ async fn dag_run_produces_and_waits_for_the_stream() {
         .await
         .expect("topic, keyspace and table");
     let dir = tempfile::tempdir().expect("temp dir");
-    let file = write_config(
-        dir.path(),
-        &stack.kafka.bootstrap,
-        &stack.cassandra.contact_points,
-        &pipeline,
-    );
+    let file = write_config(dir.path(), &stack, &pipeline);
     let _stream = Stream(
         Command::new(common::cassflow_bin())
             .args(["--config"])
@@ -212,12 +198,9 @@ fn a_failing_cassflow_fails_the_dag_run() {
     let pipeline = common::users_pipeline("airflow_fail");
     let dir = tempfile::tempdir().expect("temp dir");
     // Nothing listens on `unused`: producing fails within the short timeouts of this config.
-    let file = write_config(
-        dir.path(),
-        &format!("127.0.0.1:{unused}"),
-        "127.0.0.1:29042",
-        &pipeline,
-    );
+    let mut unreachable = common::stack_config();
+    unreachable.kafka.bootstrap = format!("127.0.0.1:{unused}");
+    let file = write_config(dir.path(), &unreachable, &pipeline);
     let out = airflow_test(
         &["run", r#"{"duration": "2s", "source": "generator"}"#],
         Some(&file),

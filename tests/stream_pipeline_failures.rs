@@ -259,23 +259,7 @@ async fn cassflow_stream_exits_non_zero_with_one_line_when_no_pipeline_can_start
     let config = common::stack().await;
     let bad = missing_table_pipeline();
     let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("cassflow.toml");
-    std::fs::write(
-        &file,
-        format!(
-            "[kafka]\nbootstrap = \"{}\"\n[cassandra]\ncontact_points = \"{}\"\n\
-             [[pipelines]]\nname = \"{}\"\ntopic = \"{}\"\nkeyspace = \"{}\"\ntable = \"{}\"\n\
-             group_id = \"{}\"\nformat = \"json\"\npartitions = 1\n",
-            config.kafka.bootstrap,
-            config.cassandra.contact_points,
-            bad.name,
-            bad.topic,
-            bad.keyspace,
-            bad.table,
-            bad.group_id()
-        ),
-    )
-    .expect("write config");
+    let file = common::write_config(dir.path(), &config, std::slice::from_ref(&bad));
     let output = tokio::time::timeout(
         Duration::from_secs(120),
         tokio::process::Command::new(common::cassflow_bin())

@@ -13,24 +13,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 fn write_config(dir: &Path, config: &Config, p: &PipelineConfig) -> std::path::PathBuf {
-    let file = dir.join("cassflow.toml");
-    std::fs::write(
-        &file,
-        format!(
-            "[kafka]\nbootstrap = \"{}\"\n[cassandra]\ncontact_points = \"{}\"\n\
-             [stream]\nshutdown_timeout = \"20s\"\n\
-             [[pipelines]]\nname = \"{}\"\ntopic = \"{}\"\nkeyspace = \"{}\"\ntable = \"{}\"\ngroup_id = \"{}\"\n",
-            config.kafka.bootstrap,
-            config.cassandra.contact_points,
-            p.name,
-            p.topic,
-            p.keyspace,
-            p.table,
-            p.group_id()
-        ),
-    )
-    .expect("write config");
-    file
+    let mut config = config.clone();
+    config.stream.shutdown_timeout = Duration::from_secs(20);
+    common::write_config(dir, &config, std::slice::from_ref(p))
 }
 
 fn start_stream(dir: &Path, file: &Path) -> Child {

@@ -268,6 +268,17 @@ pub async fn topic_message_count(config: &Config, topic: &str) -> i64 {
     .expect("watermarks task")
 }
 
+/// Writes `config`, with `pipelines` as its pipelines, as `cassflow.toml` in `dir`, for
+/// tests that run the binary (`cassflow --config <file> stream`).
+pub fn write_config(dir: &Path, config: &Config, pipelines: &[PipelineConfig]) -> PathBuf {
+    let mut config = config.clone();
+    config.pipelines = pipelines.to_vec();
+    let file = dir.join("cassflow.toml");
+    let text = toml::to_string(&config).expect("a config serializes");
+    std::fs::write(&file, text).expect("write config");
+    file
+}
+
 /// The first `n` messages of a topic, from its start. The topic may not exist yet (the
 /// stream job creates its dead-letter topic): librdkafka finds it on a later metadata
 /// refresh. Panics when two minutes pass without a message before all `n` arrived.

@@ -7,10 +7,12 @@ mod lenient;
 mod load;
 mod scheduler;
 pub mod secrets;
+mod table;
 mod validate;
 
 pub use load::{load, load_str, ConfigError, ENV_PREFIX};
 pub use scheduler::SchedulerConfig;
+pub use table::{normalize_schema_type, DeclarationError, TableDeclaration};
 pub use validate::check_topic;
 
 use serde::{Deserialize, Serialize};
@@ -250,10 +252,13 @@ pub struct PipelineConfig {
     pub partitions: i32,
     /// Replication factor used when cassflow creates the topic.
     pub topic_replication: i16,
-    /// The Cassandra keyspace of `table`; created when missing.
+    /// The Cassandra keyspace of `table`; created when missing whenever the table is (see
+    /// `table`), with `cassandra.replication_factor` or `cassandra.datacenters`.
     #[serde(deserialize_with = "lenient::string")]
     pub keyspace: String,
-    /// The Cassandra table rows are written to; created when missing.
+    /// The Cassandra table rows are written to. Created when missing for a `users` pipeline
+    /// (the users table of docs/record.md) and for any pipeline with `create_table` (the
+    /// declared table); a `json` pipeline without `create_table` needs an existing table.
     #[serde(deserialize_with = "lenient::string")]
     pub table: String,
     /// Where undecodable or unwritable messages go; `<topic>.dlq` when unset.
@@ -267,6 +272,25 @@ pub struct PipelineConfig {
     pub format: RecordFormat,
     /// Column name -> JSON field name; columns not listed read the field of the same name.
     pub columns: BTreeMap<String, String>,
+    /// The pipeline's table, declared so that `cassflow up` and `cassflow stream` create it
+    /// when it is missing, for either format: first the keyspace (replication from
+    /// `[cassandra]`), then each of `types` (`CREATE TYPE IF NOT EXISTS`, a type after the
+    /// types it uses), then `CREATE TABLE IF NOT EXISTS keyspace.table (columns..., PRIMARY KEY
+    /// ((partition_key...), clustering_key...)) WITH CLUSTERING ORDER BY (...) AND options`
+    /// (the order only when a clustering column is `DESC`). Every name is quoted and every
+    /// type checked against CQL's type grammar at load. A table that already exists is left
+    /// as it is (a warning names declared columns it lacks or types differently). Without
+    /// `create_table`, a `users` pipeline gets the users table of docs/record.md
+    /// (`id uuid PRIMARY KEY`, `dob` and `registered_date` timestamp, the rest text) and a
+    /// `json` pipeline creates nothing: it refuses to start on a missing table. Example:
+    /// `[pipelines.create_table]` with `columns = { order_id = "uuid", total = "decimal",
+    /// items = "list<text>" }` and `partition_key = ["order_id"]`.
+    pub create_table: Option<TableDeclaration>,
+    /// What keys the messages `cassflow produce --pipeline` writes: a value path such as
+    /// `value.order_id` (or `order_id`); unset for a `json` pipeline: no key. A `users`
+    /// pipeline always keys by `id`.
+    #[serde(deserialize_with = "lenient::opt_string")]
+    pub key: Option<String>,
 }
 
 impl Default for PipelineConfig {
@@ -282,6 +306,8 @@ impl Default for PipelineConfig {
             group_id: None,
             format: RecordFormat::Users,
             columns: BTreeMap::new(),
+            create_table: None,
+            key: None,
         }
     }
 }

@@ -3,6 +3,7 @@
 //! count, a duration or Ctrl-C, the final flush and summary); the Kafka client itself is
 //! [`producer::RecordProducer`], the users come from [`crate::source`].
 
+pub mod key;
 pub mod producer;
 
 use crate::config::{Config, SourceKind};

@@ -146,6 +146,15 @@ impl Default for ProducerConfig {
 }
 
 impl Config {
+    /// The first `users` pipeline (else the first pipeline): the topic the users sources
+    /// (generator, randomuser, the `user_automation` DAG) write to unless told otherwise.
+    pub fn users_pipeline(&self) -> &PipelineConfig {
+        self.pipelines
+            .iter()
+            .find(|p| p.format == RecordFormat::Users)
+            .unwrap_or_else(|| self.default_pipeline())
+    }
+
     /// The first pipeline: the one `cassflow produce` and `cassflow up` use unless told otherwise.
     pub fn default_pipeline(&self) -> &PipelineConfig {
         // validate() guarantees at least one pipeline; fall back to the seed's if called before.

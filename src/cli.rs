@@ -109,6 +109,27 @@ pub enum Command {
         #[arg(long)]
         show_secrets: bool,
     },
+    /// Print the cassflow.toml equivalent to a DataStax Apache Kafka Connector sink
+    /// configuration, to move a Kafka Connect sink over to cassflow.
+    ///
+    /// Reads the connector's `.properties` file or Connect's JSON (`{"name": ..., "config":
+    /// {...}}`): `topics`, each `topic.<topic>.<keyspace>.<table>.mapping` (a pipeline per
+    /// table, its `col=value.f, col2=key, col3=header.h, __ttl=value.t, __timestamp=value.ts`
+    /// as `columns`), `ttl`, `ttlTimeUnit`, `timestampTimeUnit`, `deletesEnabled`,
+    /// `nullToUnset`, `consistencyLevel` (the connector's default LOCAL_ONE is written out),
+    /// `query`, `codec.*`, `contactPoints` with `port`, `auth.*` and `ssl.*`. Tuning settings
+    /// are listed as comments. A setting cassflow cannot express (TLS to Cassandra, Kerberos,
+    /// Astra bundles, Avro, transforms, ...) fails the import with its name and why, exit 1.
+    /// Needs no running server; the printed file names no Kafka brokers unless the input does.
+    ///
+    /// Example:
+    ///   cassflow import-connector cassandra-sink.properties > cassflow.toml
+    ///   cassflow --config cassflow.toml config     (check it loads)
+    ImportConnector {
+        /// The connector configuration: `.properties` or JSON.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
     /// Print a shell completion script to stdout.
     ///
     /// Examples:

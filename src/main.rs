@@ -17,6 +17,19 @@ fn main() -> ExitCode {
         print_completions(shell);
         return ExitCode::SUCCESS;
     }
+    if let Command::ImportConnector { file } = &cli.command {
+        // Needs no configuration: it writes one.
+        return match cassflow::import_connector::import_file(file) {
+            Ok(toml) => {
+                print!("{toml}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
     cassflow::telemetry::init(&cli.log_level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -122,6 +135,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             std::fs::write(&result, line)?;
         }
         Command::Completions { shell } => print_completions(shell),
+        Command::ImportConnector { file } => {
+            print!("{}", cassflow::import_connector::import_file(&file)?)
+        }
         Command::Dags { command } => return scheduler_cli::dags(&config, command).await,
         Command::Runs(args) => return scheduler_cli::runs(&config, args),
         Command::Check { command } => return scheduler_cli::check(&config, command).await,

@@ -13,7 +13,7 @@ mod validate;
 pub use load::{load, load_str, ConfigError, ENV_PREFIX};
 pub use scheduler::SchedulerConfig;
 pub use table::{normalize_schema_type, DeclarationError, TableDeclaration};
-pub use validate::check_topic;
+pub use validate::{check_cql_identifier, check_topic};
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -277,7 +277,7 @@ pub struct PipelineConfig {
     /// reads its topic whole (two pipelines on one topic must not share a group).
     #[serde(deserialize_with = "lenient::opt_string")]
     pub group_id: Option<String>,
-    /// `users` (the record of design.md) or `json` (any object, mapped by `columns`).
+    /// `users` (the record of docs/record.md) or `json` (any object, mapped by `columns`).
     pub format: RecordFormat,
     /// Column name -> JSON field name; columns not listed read the field of the same name.
     pub columns: BTreeMap<String, String>,
@@ -408,7 +408,7 @@ pub enum FutureTimestamp {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RecordFormat {
-    /// The strict user record of design.md (validated field by field).
+    /// The strict user record of docs/record.md (validated field by field).
     Users,
     /// Any JSON object; columns are filled from fields by `columns` (or by same name).
     Json,

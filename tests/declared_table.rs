@@ -293,3 +293,53 @@ async fn cassflow_stream_creates_a_declared_table_and_writes_json_records_into_i
         (ids[19], 19.5, "order 19")
     );
 }
+
+/// `cassflow up`'s preparation creates what each pipeline's format calls for: the declared
+/// table of a json pipeline that has one, nothing for a json pipeline without one (it used
+/// to get a users table, which its records do not fit).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_prepares_declared_tables_and_no_users_table_for_a_json_pipeline() {
+    let config = common::stack().await;
+    let session = common::session(&config).await;
+    let json_pipeline = |tag: &str| PipelineConfig {
+        name: common::unique(tag),
+        topic: common::unique(tag),
+        partitions: 1,
+        keyspace: common::unique("ks"),
+        table: "orders".into(),
+        format: RecordFormat::Json,
+        ..PipelineConfig::default()
+    };
+    let undeclared = json_pipeline("undeclared");
+    let declared = PipelineConfig {
+        create_table: Some(declaration(
+            &[("order_id", "uuid"), ("total", "decimal")],
+            &["order_id"],
+            &[],
+        )),
+        ..json_pipeline("declared")
+    };
+    let mut up = config.clone();
+    up.pipelines = vec![undeclared.clone(), declared.clone()];
+    up.validate().expect("valid");
+    cassflow::up::prepare(&up).await.expect("prepared");
+
+    assert!(
+        columns(&session, &undeclared.keyspace, "orders")
+            .await
+            .is_empty(),
+        "no table for a json pipeline without create_table"
+    );
+    let got: Vec<(String, String)> = columns(&session, &declared.keyspace, "orders")
+        .await
+        .into_iter()
+        .map(|(c, k, ..)| (c, k))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("order_id".to_string(), "partition_key".to_string()),
+            ("total".to_string(), "regular".to_string())
+        ]
+    );
+}

@@ -61,7 +61,7 @@ def main():
         .selectExpr("CAST(value AS STRING)")
         .select(from_json(col("value"), schema).alias("data"))
         .select("data.*")
-        # The table of design.md types these two; the seed's table kept them as text.
+        # The table of docs/record.md types these two; the seed's table kept them as text.
         .withColumn("dob", to_timestamp(col("dob")))
         .withColumn("registered_date", to_timestamp(col("registered_date")))
     )

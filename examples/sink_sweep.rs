@@ -30,6 +30,8 @@ async fn main() -> anyhow::Result<()> {
         limit: Limit::Count(n),
         rate: None,
         raw: false,
+        format: cassflow::config::RecordFormat::Users,
+        key: None,
     };
     let summary = produce(
         &config,

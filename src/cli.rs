@@ -62,15 +62,17 @@ pub enum Command {
         #[arg(long, value_name = "NAME")]
         pipeline: Option<String>,
     },
-    /// Produce users to Kafka: from the randomuser API, the built-in generator, or JSON lines
-    /// on stdin. Creates the topic when missing. Shows a progress bar on a terminal and
-    /// always ends with a summary line; exits 1 if any record was not delivered or any
-    /// input line was invalid.
+    /// Produce records to Kafka: users from the randomuser API or the built-in generator,
+    /// or JSON lines on stdin (users records, or with --pipeline that pipeline's own records).
+    /// Creates the topic when missing. Shows a progress bar on a terminal and always ends
+    /// with a summary line; exits 1 if any record was not delivered or any input line was
+    /// invalid. The users sources write only into a users pipeline's topic.
     ///
     /// Examples:
     ///   cassflow produce --count 10000 --source generator
     ///   cassflow produce --duration 60s --rate 500
     ///   cassflow produce --source stdin < users.jsonl
+    ///   cassflow produce --pipeline orders < orders.jsonl   (keyed by the pipeline's `key`)
     ///   printf 'not json\n' | cassflow produce --raw
     Produce(ProduceArgs),
     /// Measure cassflow side by side with Spark Structured Streaming, Kafka Connect, a raw
@@ -106,6 +108,27 @@ pub enum Command {
         /// and *secret* properties) as they are.
         #[arg(long)]
         show_secrets: bool,
+    },
+    /// Print the cassflow.toml equivalent to a DataStax Apache Kafka Connector sink
+    /// configuration, to move a Kafka Connect sink over to cassflow.
+    ///
+    /// Reads the connector's `.properties` file or Connect's JSON (`{"name": ..., "config":
+    /// {...}}`): `topics`, each `topic.<topic>.<keyspace>.<table>.mapping` (a pipeline per
+    /// table, its `col=value.f, col2=key, col3=header.h, __ttl=value.t, __timestamp=value.ts`
+    /// as `columns`), `ttl`, `ttlTimeUnit`, `timestampTimeUnit`, `deletesEnabled`,
+    /// `nullToUnset`, `consistencyLevel` (the connector's default LOCAL_ONE is written out),
+    /// `query`, `codec.*`, `contactPoints` with `port`, `auth.*` and `ssl.*`. Tuning settings
+    /// are listed as comments. A setting cassflow cannot express (TLS to Cassandra, Kerberos,
+    /// Astra bundles, Avro, transforms, ...) fails the import with its name and why, exit 1.
+    /// Needs no running server; the printed file names no Kafka brokers unless the input does.
+    ///
+    /// Example:
+    ///   cassflow import-connector cassandra-sink.properties > cassflow.toml
+    ///   cassflow --config cassflow.toml config     (check it loads)
+    ImportConnector {
+        /// The connector configuration: `.properties` or JSON.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
     },
     /// Print a shell completion script to stdout.
     ///
@@ -208,9 +231,15 @@ pub struct ProduceArgs {
     /// it answers, else the generator).
     #[arg(long, value_enum)]
     pub source: Option<cassflow::config::SourceKind>,
-    /// Topic to send to (default: the first pipeline's topic, users_created).
+    /// Topic to send to (default: the first users pipeline's topic, users_created).
     #[arg(long)]
     pub topic: Option<String>,
+    /// Produce for this pipeline (by name): into its topic, each stdin line validated for
+    /// its format (a json pipeline: one JSON object per line, keyed by the pipeline's `key`,
+    /// e.g. `key = "value.order_id"`; a users pipeline: users records keyed by id). A json
+    /// pipeline reads stdin by default and refuses the users sources.
+    #[arg(long, value_name = "NAME", conflicts_with = "topic")]
+    pub pipeline: Option<String>,
     /// Seed for repeatable users (the API's `seed` parameter, or the generator's).
     #[arg(long)]
     pub seed: Option<String>,

@@ -17,6 +17,19 @@ fn main() -> ExitCode {
         print_completions(shell);
         return ExitCode::SUCCESS;
     }
+    if let Command::ImportConnector { file } = &cli.command {
+        // Needs no configuration: it writes one.
+        return match cassflow::import_connector::import_file(file) {
+            Ok(toml) => {
+                print!("{toml}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
     cassflow::telemetry::init(&cli.log_level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -122,6 +135,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             std::fs::write(&result, line)?;
         }
         Command::Completions { shell } => print_completions(shell),
+        Command::ImportConnector { file } => {
+            print!("{}", cassflow::import_connector::import_file(&file)?)
+        }
         Command::Dags { command } => return scheduler_cli::dags(&config, command).await,
         Command::Runs(args) => return scheduler_cli::runs(&config, args),
         Command::Check { command } => return scheduler_cli::check(&config, command).await,
@@ -191,7 +207,25 @@ async fn produce(
     if let Some(seed) = args.seed {
         config.source.seed = Some(seed);
     }
-    let source = if args.raw {
+    let pipeline = match &args.pipeline {
+        Some(name) => Some(
+            config
+                .pipelines
+                .iter()
+                .find(|p| &p.name == name)
+                .cloned()
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "no pipeline named `{name}` (fix: see `cassflow config` for the configured names)"
+                    )
+                })?,
+        ),
+        None => None,
+    };
+    let json = pipeline
+        .as_ref()
+        .is_some_and(|p| p.format == cassflow::config::RecordFormat::Json);
+    let source = if args.raw || (json && args.source.is_none()) {
         SourceKind::Stdin
     } else {
         args.source.unwrap_or(config.source.kind)
@@ -208,6 +242,18 @@ async fn produce(
     request.rate = args.rate;
     if let Some(topic) = args.topic {
         request.topic = topic;
+    }
+    if let Some(p) = &pipeline {
+        request.topic = p.topic.clone();
+        request.format = p.format;
+        request.key = match p.key.as_deref().filter(|_| json) {
+            // Validated at load; parsed again here for its evaluator.
+            Some(expr) => Some(
+                cassflow::produce::key::KeyPath::parse(expr)
+                    .map_err(|e| anyhow::anyhow!("pipelines `{}` key: {e}", p.name))?,
+            ),
+            None => None,
+        };
     }
     let progress = progress_bar(limit);
     let cancel = CancellationToken::new();

@@ -89,9 +89,10 @@ pub async fn prepare(config: &Config) -> Result<Prepared, UpError> {
             tracing::info!(%topic, partitions, created, "topic ready");
         }
         let session = cassandra::connect(&config.cassandra).await?;
-        schema::ensure_keyspace(&session, &config.cassandra, &pipeline.keyspace).await?;
-        schema::ensure_users_table(&session, &pipeline.keyspace, &pipeline.table).await?;
-        tracing::info!(keyspace = %pipeline.keyspace, table = %pipeline.table, "table ready");
+        // The same path as the stream job's: a json pipeline without `create_table` gets no
+        // table (a users table would not fit its records).
+        let ready = schema::ensure_pipeline_table(&session, &config.cassandra, pipeline).await?;
+        tracing::info!(keyspace = %pipeline.keyspace, table = %pipeline.table, ?ready, "table ready");
     }
     Ok(prepared)
 }

@@ -1,4 +1,4 @@
-//! Real Cassandra: the users table of design.md is created in a fresh keyspace, and a row
+//! Real Cassandra: the users table of docs/record.md is created in a fresh keyspace, and a row
 //! written to it is read back with the same values.
 
 mod common;

@@ -126,26 +126,42 @@ fn walk(
     let Some(Item::Struct { fields, .. }) = items.get(name) else {
         panic!("config type `{name}` is not a struct found under src/")
     };
-    let object = value
-        .as_object()
-        .unwrap_or_else(|| panic!("default of `{name}` does not serialize to a table"));
+    // An optional section (`Option<Struct>`) unset by default has no default keys to
+    // compare: its rows show "unset".
+    let empty = serde_json::Map::new();
+    let object = match value {
+        Value::Null => &empty,
+        other => other
+            .as_object()
+            .unwrap_or_else(|| panic!("default of `{name}` does not serialize to a table")),
+    };
     let parsed: BTreeSet<&str> = fields.iter().map(|f| f.key.as_str()).collect();
     let serialized: BTreeSet<&str> = object.keys().map(String::as_str).collect();
-    assert_eq!(
-        parsed, serialized,
-        "keys parsed from `struct {name}` differ from its serialized default"
-    );
+    if !value.is_null() {
+        assert_eq!(
+            parsed, serialized,
+            "keys parsed from `struct {name}` differ from its serialized default"
+        );
+    }
     let mut nested = Vec::new();
-    let in_list = section.heading.starts_with("[[");
+    // Keys inside a list entry, or inside a section of one, have no environment variable.
+    let heading_path = section.heading.trim_matches(['[', ']']);
+    let list_entry = section.heading.starts_with("[[");
+    let in_list = list_entry || heading_path.contains("[]");
+    let dotted_key = |key_path: &[String], key: &str| {
+        if list_entry {
+            format!("{}[].{key}", path.join("."))
+        } else if in_list {
+            format!("{heading_path}.{key}")
+        } else {
+            key_path.join(".")
+        }
+    };
     for field in fields {
         let mut key_path = path.to_vec();
         key_path.push(field.key.clone());
-        let dotted = if in_list {
-            format!("{}[].{}", path.join("."), field.key)
-        } else {
-            key_path.join(".")
-        };
-        let default = &object[&field.key];
+        let dotted = dotted_key(&key_path, &field.key);
+        let default = object.get(&field.key).unwrap_or(&Value::Null);
         match describe(items, &field.ty, field.humantime) {
             Kind::Section(inner) => nested.push((field, key_path, inner, false, default)),
             Kind::List(inner) => nested.push((field, key_path, inner, true, default)),
@@ -160,11 +176,7 @@ fn walk(
         }
     }
     for (field, key_path, inner, list, default) in nested {
-        let dotted = if in_list {
-            format!("{}[].{}", path.join("."), field.key)
-        } else {
-            key_path.join(".")
-        };
+        let dotted = dotted_key(&key_path, &field.key);
         let struct_doc = match items.get(&inner) {
             Some(Item::Struct { doc, .. }) => doc.clone(),
             _ => String::new(),
@@ -235,7 +247,11 @@ fn describe(items: &HashMap<String, Item>, ty: &syn::Type, humantime: bool) -> K
         _ => panic!("`{ident}` of a table is not supported by the reference generator"),
     };
     let text = match ident.as_str() {
-        "Option" => format!("{} (optional)", scalar(describe(items, args[0], humantime))),
+        "Option" => match describe(items, args[0], humantime) {
+            // An optional section: documented as a section, unset by default.
+            Kind::Section(inner) => return Kind::Section(inner),
+            other => format!("{} (optional)", scalar(other)),
+        },
         "Vec" => match describe(items, args[0], humantime) {
             Kind::Section(inner) => return Kind::List(inner),
             other => format!("array of {}", scalar(other)),

@@ -23,6 +23,8 @@ fn generator_request(topic: &str, n: u64) -> ProduceRequest {
         limit: Limit::Count(n),
         rate: None,
         raw: false,
+        format: cassflow::config::RecordFormat::Users,
+        key: None,
     }
 }
 
@@ -256,7 +258,159 @@ fn produce_help_explains_the_options() {
         "--topic",
         "--seed",
         "--raw",
+        "--pipeline",
     ] {
         assert!(help.contains(flag), "{flag} in help: {help}");
     }
+}
+
+/// A config file for the test stack whose only pipeline is a json pipeline `name` on
+/// `topic`, keyed by `value.order_id`.
+fn json_pipeline_config(dir: &std::path::Path, name: &str, topic: &str) -> std::path::PathBuf {
+    let stack = common::stack_config();
+    let file = dir.join("cassflow.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[kafka]\nbootstrap = \"{}\"\n[cassandra]\ncontact_points = \"{}\"\n\
+             [[pipelines]]\nname = \"{name}\"\ntopic = \"{topic}\"\nkeyspace = \"shop\"\n\
+             table = \"orders\"\nformat = \"json\"\npartitions = 2\nkey = \"value.order_id\"\n",
+            stack.kafka.bootstrap, stack.cassandra.contact_points
+        ),
+    )
+    .expect("write config");
+    file
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn produce_pipeline_sends_a_json_pipelines_own_lines_keyed_by_its_key() {
+    let config = common::stack().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let topic = common::unique("orders");
+    let file = json_pipeline_config(dir.path(), "orders", &topic);
+    let good = [
+        r#"{"order_id": "7b0c5a9e-1f6e-4f43-9d6a-3b1f0c2d9e11", "customer": {"name": "x"}, "total": 12.5, "items": ["a","b"]}"#,
+        r#"{"order_id": "a2f1e6c4-0d3b-4e8e-8f7a-5c9d1b2e3f40", "total": 3}"#,
+        r#"{"order_id": 42, "note": "a number key"}"#,
+    ];
+    let input = dir.path().join("orders.jsonl");
+    std::fs::write(
+        &input,
+        format!(
+            "{}\n[1, 2]\n{}\n{{\"total\": 1}}\n\n{}\nnot json\n",
+            good[0], good[1], good[2]
+        ),
+    )
+    .expect("write lines");
+    let out = Command::new(common::cassflow_bin())
+        .arg("--config")
+        .arg(&file)
+        .args(["produce", "--pipeline", "orders"])
+        .stdin(Stdio::from(std::fs::File::open(&input).expect("open")))
+        .output()
+        .expect("run cassflow");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "invalid lines fail the run: {stderr}"
+    );
+    for (line, reason) in [
+        (2, "not_an_object"),
+        (4, "missing_key"),
+        (7, "invalid_json"),
+    ] {
+        assert!(
+            stderr.contains(&format!("skipping invalid line {line}:")) && stderr.contains(reason),
+            "line {line} ({reason}) reported: {stderr}"
+        );
+    }
+    assert!(
+        stdout.contains(&format!("sent 3 records to {topic}")),
+        "{stdout}"
+    );
+
+    let mut got: Vec<(String, String)> = common::read_topic(&config, &topic, 3)
+        .await
+        .iter()
+        .map(|m| {
+            (
+                String::from_utf8_lossy(m.key().expect("keyed")).to_string(),
+                String::from_utf8_lossy(m.payload().unwrap_or_default()).to_string(),
+            )
+        })
+        .collect();
+    got.sort();
+    let mut want: Vec<(String, String)> = [
+        "7b0c5a9e-1f6e-4f43-9d6a-3b1f0c2d9e11",
+        "a2f1e6c4-0d3b-4e8e-8f7a-5c9d1b2e3f40",
+        "42",
+    ]
+    .iter()
+    .zip(good)
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    want.sort();
+    assert_eq!(got, want, "keys from value.order_id, values untouched");
+    assert_eq!(common::topic_message_count(&config, &topic).await, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_sources_refuse_a_json_pipelines_topic() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let topic = common::unique("orders");
+    let file = json_pipeline_config(dir.path(), "orders", &topic);
+    for args in [
+        vec![
+            "--source",
+            "generator",
+            "--pipeline",
+            "orders",
+            "--count",
+            "5",
+        ],
+        vec![
+            "--source",
+            "generator",
+            "--topic",
+            topic.as_str(),
+            "--count",
+            "5",
+        ],
+    ] {
+        let out = Command::new(common::cassflow_bin())
+            .arg("--config")
+            .arg(&file)
+            .arg("produce")
+            .args(&args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run cassflow");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "one line: {stderr}");
+        assert!(
+            lines[0].contains("pipeline `orders` (format json)")
+                && lines[0].contains("generator source makes users records")
+                && lines[0].contains("cassflow produce --pipeline orders --source stdin"),
+            "{stderr}"
+        );
+    }
+
+    // The `user_automation` DAG's task (what `cassflow up` runs) refuses it as well: a
+    // config whose only pipeline is json gets no users in its topic.
+    let config = cassflow::config::load(Some(&file)).expect("loads");
+    let err = cassflow::produce::stream_data_from_api(
+        &config,
+        Duration::from_secs(5),
+        &CancellationToken::new(),
+    )
+    .await
+    .expect_err("refused");
+    assert!(
+        matches!(err, cassflow::produce::ProduceError::NotUsersTopic { ref topic, .. } if topic == &config.pipelines[0].topic),
+        "{err}"
+    );
 }

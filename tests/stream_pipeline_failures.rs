@@ -282,7 +282,8 @@ async fn cassflow_stream_exits_non_zero_with_one_line_when_no_pipeline_can_start
         lines[0].starts_with("error: pipeline `")
             && lines[0].contains(&bad.name)
             && lines[0].contains("does not exist")
-            && lines[0].contains("fix:"),
+            && lines[0].contains("fix:")
+            && lines[0].contains("create_table"),
         "{stderr}"
     );
 }

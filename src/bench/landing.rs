@@ -34,7 +34,7 @@ impl Target {
     }
 }
 
-/// A new keyspace `bench_<hex>` with the users table of design.md in it.
+/// A new keyspace `bench_<hex>` with the users table of docs/record.md in it.
 pub async fn fresh_table(session: &Session, cfg: &CassandraConfig) -> Result<Target, BenchError> {
     let id = Uuid::new_v4().simple().to_string();
     let target = Target {

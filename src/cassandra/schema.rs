@@ -1,8 +1,12 @@
-//! DDL: the keyspace and the users table of design.md, created when missing. Identifiers are
-//! validated by the config and still always quoted, never spliced bare into CQL.
+//! DDL: the keyspace and each pipeline's table, created when missing: the users table of
+//! docs/record.md for a `users` pipeline, the declared table (`create_table`) for any
+//! pipeline that has one. Identifiers are validated by the config and still always quoted,
+//! never spliced bare into CQL. A table that exists is never altered.
 
 use super::CassandraError;
-use crate::config::CassandraConfig;
+use crate::config::{
+    normalize_schema_type, CassandraConfig, PipelineConfig, RecordFormat, TableDeclaration,
+};
 use scylla::client::session::Session;
 
 /// Quotes a CQL identifier (`"name"`, with embedded quotes doubled).
@@ -51,7 +55,139 @@ pub async fn ensure_keyspace(
     .await
 }
 
-/// Creates the users table of design.md unless a table of that name exists (whatever its
+/// What [`ensure_pipeline_table`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableReady {
+    /// The users table (created unless it existed).
+    Users,
+    /// The declared table was created, with its keyspace and types.
+    Created,
+    /// The declared table existed and was left as it is.
+    Existed,
+    /// Nothing is declared for a `json` pipeline: its table must exist already.
+    Undeclared,
+}
+
+/// Creates the pipeline's keyspace and table when missing: the declared table when the
+/// pipeline has `create_table` (any format), else the users table for a `users` pipeline;
+/// a `json` pipeline without a declaration gets nothing (its table must exist).
+pub async fn ensure_pipeline_table(
+    session: &Session,
+    cfg: &CassandraConfig,
+    pipeline: &PipelineConfig,
+) -> Result<TableReady, CassandraError> {
+    if let Some(declared) = &pipeline.create_table {
+        return ensure_declared_table(session, cfg, &pipeline.keyspace, &pipeline.table, declared)
+            .await;
+    }
+    if pipeline.format == RecordFormat::Users {
+        ensure_keyspace(session, cfg, &pipeline.keyspace).await?;
+        ensure_users_table(session, &pipeline.keyspace, &pipeline.table).await?;
+        return Ok(TableReady::Users);
+    }
+    Ok(TableReady::Undeclared)
+}
+
+/// Creates a declared table (its keyspace and user-defined types first) unless a table of
+/// that name exists; an existing table is left as it is, with a warning naming the declared
+/// columns it lacks or types differently.
+pub async fn ensure_declared_table(
+    session: &Session,
+    cfg: &CassandraConfig,
+    keyspace: &str,
+    table: &str,
+    declared: &TableDeclaration,
+) -> Result<TableReady, CassandraError> {
+    let invalid = |detail: String| CassandraError::Result {
+        what: format!("create_table of {keyspace}.{table}"),
+        detail,
+    };
+    ensure_keyspace(session, cfg, keyspace).await?;
+    let existing = table_columns(session, keyspace, table).await?;
+    if !existing.is_empty() {
+        let mut differences = Vec::new();
+        for (column, ty) in &declared.columns {
+            let want = declared.schema_spelling(ty).unwrap_or_default();
+            match existing.iter().find(|(c, _)| c == column) {
+                None => differences.push(format!("{column} is missing")),
+                Some((_, have)) if normalize_schema_type(have) != want => {
+                    differences.push(format!("{column} is {have}, declared {ty}"))
+                }
+                Some(_) => {}
+            }
+        }
+        if differences.is_empty() {
+            tracing::info!(keyspace, table, "declared table exists");
+        } else {
+            tracing::warn!(
+                keyspace,
+                table,
+                differences = %differences.join("; "),
+                "declared table exists with other columns; it is left as it is"
+            );
+        }
+        return Ok(TableReady::Existed);
+    }
+    for cql in declared.create_types_cql(keyspace).map_err(invalid)? {
+        execute(session, cql).await?;
+    }
+    execute(
+        session,
+        declared
+            .create_table_cql(keyspace, table)
+            .map_err(invalid)?,
+    )
+    .await?;
+    tracing::info!(
+        keyspace,
+        table,
+        columns = declared.columns.len(),
+        "declared table created"
+    );
+    Ok(TableReady::Created)
+}
+
+/// The table's columns and their types as `system_schema` spells them (empty: no table).
+async fn table_columns(
+    session: &Session,
+    keyspace: &str,
+    table: &str,
+) -> Result<Vec<(String, String)>, CassandraError> {
+    let what = format!("reading the columns of {keyspace}.{table}");
+    let result = session
+        .query_unpaged(
+            "SELECT column_name, type FROM system_schema.columns \
+             WHERE keyspace_name = ? AND table_name = ?",
+            (keyspace, table),
+        )
+        .await
+        .map_err(|source| CassandraError::Execute {
+            what: what.clone(),
+            source,
+        })?;
+    let rows = result
+        .into_rows_result()
+        .map_err(|e| CassandraError::Result {
+            what: what.clone(),
+            detail: e.to_string(),
+        })?;
+    let mut out = Vec::new();
+    for row in rows
+        .rows::<(String, String)>()
+        .map_err(|e| CassandraError::Result {
+            what: what.clone(),
+            detail: e.to_string(),
+        })?
+    {
+        out.push(row.map_err(|e| CassandraError::Result {
+            what: what.clone(),
+            detail: e.to_string(),
+        })?);
+    }
+    Ok(out)
+}
+
+/// Creates the users table of docs/record.md unless a table of that name exists (whatever its
 /// column types: the seed's all-text table is accepted and converted to per column).
 pub async fn ensure_users_table(
     session: &Session,

@@ -1,4 +1,4 @@
-//! Reading a users table back: the typed row of design.md's columns (in the record's field
+//! Reading a users table back: the typed row of docs/record.md's columns (in the record's field
 //! order) and its conversion to a [`UserRecord`]. For callers that read rows to compare them
 //! with records (the bench's verifier, the tests); the stream job writes through its own
 //! per-column conversion (`stream::convert`).

@@ -7,11 +7,13 @@ mod lenient;
 mod load;
 mod scheduler;
 pub mod secrets;
+mod table;
 mod validate;
 
 pub use load::{load, load_str, ConfigError, ENV_PREFIX};
 pub use scheduler::SchedulerConfig;
-pub use validate::check_topic;
+pub use table::{normalize_schema_type, DeclarationError, TableDeclaration};
+pub use validate::{check_cql_identifier, check_topic};
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -144,6 +146,15 @@ impl Default for ProducerConfig {
 }
 
 impl Config {
+    /// The first `users` pipeline (else the first pipeline): the topic the users sources
+    /// (generator, randomuser, the `user_automation` DAG) write to unless told otherwise.
+    pub fn users_pipeline(&self) -> &PipelineConfig {
+        self.pipelines
+            .iter()
+            .find(|p| p.format == RecordFormat::Users)
+            .unwrap_or_else(|| self.default_pipeline())
+    }
+
     /// The first pipeline: the one `cassflow produce` and `cassflow up` use unless told otherwise.
     pub fn default_pipeline(&self) -> &PipelineConfig {
         // validate() guarantees at least one pipeline; fall back to the seed's if called before.
@@ -250,10 +261,13 @@ pub struct PipelineConfig {
     pub partitions: i32,
     /// Replication factor used when cassflow creates the topic.
     pub topic_replication: i16,
-    /// The Cassandra keyspace of `table`; created when missing.
+    /// The Cassandra keyspace of `table`; created when missing whenever the table is (see
+    /// `table`), with `cassandra.replication_factor` or `cassandra.datacenters`.
     #[serde(deserialize_with = "lenient::string")]
     pub keyspace: String,
-    /// The Cassandra table rows are written to; created when missing.
+    /// The Cassandra table rows are written to. Created when missing for a `users` pipeline
+    /// (the users table of docs/record.md) and for any pipeline with `create_table` (the
+    /// declared table); a `json` pipeline without `create_table` needs an existing table.
     #[serde(deserialize_with = "lenient::string")]
     pub table: String,
     /// Where undecodable or unwritable messages go; `<topic>.dlq` when unset.
@@ -263,10 +277,29 @@ pub struct PipelineConfig {
     /// reads its topic whole (two pipelines on one topic must not share a group).
     #[serde(deserialize_with = "lenient::opt_string")]
     pub group_id: Option<String>,
-    /// `users` (the record of design.md) or `json` (any object, mapped by `columns`).
+    /// `users` (the record of docs/record.md) or `json` (any object, mapped by `columns`).
     pub format: RecordFormat,
     /// Column name -> JSON field name; columns not listed read the field of the same name.
     pub columns: BTreeMap<String, String>,
+    /// The pipeline's table, declared so that `cassflow up` and `cassflow stream` create it
+    /// when it is missing, for either format: first the keyspace (replication from
+    /// `[cassandra]`), then each of `types` (`CREATE TYPE IF NOT EXISTS`, a type after the
+    /// types it uses), then `CREATE TABLE IF NOT EXISTS keyspace.table (columns..., PRIMARY KEY
+    /// ((partition_key...), clustering_key...)) WITH CLUSTERING ORDER BY (...) AND options`
+    /// (the order only when a clustering column is `DESC`). Every name is quoted and every
+    /// type checked against CQL's type grammar at load. A table that already exists is left
+    /// as it is (a warning names declared columns it lacks or types differently). Without
+    /// `create_table`, a `users` pipeline gets the users table of docs/record.md
+    /// (`id uuid PRIMARY KEY`, `dob` and `registered_date` timestamp, the rest text) and a
+    /// `json` pipeline creates nothing: it refuses to start on a missing table. Example:
+    /// `[pipelines.create_table]` with `columns = { order_id = "uuid", total = "decimal",
+    /// items = "list<text>" }` and `partition_key = ["order_id"]`.
+    pub create_table: Option<TableDeclaration>,
+    /// What keys the messages `cassflow produce --pipeline` writes: a value path such as
+    /// `value.order_id` (or `order_id`); unset for a `json` pipeline: no key. A `users`
+    /// pipeline always keys by `id`.
+    #[serde(deserialize_with = "lenient::opt_string")]
+    pub key: Option<String>,
 }
 
 impl Default for PipelineConfig {
@@ -282,6 +315,8 @@ impl Default for PipelineConfig {
             group_id: None,
             format: RecordFormat::Users,
             columns: BTreeMap::new(),
+            create_table: None,
+            key: None,
         }
     }
 }
@@ -375,7 +410,7 @@ pub enum FutureTimestamp {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RecordFormat {
-    /// The strict user record of design.md (validated field by field).
+    /// The strict user record of docs/record.md (validated field by field).
     Users,
     /// Any JSON object; columns are filled from fields by `columns` (or by same name).
     Json,

@@ -1,7 +1,7 @@
 //! Checks on values that parse but cannot work: identifiers that would be unsafe in CQL,
 //! topic names Kafka rejects, the default password on a public bind, and the like.
 
-use super::{Config, ConfigError, DEFAULT_PASSWORD};
+use super::{Config, ConfigError, RecordFormat, DEFAULT_PASSWORD};
 
 impl Config {
     /// Rejects values that parse but cannot work, naming the key and the fix.
@@ -88,6 +88,33 @@ impl Config {
                         key(&format!("columns.{column}")),
                         problem,
                         IDENT_FIX,
+                    ));
+                }
+            }
+            if let Some(table) = &p.create_table {
+                if let Err(e) = table.validate() {
+                    return Err(invalid(
+                        key(&format!("create_table.{}", e.key)),
+                        e.problem,
+                        &e.fix,
+                    ));
+                }
+            }
+            if let Some(expr) = &p.key {
+                let parsed = crate::produce::key::KeyPath::parse(expr);
+                let users_id = matches!(expr.trim(), "id" | "value.id");
+                if p.format == RecordFormat::Users && !users_id {
+                    return Err(invalid(
+                        key("key"),
+                        format!("`{expr}`: a users pipeline keys its messages by `id`"),
+                        "remove `key`, or write `key = \"value.id\"`",
+                    ));
+                }
+                if let Err(problem) = parsed {
+                    return Err(invalid(
+                        key("key"),
+                        problem,
+                        &format!("use {}", crate::produce::key::KEY_FORMS),
                     ));
                 }
             }

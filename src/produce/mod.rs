@@ -1,14 +1,17 @@
-//! Producing users to Kafka: `cassflow produce` and the scheduler's `stream_data_from_api`
+//! Producing records to Kafka: `cassflow produce` and the scheduler's `stream_data_from_api`
 //! task. Owns the run (topic creation, the source loop, pacing to a rate, stopping on a
 //! count, a duration or Ctrl-C, the final flush and summary); the Kafka client itself is
-//! [`producer::RecordProducer`], the users come from [`crate::source`].
+//! [`producer::RecordProducer`], the users come from [`crate::source`], the key of a `json`
+//! pipeline's line from [`key`]. The users sources (generator, randomuser) write only into
+//! a topic a `users` pipeline reads (or one no pipeline reads), never into another table's.
 
+pub mod key;
 pub mod producer;
 
-use crate::config::{Config, SourceKind};
+use crate::config::{Config, RecordFormat, SourceKind};
 use crate::kafka::admin::ensure_topic;
 use crate::kafka::KafkaError;
-use crate::source::stdin::{Line, LineReader};
+use crate::source::stdin::{Line, LineMode, LineReader};
 use crate::source::{Source, SourceError};
 use indicatif::ProgressBar;
 use producer::RecordProducer;
@@ -45,17 +48,23 @@ pub struct ProduceRequest {
     pub rate: Option<f64>,
     /// Stdin lines sent untouched, without a key (no validation).
     pub raw: bool,
+    /// What stdin lines are: users records (keyed by id), or a `json` pipeline's objects.
+    pub format: RecordFormat,
+    /// The key of a `json` line (`produce --pipeline` with the pipeline's `key`).
+    pub key: Option<key::KeyPath>,
 }
 
 impl ProduceRequest {
-    /// The configured source into the default pipeline's topic, stopping at `limit`.
+    /// The configured source into the first users pipeline's topic, stopping at `limit`.
     pub fn from_config(config: &Config, limit: Limit) -> Self {
         ProduceRequest {
-            topic: config.default_pipeline().topic.clone(),
+            topic: config.users_pipeline().topic.clone(),
             source: config.source.kind,
             limit,
             rate: None,
             raw: false,
+            format: RecordFormat::Users,
+            key: None,
         }
     }
 }
@@ -112,6 +121,40 @@ pub enum ProduceError {
     },
     #[error("cannot read standard input: {0}")]
     Stdin(#[from] std::io::Error),
+    #[error("topic `{topic}` is read by pipeline `{pipeline}` (format {format}), and the {kind} source makes users records, which its table does not take (fix: send the pipeline's own JSON lines: `cassflow produce --pipeline {pipeline} --source stdin < records.jsonl`, or produce users into a users pipeline's topic)")]
+    NotUsersTopic {
+        topic: String,
+        pipeline: String,
+        format: &'static str,
+        kind: &'static str,
+    },
+}
+
+/// Refuses a users source for a topic that only non-users pipelines read.
+fn check_users_topic(config: &Config, request: &ProduceRequest) -> Result<(), ProduceError> {
+    let readers: Vec<_> = config
+        .pipelines
+        .iter()
+        .filter(|p| p.topic == request.topic)
+        .collect();
+    let users = readers.iter().any(|p| p.format == RecordFormat::Users);
+    match readers.first() {
+        Some(p) if !users => Err(ProduceError::NotUsersTopic {
+            topic: request.topic.clone(),
+            pipeline: p.name.clone(),
+            format: match p.format {
+                RecordFormat::Users => "users",
+                RecordFormat::Json => "json",
+            },
+            kind: match request.source {
+                SourceKind::Generator => "generator",
+                SourceKind::Randomuser => "randomuser",
+                SourceKind::Auto => "auto (randomuser or generator)",
+                SourceKind::Stdin => "users",
+            },
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// The seed's Airflow task: users from the configured source into the default pipeline's
@@ -136,6 +179,7 @@ pub async fn produce(
         let stdin = tokio::io::BufReader::new(tokio::io::stdin());
         return produce_lines(config, request, stdin, progress, cancel).await;
     }
+    check_users_topic(config, request)?;
     let mut run = Run::start(config, request).await?;
     let mut source = match Source::open(&config.source, request.source).await {
         Ok(s) => s,
@@ -211,7 +255,12 @@ pub async fn produce_lines<R: AsyncBufRead + Unpin>(
 ) -> Result<ProduceSummary, ProduceError> {
     let mut run = Run::start(config, request).await?;
     run.source = "stdin";
-    let mut lines = LineReader::new(input, request.raw);
+    let mode = match (request.raw, request.format) {
+        (true, _) => LineMode::Raw,
+        (false, RecordFormat::Users) => LineMode::Users,
+        (false, RecordFormat::Json) => LineMode::Json(request.key.clone()),
+    };
+    let mut lines = LineReader::with_mode(input, mode);
     while !run.done(cancel) {
         let line = tokio::select! {
             line = lines.next_line() => line?,
@@ -231,6 +280,12 @@ pub async fn produce_lines<R: AsyncBufRead + Unpin>(
             Some(Line::Record(record)) => {
                 run.pace(cancel).await;
                 run.producer.send(&record).await?;
+            }
+            Some(Line::Keyed { key, value }) => {
+                run.pace(cancel).await;
+                run.producer
+                    .send_bytes(key.as_deref(), &value, None)
+                    .await?;
             }
             Some(Line::Raw(bytes)) => {
                 run.pace(cancel).await;

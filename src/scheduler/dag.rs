@@ -74,7 +74,7 @@ impl Dag {
 /// The id of the seed's DAG.
 pub const USER_AUTOMATION: &str = "user_automation";
 
-/// The seed's DAG: `stream_data_from_api` produces users to the default pipeline's topic
+/// The seed's DAG: `stream_data_from_api` produces users to the first users pipeline's topic
 /// for 60 s at 100 users/s, `@daily`, from 2023-09-03 10:00, without catchup.
 pub fn user_automation() -> Dag {
     let start = Utc.with_ymd_and_hms(2023, 9, 3, 10, 0, 0).single();

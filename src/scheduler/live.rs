@@ -207,7 +207,7 @@ async fn run_produce(config: &Config, task: ProduceTask, ctx: TaskContext) -> Ta
         .and_then(|v| v.as_str())
         .map(str::to_string)
         .or(task.topic)
-        .unwrap_or_else(|| config.default_pipeline().topic.clone());
+        .unwrap_or_else(|| config.users_pipeline().topic.clone());
     let count = conf.get("count").and_then(|v| v.as_u64());
     let duration = match conf.get("duration").and_then(|v| v.as_str()) {
         Some(text) => Some(humantime::parse_duration(text).map_err(|e| {
@@ -237,6 +237,8 @@ async fn run_produce(config: &Config, task: ProduceTask, ctx: TaskContext) -> Ta
             })?),
         },
         raw: false,
+        format: crate::config::RecordFormat::Users,
+        key: None,
     };
     ctx.log.line(format_args!(
         "producing to `{}` from {:?}, limit {:?}",

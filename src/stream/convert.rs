@@ -1,6 +1,6 @@
 //! From a decoded message to the values of one Cassandra row: each table column is filled
 //! from a field and converted to the column's CQL type as `system_schema` reports it, so the
-//! typed table of design.md and the seed's all-text table both work. A field is either a
+//! typed table of docs/record.md and the seed's all-text table both work. A field is either a
 //! JSON value (`format = "json"`) or a typed field of a decoded user record; text is bound
 //! straight from the message where it needed no unescaping.
 

@@ -391,10 +391,7 @@ async fn start_and_run(
     let Some(session) = connect_patiently(config, &shutdown).await? else {
         return Ok(summary);
     };
-    if pipeline.format == RecordFormat::Users {
-        schema::ensure_keyspace(&session, &config.cassandra, &pipeline.keyspace).await?;
-        schema::ensure_users_table(&session, &pipeline.keyspace, &pipeline.table).await?;
-    }
+    schema::ensure_pipeline_table(&session, &config.cassandra, pipeline).await?;
     let sink = Arc::new(SinkWriter::open(Arc::new(session), pipeline).await?);
     if let Some(replay) = replay {
         consumer::reset_offsets(&config.kafka, pipeline, replay).await?;

@@ -345,8 +345,9 @@ async fn plan_columns(
     }
     if plan.is_empty() {
         return Err(query_err(
-            "the table does not exist (fix: create it, or use format = \"users\" to have \
-             cassflow create it)"
+            "the table does not exist (fix: declare it under [pipelines.create_table] to have \
+             cassflow create it, e.g. `columns = { order_id = \"uuid\", total = \"decimal\" }` \
+             with `partition_key = [\"order_id\"]`, or create it yourself)"
                 .into(),
         ));
     }

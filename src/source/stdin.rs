@@ -119,7 +119,7 @@ impl<R: AsyncBufRead + Unpin> LineReader<R> {
 
 /// A `json` pipeline's line: a JSON object, keyed by `key`.
 fn json_line(line: &[u8], key: Option<&KeyPath>) -> Result<Line, LineError> {
-    let value: serde_json::Value = serde_json::from_slice(line).map_err(|e| LineError::Json {
+    let value: serde_json::Value = crate::json::from_slice(line).map_err(|e| LineError::Json {
         reason: "invalid_json",
         detail: format!("not JSON: {e}"),
     })?;

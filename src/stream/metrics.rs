@@ -332,6 +332,26 @@ mod tests {
         assert_eq!(metrics.consumed.get_or_create(&label).get(), 4);
     }
 
+    #[test]
+    fn absent_fields_and_uncertain_counter_writes_are_exported_per_column_and_pipeline() {
+        let metrics = stream_metrics();
+        metrics.field_absent("absent-test", "email").inc();
+        metrics.pipeline("absent-test").counter_uncertain.inc();
+        let text = encode();
+        assert!(
+            text.contains(
+                r#"cassflow_stream_field_absent_total{pipeline="absent-test",column="email"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"cassflow_stream_counter_writes_uncertain_total{pipeline="absent-test"} 1"#
+            ),
+            "{text}"
+        );
+    }
+
     #[tokio::test]
     async fn metrics_are_served_in_prometheus_text() {
         let metrics = stream_metrics();

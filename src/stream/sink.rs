@@ -678,4 +678,30 @@ mod tests {
         );
         assert_eq!(kind(&classify(ExecutionError::EmptyPlan)), "transient");
     }
+
+    #[test]
+    fn a_timeout_may_have_applied_a_write_a_refusal_did_not() {
+        let attempt = |e: DbError| {
+            ExecutionError::LastAttemptError(RequestAttemptError::DbError(e, "x".into()))
+        };
+        let timeout = DbError::WriteTimeout {
+            consistency: Consistency::LocalQuorum,
+            received: 0,
+            required: 1,
+            write_type: scylla::errors::WriteType::Counter,
+        };
+        assert!(may_have_been_applied(&attempt(timeout)));
+        assert!(may_have_been_applied(&ExecutionError::RequestTimeout(
+            Duration::from_secs(1)
+        )));
+        let unavailable = DbError::Unavailable {
+            consistency: Consistency::LocalQuorum,
+            required: 1,
+            alive: 0,
+        };
+        assert!(!may_have_been_applied(&attempt(unavailable)));
+        assert!(!may_have_been_applied(&attempt(DbError::Overloaded)));
+        assert!(!may_have_been_applied(&attempt(DbError::Invalid)));
+        assert!(!may_have_been_applied(&ExecutionError::EmptyPlan));
+    }
 }

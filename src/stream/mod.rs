@@ -15,6 +15,7 @@ pub mod intake;
 pub mod mapping;
 pub mod metrics;
 pub mod offsets;
+pub mod plan;
 pub mod retry;
 pub mod sink;
 pub mod statement;

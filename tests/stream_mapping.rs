@@ -694,3 +694,36 @@ async fn two_topics_stream_into_one_table() {
         [("1".into(), a.topic.clone()), ("2".into(), b.topic.clone())]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pipelines_consistency_level_is_the_one_its_writes_use() {
+    let mut config = common::stack().await;
+    // The record keeps waiting for Cassandra; it is abandoned (not committed) at shutdown.
+    config.stream.shutdown_timeout = Duration::from_secs(1);
+    let session = common::session(&config).await;
+    let ks = keyspace(
+        &config,
+        &session,
+        &["CREATE TABLE {ks}.c (id text PRIMARY KEY)"],
+    )
+    .await;
+    // One node cannot answer for two replicas: every write is unavailable, none is lost.
+    let pipeline = PipelineConfig {
+        consistency: cassflow::config::WriteConsistency::Two,
+        ..json_pipeline("consistency", &ks, "c")
+    };
+    let t = now_ms() - 60_000;
+    produce(
+        &config,
+        &pipeline.topic,
+        &[msg(None, serde_json::json!({"id": "1"}), t)],
+    )
+    .await;
+    let summaries = run_until(&config, std::slice::from_ref(&pipeline), || async {
+        cassflow::stream::metrics::last_error(&pipeline.name)
+            .is_some_and(|e| e.message.contains("TWO") || e.message.contains("Two"))
+    })
+    .await;
+    assert_eq!((summaries[0].written, summaries[0].abandoned), (0, 1));
+    assert_eq!(common::count_rows(&session, &ks, "c").await, 0);
+}

@@ -426,6 +426,7 @@ fn rename(name: &str, rule: Option<&str>) -> String {
         None => name.to_string(),
         Some("lowercase") => name.to_ascii_lowercase(),
         Some("snake_case") => snake(),
+        Some("SCREAMING_SNAKE_CASE") => snake().to_ascii_uppercase(),
         Some("kebab-case") => snake().replace('_', "-"),
         Some(other) => panic!("rename_all = {other:?} is not supported by the reference generator"),
     }

@@ -1,11 +1,13 @@
-//! The JSON-to-row conversion (`stream::convert::row`) for a plan with a column of every
+//! The JSON-to-row conversion (`stream::mapping::Mapping::row`) for a plan with a column of every
 //! supported CQL type, fed any JSON object (`format = "json"`) and any decoded user record.
 //! Properties: it never panics; a key column never comes back unset; every cell has its
 //! column's type, and a float or double cell is finite (no infinity is ever written).
 #![no_main]
 
 use cassflow::record::UserView;
-use cassflow::stream::convert::{row, Cell, ColumnPlan, ColumnType, Fields};
+use cassflow::config::PipelineConfig;
+use cassflow::stream::convert::{Cell, ColumnPlan, ColumnType};
+use cassflow::stream::mapping::{Fields, Mapping, RecordContext, Source};
 use libfuzzer_sys::fuzz_target;
 
 const TYPES: [ColumnType; 12] = [
@@ -29,12 +31,13 @@ fn plan(fields: &[&str]) -> Vec<ColumnPlan> {
     for field in fields {
         for kind in TYPES {
             for key in [false, true] {
-                plan.push(ColumnPlan {
-                    column: format!("{field}_{kind:?}_{key}"),
-                    field: (*field).to_string(),
+                let mut c = ColumnPlan::new(
+                    &format!("{field}_{kind:?}_{key}"),
+                    Source::same_named(field),
                     kind,
-                    key,
-                });
+                );
+                c.key = key;
+                plan.push(c);
             }
         }
     }
@@ -61,15 +64,26 @@ fn matches_kind(cell: &Cell<'_>, kind: ColumnType) -> bool {
 }
 
 /// Each column on its own (a row stops at its first bad column), then the whole plan.
+fn row<'a, F: Fields + ?Sized>(
+    plan: &[ColumnPlan],
+    fields: &'a F,
+    record: &'a RecordContext<'a>,
+) -> Result<Vec<Cell<'a>>, cassflow::stream::convert::ConvertError> {
+    let pipeline = PipelineConfig::default();
+    let mapping = Mapping::new(&pipeline, plan.to_vec(), Vec::new()).expect("no extras");
+    mapping.row(fields, record).map(|r| r.cells)
+}
+
 fn check<F: Fields + ?Sized>(plan: &[ColumnPlan], fields: &F) {
+    let record = RecordContext::new(None, None, "fuzz", 0, 0, None);
     for c in plan {
-        if let Ok(cells) = row(std::slice::from_ref(c), fields) {
+        if let Ok(cells) = row(std::slice::from_ref(c), fields, &record) {
             assert_eq!(cells.len(), 1);
             assert!(matches_kind(&cells[0], c.kind), "{c:?}: {:?}", cells[0]);
             assert!(!(c.key && cells[0] == Cell::Unset), "{c:?} unset");
         }
     }
-    if let Ok(cells) = row(plan, fields) {
+    if let Ok(cells) = row(plan, fields, &record) {
         assert_eq!(cells.len(), plan.len());
     }
 }

@@ -279,7 +279,12 @@ pub struct PipelineConfig {
     pub group_id: Option<String>,
     /// `users` (the record of docs/record.md) or `json` (any object, mapped by `columns`).
     pub format: RecordFormat,
-    /// Column name -> JSON field name; columns not listed read the field of the same name.
+    /// Column name -> mapping expression: `value.<path>` (or a bare path, e.g.
+    /// `customer.name`, `items[0].sku`, `value."a.b"`), `key`, `key.<path>`,
+    /// `header.<name>`, `kafka.topic`, `kafka.partition`, `kafka.offset`, `kafka.timestamp`
+    /// or `now()` (a timeuuid). Columns not listed read the value field of their own name.
+    /// `__ttl` and `__timestamp` give a record's TTL and write time (see `ttl_unit`,
+    /// `timestamp_unit`). With `query`, the keys are its bind markers.
     pub columns: BTreeMap<String, String>,
     /// The pipeline's table, declared so that `cassflow up` and `cassflow stream` create it
     /// when it is missing, for either format: first the keyspace (replication from
@@ -300,6 +305,32 @@ pub struct PipelineConfig {
     /// pipeline always keys by `id`.
     #[serde(deserialize_with = "lenient::opt_string")]
     pub key: Option<String>,
+    /// TTL of every row written, e.g. `7d` or `3600s`; unset: the table's default. A
+    /// record's `columns.__ttl` overrides it.
+    #[serde(with = "humantime_serde")]
+    pub ttl: Option<Duration>,
+    /// Unit of a numeric `columns.__ttl`: `seconds`, `milliseconds`, `microseconds`,
+    /// `nanoseconds`, `minutes`, `hours` or `days`.
+    pub ttl_unit: TtlUnit,
+    /// Unit of a numeric `columns.__timestamp` (the row's write time; text is read as
+    /// ISO-8601): `microseconds`, `milliseconds`, `seconds` or `nanoseconds`. Without
+    /// `__timestamp` a row's write time is its record's Kafka timestamp.
+    pub timestamp_unit: TimestampUnit,
+    /// A tombstone (a message with a null value) whose key fills the primary key deletes
+    /// the row (with the record's write time); `false` dead-letters it (reason `tombstone`).
+    pub deletes: bool,
+    /// A JSON `null` (or a header without a value): `unset` leaves the column as it is (no
+    /// tombstone is written), `null` writes null. An absent field is always left unset.
+    pub nulls: Nulls,
+    /// Consistency level of the pipeline's writes (and deletes).
+    pub consistency: WriteConsistency,
+    /// A custom INSERT or UPDATE instead of the upsert cassflow builds, with named bind
+    /// markers, e.g. `UPDATE shop.orders SET items = items + :items WHERE id = :id`; each
+    /// marker is filled by `columns.<marker>` (or the value field of its name). Writes are
+    /// at least once: an UPDATE that appends to a list or adds to a counter applies twice
+    /// for a record read again (a replay) or retried after a timeout.
+    #[serde(deserialize_with = "lenient::opt_string")]
+    pub query: Option<String>,
 }
 
 impl Default for PipelineConfig {
@@ -317,6 +348,13 @@ impl Default for PipelineConfig {
             columns: BTreeMap::new(),
             create_table: None,
             key: None,
+            ttl: None,
+            ttl_unit: TtlUnit::Seconds,
+            timestamp_unit: TimestampUnit::Microseconds,
+            deletes: true,
+            nulls: Nulls::Unset,
+            consistency: WriteConsistency::LocalQuorum,
+            query: None,
         }
     }
 }
@@ -335,6 +373,54 @@ impl PipelineConfig {
             .clone()
             .unwrap_or_else(|| format!("cassflow-{}", self.name))
     }
+}
+
+/// The unit of a numeric per-record TTL (`columns.__ttl`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TtlUnit {
+    Seconds,
+    Milliseconds,
+    Microseconds,
+    Nanoseconds,
+    Minutes,
+    Hours,
+    Days,
+}
+
+/// The unit of a numeric per-record write time (`columns.__timestamp`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TimestampUnit {
+    Microseconds,
+    Milliseconds,
+    Seconds,
+    Nanoseconds,
+}
+
+/// What a JSON null writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Nulls {
+    /// Leave the column as it is (no tombstone).
+    Unset,
+    /// Write null (a tombstone for that cell).
+    Null,
+}
+
+/// The consistency level of a pipeline's writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum WriteConsistency {
+    Any,
+    One,
+    Two,
+    Three,
+    Quorum,
+    All,
+    LocalQuorum,
+    EachQuorum,
+    LocalOne,
 }
 
 /// The stream job's settings, shared by every pipeline.

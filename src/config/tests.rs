@@ -273,3 +273,79 @@ fn a_quoted_env_value_with_an_escape_after_non_ascii_is_refused_not_a_panic() {
         Ok(())
     });
 }
+
+#[test]
+fn mapping_keys_load_and_bad_ones_name_the_key_and_the_fix() {
+    let ok = r#"
+[[pipelines]]
+name = "orders"
+topic = "orders"
+format = "json"
+ttl = "7d"
+ttl_unit = "hours"
+timestamp_unit = "milliseconds"
+deletes = false
+nulls = "null"
+consistency = "ONE"
+columns = { customer = "customer.name", order_id = "key", __ttl = "value.keep", __timestamp = "kafka.timestamp" }
+"#;
+    Jail::expect_with(|jail| {
+        let c = load_in(jail, Some(ok)).expect("loads");
+        let p = &c.pipelines[0];
+        assert_eq!(p.ttl, Some(std::time::Duration::from_secs(7 * 86_400)));
+        assert_eq!(p.ttl_unit, TtlUnit::Hours);
+        assert_eq!(p.timestamp_unit, TimestampUnit::Milliseconds);
+        assert!(!p.deletes);
+        assert_eq!(p.nulls, Nulls::Null);
+        assert_eq!(p.consistency, WriteConsistency::One);
+        let d = PipelineConfig::default();
+        assert_eq!(
+            (d.deletes, d.nulls, d.consistency, d.ttl),
+            (true, Nulls::Unset, WriteConsistency::LocalQuorum, None)
+        );
+        Ok(())
+    });
+    let base = "[[pipelines]]\nname = \"o\"\ntopic = \"o\"\nformat = \"json\"\n";
+    for (extra, key, part) in [
+        (
+            "columns = { c = \"kafka.foo\" }",
+            "pipelines[0].columns.c",
+            "kafka.foo",
+        ),
+        (
+            "columns = { c = \"uuid()\" }",
+            "pipelines[0].columns.c",
+            "now()",
+        ),
+        (
+            "columns = { _x = \"value.a\" }",
+            "pipelines[0].columns._x",
+            "lower-case",
+        ),
+        ("ttl = \"0s\"", "pipelines[0].ttl", "20 years"),
+        ("ttl = \"21years\"", "pipelines[0].ttl", "20 years"),
+        (
+            "query = \"DELETE FROM t WHERE id = :id\"",
+            "pipelines[0].query",
+            "INSERT",
+        ),
+        (
+            "query = \"UPDATE t SET n = ? WHERE id = :id\"",
+            "pipelines[0].query",
+            "positional",
+        ),
+        (
+            "query = \"UPDATE t SET n = :n WHERE id = :id\"\nttl = \"1d\"",
+            "pipelines[0].ttl",
+            "USING TTL",
+        ),
+    ] {
+        let file = format!("{base}{extra}\n");
+        Jail::expect_with(|jail| {
+            let err = load_in(jail, Some(&file)).expect_err(extra).to_string();
+            assert!(err.contains(key), "{extra}: {err}");
+            assert!(err.contains(part), "{extra}: {err}");
+            Ok(())
+        });
+    }
+}

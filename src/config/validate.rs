@@ -82,15 +82,6 @@ impl Config {
                     ),
                 ));
             }
-            for column in p.columns.keys() {
-                if let Err(problem) = check_cql_identifier(column) {
-                    return Err(invalid(
-                        key(&format!("columns.{column}")),
-                        problem,
-                        IDENT_FIX,
-                    ));
-                }
-            }
             if let Some(table) = &p.create_table {
                 if let Err(e) = table.validate() {
                     return Err(invalid(
@@ -118,6 +109,7 @@ impl Config {
                     ));
                 }
             }
+            p.check_mapping(i)?;
             if self.pipelines[..i].iter().any(|q| q.name == p.name) {
                 return Err(invalid(
                     key("name"),
@@ -246,6 +238,78 @@ impl Config {
                     name.into(),
                     format!("`{heap}` is not a JVM memory size"),
                     "use a number with a unit, e.g. `512m` or `1g`",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl super::PipelineConfig {
+    /// `columns`, `ttl` and `query` of the `i`th pipeline: expressions that parse, columns
+    /// that are identifiers, a TTL Cassandra accepts, a query cassflow can fill.
+    fn check_mapping(&self, i: usize) -> Result<(), ConfigError> {
+        use crate::stream::mapping::{Source, MAX_TTL_SECONDS, TIMESTAMP, TTL};
+        let invalid = |field: &str, problem: String, fix: &str| ConfigError::Invalid {
+            key: format!("pipelines[{i}].{field}"),
+            origin: "the configuration".into(),
+            problem,
+            fix: fix.into(),
+        };
+        for (column, expression) in &self.columns {
+            let key = format!("columns.{column}");
+            if column != TTL && column != TIMESTAMP {
+                if let Err(problem) = check_cql_identifier(column) {
+                    return Err(invalid(&key, problem, IDENT_FIX));
+                }
+            }
+            if let Err(e) = Source::parse(expression) {
+                return Err(invalid(
+                    &key,
+                    e.to_string(),
+                    "use one of the valid forms, e.g. `value.customer.name`, `key` or `header.trace_id`",
+                ));
+            }
+        }
+        if let Some(ttl) = self.ttl {
+            if ttl.is_zero() || ttl.as_secs() > MAX_TTL_SECONDS as u64 {
+                return Err(invalid(
+                    "ttl",
+                    format!(
+                        "{} is not a TTL Cassandra takes (1 second to 20 years)",
+                        humantime::format_duration(ttl)
+                    ),
+                    "use e.g. `ttl = \"7d\"`, or remove the key for no TTL",
+                ));
+            }
+        }
+        if let Some(query) = &self.query {
+            const QUERY_FIX: &str = "write an INSERT or UPDATE with named markers, e.g. `UPDATE shop.orders SET items = items + :items WHERE id = :id`";
+            let verb = query.trim_start().to_ascii_lowercase();
+            if !(verb.starts_with("insert") || verb.starts_with("update")) {
+                return Err(invalid(
+                    "query",
+                    "is neither an INSERT nor an UPDATE".into(),
+                    QUERY_FIX,
+                ));
+            }
+            if query.contains('?') {
+                return Err(invalid(
+                    "query",
+                    "has a positional `?` marker, which no mapping can fill".into(),
+                    QUERY_FIX,
+                ));
+            }
+            if let Some(option) = [TTL, TIMESTAMP]
+                .into_iter()
+                .find(|k| self.columns.contains_key(*k))
+                .map(|k| format!("columns.{k}"))
+                .or(self.ttl.map(|_| "ttl".to_string()))
+            {
+                return Err(invalid(
+                    &option,
+                    "cannot be combined with `query`, which says itself how it is written".into(),
+                    "put it in the query, e.g. `... USING TTL :ttl` with `columns.ttl = \"value.ttl\"`",
                 ));
             }
         }

@@ -1,16 +1,18 @@
-//! From a decoded message to the values of one Cassandra row: each table column is filled
-//! from a field and converted to the column's CQL type as `system_schema` reports it, so the
-//! typed table of docs/record.md and the seed's all-text table both work. A field is either a
-//! JSON value (`format = "json"`) or a typed field of a decoded user record; text is bound
-//! straight from the message where it needed no unescaping.
+//! From one field's value to the value of one Cassandra column: converted to the column's
+//! CQL type as `system_schema` reports it, so the typed table of docs/record.md and the seed's
+//! all-text table both work. A field is a JSON value (`format = "json"`), a typed field of a
+//! decoded user record, or what a mapping expression yields (key, header, record metadata);
+//! text is bound straight from the message where it needed no unescaping. Which field fills
+//! which column is [`super::mapping`]'s.
 
-use crate::record::{format_timestamp, parse_timestamp, UserView};
-use scylla::frame::response::result::ColumnType as CqlType;
+use super::mapping::Source;
+use crate::record::{format_timestamp, parse_timestamp};
+use scylla::frame::response::result::{ColumnType as CqlType, NativeType};
 use scylla::serialize::value::SerializeValue;
 use scylla::serialize::writers::{CellWriter, WrittenCellProof};
 use scylla::serialize::SerializationError;
 use scylla::value::{CqlDate, CqlTimestamp, CqlTimeuuid};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::borrow::Cow;
 use uuid::Uuid;
 
@@ -52,22 +54,48 @@ impl ColumnType {
     }
 }
 
-/// One column to fill: its name, type, the field it reads, and whether it is part of the
-/// primary key (a key column must have a value).
+/// One column (or bind marker) to fill: its name, type, where its value comes from, and
+/// whether it is part of the primary key (a key column must have a value).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ColumnPlan {
     pub column: String,
+    /// The source as the user reads it (`value.customer.name`), for messages.
     pub field: String,
+    pub source: Source,
     pub kind: ColumnType,
     pub key: bool,
+    /// A static column (one value per partition).
+    pub static_: bool,
+}
+
+impl ColumnPlan {
+    /// A regular column filled from `source`.
+    pub fn new(column: &str, source: Source, kind: ColumnType) -> Self {
+        ColumnPlan {
+            column: column.to_string(),
+            field: source.to_string(),
+            source,
+            kind,
+            key: false,
+            static_: false,
+        }
+    }
 }
 
 /// Why a message cannot become a row.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConvertError {
-    #[error("primary key column `{column}` has no value (field `{field}` missing or null)")]
+    #[error("primary key column `{column}` has no value (`{field}` missing or null)")]
     MissingKey { column: String, field: String },
+    #[error("a tombstone (null value) cannot delete its row: primary key column `{column}` reads `{field}`, and a tombstone has no value (fix: fill the key column from the message key, e.g. `columns.{column} = \"key\"`, or set `deletes = false` to dead-letter tombstones)")]
+    TombstoneKey { column: String, field: String },
+    #[error("`{option}` from `{field}`: {detail}")]
+    WriteOption {
+        option: &'static str,
+        field: String,
+        detail: String,
+    },
     #[error("field `{field}` cannot be stored in column `{column}` ({kind:?}): {detail}")]
     Incompatible {
         field: String,
@@ -80,55 +108,23 @@ pub enum ConvertError {
 impl ConvertError {
     pub fn reason(&self) -> &'static str {
         match self {
-            ConvertError::MissingKey { .. } => "missing_key",
-            ConvertError::Incompatible { .. } => "incompatible_value",
+            ConvertError::MissingKey { .. } | ConvertError::TombstoneKey { .. } => "missing_key",
+            ConvertError::Incompatible { .. } | ConvertError::WriteOption { .. } => {
+                "incompatible_value"
+            }
         }
     }
 }
 
 /// One field's value as a message carries it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Field<'a> {
     Json(&'a Value),
     Text(&'a str),
     Uuid(Uuid),
     Time(chrono::DateTime<chrono::Utc>),
-}
-
-/// Where a row's fields come from.
-pub trait Fields {
-    /// The named field, or None when absent (JSON null counts as absent).
-    fn field(&self, name: &str) -> Option<Field<'_>>;
-}
-
-impl Fields for Map<String, Value> {
-    fn field(&self, name: &str) -> Option<Field<'_>> {
-        match self.get(name)? {
-            Value::Null => None,
-            Value::String(s) => Some(Field::Text(s)),
-            v => Some(Field::Json(v)),
-        }
-    }
-}
-
-impl Fields for UserView<'_> {
-    fn field(&self, name: &str) -> Option<Field<'_>> {
-        Some(match name {
-            "id" => Field::Uuid(self.id),
-            "first_name" => Field::Text(&self.first_name),
-            "last_name" => Field::Text(&self.last_name),
-            "gender" => Field::Text(&self.gender),
-            "address" => Field::Text(&self.address),
-            "post_code" => Field::Text(&self.post_code),
-            "email" => Field::Text(&self.email),
-            "username" => Field::Text(&self.username),
-            "dob" => Field::Time(self.dob),
-            "registered_date" => Field::Time(self.registered_date),
-            "phone" => Field::Text(&self.phone),
-            "picture" => Field::Text(&self.picture),
-            _ => return None,
-        })
-    }
+    /// A whole number of the record's metadata (`kafka.partition`, `kafka.offset`).
+    Int(i64),
 }
 
 /// One bound value of the upsert. Text borrows from the message when it can.
@@ -136,6 +132,8 @@ impl Fields for UserView<'_> {
 pub enum Cell<'a> {
     /// No value: the column is left as it is (no tombstone).
     Unset,
+    /// Null: the column's value is deleted (`nulls = "null"`).
+    Null,
     Text(Cow<'a, str>),
     Uuid(Uuid),
     TimeUuid(CqlTimeuuid),
@@ -158,12 +156,17 @@ impl SerializeValue for Cell<'_> {
     ) -> Result<WrittenCellProof<'b>, SerializationError> {
         match self {
             Cell::Unset => Ok(writer.set_unset()),
+            Cell::Null => Ok(writer.set_null()),
             Cell::Text(v) => v.as_ref().serialize(typ, writer),
             Cell::Uuid(v) => v.serialize(typ, writer),
             Cell::TimeUuid(v) => v.serialize(typ, writer),
             Cell::Timestamp(v) => v.serialize(typ, writer),
             Cell::Date(v) => v.serialize(typ, writer),
             Cell::Int(v) => v.serialize(typ, writer),
+            // A counter column's increment is a bigint on the wire, typed `counter`.
+            Cell::BigInt(v) if matches!(typ, CqlType::Native(NativeType::Counter)) => {
+                scylla::value::Counter(*v).serialize(typ, writer)
+            }
             Cell::BigInt(v) => v.serialize(typ, writer),
             Cell::SmallInt(v) => v.serialize(typ, writer),
             Cell::TinyInt(v) => v.serialize(typ, writer),
@@ -179,6 +182,7 @@ impl Cell<'_> {
     pub fn into_owned(self) -> Cell<'static> {
         match self {
             Cell::Unset => Cell::Unset,
+            Cell::Null => Cell::Null,
             Cell::Text(v) => Cell::Text(Cow::Owned(v.into_owned())),
             Cell::Uuid(v) => Cell::Uuid(v),
             Cell::TimeUuid(v) => Cell::TimeUuid(v),
@@ -195,28 +199,6 @@ impl Cell<'_> {
     }
 }
 
-/// The row's bound values, in plan order; absent non-key fields stay unset (no tombstone).
-/// Room is left for one more value (the sink appends the write time).
-pub fn row<'a, F: Fields + ?Sized>(
-    plan: &[ColumnPlan],
-    fields: &'a F,
-) -> Result<Vec<Cell<'a>>, ConvertError> {
-    let mut cells = Vec::with_capacity(plan.len() + 1);
-    for c in plan {
-        cells.push(match fields.field(&c.field) {
-            None if c.key => {
-                return Err(ConvertError::MissingKey {
-                    column: c.column.clone(),
-                    field: c.field.clone(),
-                })
-            }
-            None => Cell::Unset,
-            Some(v) => convert(c, v)?,
-        });
-    }
-    Ok(cells)
-}
-
 /// The field as text (JSON values other than strings in their JSON form).
 fn text_of(v: Field<'_>) -> Cow<'_, str> {
     match v {
@@ -224,6 +206,7 @@ fn text_of(v: Field<'_>) -> Cow<'_, str> {
         Field::Json(other) => Cow::Owned(other.to_string()),
         Field::Uuid(u) => Cow::Owned(u.to_string()),
         Field::Time(t) => Cow::Owned(format_timestamp(&t)),
+        Field::Int(n) => Cow::Owned(n.to_string()),
     }
 }
 
@@ -236,6 +219,7 @@ fn number<T: std::str::FromStr>(
     match v {
         Field::Json(Value::Number(n)) => from_json(n).ok_or_else(|| format!("{n} is not {what}")),
         Field::Json(other) => Err(format!("{other} is not a number")),
+        Field::Int(n) => from_json(&n.into()).ok_or_else(|| format!("{n} is not {what}")),
         _ => {
             let s = text_of(v);
             s.trim().parse().map_err(|_| format!("{s:?} is not {what}"))
@@ -243,7 +227,8 @@ fn number<T: std::str::FromStr>(
     }
 }
 
-fn convert<'a>(c: &ColumnPlan, v: Field<'a>) -> Result<Cell<'a>, ConvertError> {
+/// The field as a value of the column's type, or why it cannot be one.
+pub fn convert<'a>(c: &ColumnPlan, v: Field<'a>) -> Result<Cell<'a>, ConvertError> {
     let bad = |detail: String| ConvertError::Incompatible {
         field: c.field.clone(),
         column: c.column.clone(),
@@ -299,7 +284,11 @@ fn convert<'a>(c: &ColumnPlan, v: Field<'a>) -> Result<Cell<'a>, ConvertError> {
             Cell::Date(CqlDate((days + (1i64 << 31)) as u32))
         }
         ColumnType::Int => Cell::Int(ranged(as_i64()?, i32::MIN.into(), i32::MAX.into())? as i32),
-        ColumnType::BigInt => Cell::BigInt(as_i64()?),
+        ColumnType::BigInt => match v {
+            // `kafka.timestamp` into a bigint: its epoch milliseconds.
+            Field::Time(t) => Cell::BigInt(t.timestamp_millis()),
+            _ => Cell::BigInt(as_i64()?),
+        },
         ColumnType::SmallInt => {
             Cell::SmallInt(ranged(as_i64()?, i16::MIN.into(), i16::MAX.into())? as i16)
         }
@@ -331,23 +320,18 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn plan(kind: ColumnType, key: bool) -> Vec<ColumnPlan> {
-        vec![ColumnPlan {
-            column: "c".into(),
-            field: "f".into(),
-            kind,
-            key,
-        }]
+    fn plan(kind: ColumnType) -> ColumnPlan {
+        ColumnPlan::new("c", Source::same_named("f"), kind)
     }
 
     fn one(kind: ColumnType, v: Value) -> Result<Cell<'static>, ConvertError> {
         // Leaked so the cells may borrow from it (a few bytes per test).
-        let obj: &'static Value = Box::leak(Box::new(json!({ "f": v })));
-        let mut r = row(&plan(kind, false), obj.as_object().expect("object"))?;
-        match r.pop() {
-            Some(Cell::Unset) | None => panic!("expected a value"),
-            Some(cell) => Ok(cell),
-        }
+        let v: &'static Value = Box::leak(Box::new(v));
+        let field = match v {
+            Value::String(s) => Field::Text(s),
+            v => Field::Json(v),
+        };
+        convert(&plan(kind), field)
     }
 
     #[test]
@@ -393,12 +377,11 @@ mod tests {
 
     #[test]
     fn numbers_beyond_float_and_double_are_refused_not_infinite() {
-        let json: Value = serde_json::from_str(r#"{"f": 1e39}"#).expect("json");
-        let obj = json.as_object().expect("object");
-        let err = row(&plan(ColumnType::Float, false), obj).unwrap_err();
+        let json: Value = serde_json::from_str(r#"1e39"#).expect("json");
+        let err = convert(&plan(ColumnType::Float), Field::Json(&json)).unwrap_err();
         assert_eq!(err.reason(), "incompatible_value");
         let message = err.to_string();
-        for part in ["`f`", "`c`", "Float", "out of range"] {
+        for part in ["`value.f`", "`c`", "Float", "out of range"] {
             assert!(message.contains(part), "{message}");
         }
         assert!(one(ColumnType::Float, json!(-3.5e38)).is_err());
@@ -422,71 +405,30 @@ mod tests {
     }
 
     #[test]
-    fn a_user_record_fills_typed_and_text_columns_without_copying_text() {
-        let json = crate::source::generator::Generator::new(Some("convert-test"))
-            .next_user()
-            .to_json();
-        let (view, _) = UserView::decode(json.as_bytes()).expect("decodes");
-        let plan = vec![
-            ColumnPlan {
-                column: "id".into(),
-                field: "id".into(),
-                kind: ColumnType::Uuid,
-                key: true,
-            },
-            ColumnPlan {
-                column: "dob".into(),
-                field: "dob".into(),
-                kind: ColumnType::Timestamp,
-                key: false,
-            },
-            ColumnPlan {
-                column: "dob_text".into(),
-                field: "dob".into(),
-                kind: ColumnType::Text,
-                key: false,
-            },
-            ColumnPlan {
-                column: "email".into(),
-                field: "email".into(),
-                kind: ColumnType::Text,
-                key: false,
-            },
-            ColumnPlan {
-                column: "nat".into(),
-                field: "nat".into(),
-                kind: ColumnType::Text,
-                key: false,
-            },
-        ];
-        let cells = row(&plan, &view).expect("converts");
-        assert_eq!(cells[0], Cell::Uuid(view.id));
+    fn record_metadata_converts() {
+        let c = |kind| ColumnPlan::new("c", Source::Offset, kind);
         assert_eq!(
-            cells[1],
-            Cell::Timestamp(CqlTimestamp(view.dob.timestamp_millis()))
+            convert(&c(ColumnType::BigInt), Field::Int(42)),
+            Ok(Cell::BigInt(42))
         );
         assert_eq!(
-            cells[2],
-            Cell::Text(Cow::Owned(format_timestamp(&view.dob)))
+            convert(&c(ColumnType::Int), Field::Int(42)),
+            Ok(Cell::Int(42))
         );
-        assert!(matches!(&cells[3], Cell::Text(Cow::Borrowed(e)) if *e == view.email));
-        assert_eq!(cells[4], Cell::Unset);
-    }
-
-    #[test]
-    fn missing_key_is_an_error_and_missing_other_is_unset() {
-        let obj = json!({});
-        let err = row(
-            &plan(ColumnType::Uuid, true),
-            obj.as_object().expect("object"),
-        )
-        .unwrap_err();
-        assert_eq!(err.reason(), "missing_key");
-        let r = row(
-            &plan(ColumnType::Text, false),
-            obj.as_object().expect("object"),
-        )
-        .expect("unset is fine");
-        assert!(matches!(r[0], Cell::Unset));
+        assert!(convert(&c(ColumnType::TinyInt), Field::Int(420)).is_err());
+        assert_eq!(
+            convert(&c(ColumnType::Text), Field::Int(42)),
+            Ok(Cell::Text("42".into()))
+        );
+        let t = chrono::DateTime::from_timestamp_millis(1_700_000_000_123).expect("time");
+        assert_eq!(
+            convert(&c(ColumnType::BigInt), Field::Time(t)),
+            Ok(Cell::BigInt(1_700_000_000_123)),
+            "kafka.timestamp into a bigint is its epoch milliseconds"
+        );
+        assert_eq!(
+            convert(&c(ColumnType::Timestamp), Field::Time(t)),
+            Ok(Cell::Timestamp(CqlTimestamp(1_700_000_000_123)))
+        );
     }
 }

@@ -21,6 +21,13 @@ pub struct ReasonLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ColumnLabel {
+    pub pipeline: String,
+    /// A column of the pipeline's table (or bind marker of its query), `__ttl`, `__timestamp`.
+    pub column: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StateLabel {
     pub pipeline: String,
     /// One of [`super::status::State::label`].
@@ -50,6 +57,8 @@ pub struct StreamMetrics {
     pub replans: Family<PipelineLabel, Counter>,
     pub lag: Family<PartitionLabel, Gauge>,
     pub write_latency: Family<PipelineLabel, Histogram, fn() -> Histogram>,
+    pub field_absent: Family<ColumnLabel, Counter>,
+    pub counter_uncertain: Family<PipelineLabel, Counter>,
 }
 
 /// One pipeline's series (clones share the series they were taken from).
@@ -64,6 +73,7 @@ pub struct PipelineMetrics {
     pub paused: Gauge,
     pub replans: Counter,
     pub write_latency: Histogram,
+    pub counter_uncertain: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -87,6 +97,8 @@ impl StreamMetrics {
             replans: Family::default(),
             lag: Family::default(),
             write_latency: Family::new_with_constructor(latency_histogram),
+            field_absent: Family::default(),
+            counter_uncertain: Family::default(),
         }
     }
 
@@ -156,6 +168,16 @@ impl StreamMetrics {
             "Time of one successful Cassandra write",
             self.write_latency.clone(),
         );
+        registry.register(
+            "cassflow_stream_field_absent",
+            "Records whose mapped field for this column was absent (the column was left unset); a steady rate often means a typo in `columns`",
+            self.field_absent.clone(),
+        );
+        registry.register(
+            "cassflow_stream_counter_writes_uncertain",
+            "Counter writes that failed in a way that may have applied them (a timeout), and were retried: the increment may count twice",
+            self.counter_uncertain.clone(),
+        );
     }
 
     /// The handles of one pipeline's metrics, looked up once: a family lookup hashes the
@@ -174,7 +196,18 @@ impl StreamMetrics {
             paused: self.paused.get_or_create(&label).clone(),
             replans: self.replans.get_or_create(&label).clone(),
             write_latency: self.write_latency.get_or_create(&label).clone(),
+            counter_uncertain: self.counter_uncertain.get_or_create(&label).clone(),
         }
+    }
+
+    /// The absent-field counter of one column (looked up once per plan, not per record).
+    pub fn field_absent(&self, pipeline: &str, column: &str) -> Counter {
+        self.field_absent
+            .get_or_create(&ColumnLabel {
+                pipeline: pipeline.to_string(),
+                column: column.to_string(),
+            })
+            .clone()
     }
 
     pub fn set_lag(&self, pipeline: &str, partition: i32, lag: i64) {
@@ -306,6 +339,26 @@ mod tests {
             pipeline: "handles-test".into(),
         };
         assert_eq!(metrics.consumed.get_or_create(&label).get(), 4);
+    }
+
+    #[test]
+    fn absent_fields_and_uncertain_counter_writes_are_exported_per_column_and_pipeline() {
+        let metrics = stream_metrics();
+        metrics.field_absent("absent-test", "email").inc();
+        metrics.pipeline("absent-test").counter_uncertain.inc();
+        let text = encode();
+        assert!(
+            text.contains(
+                r#"cassflow_stream_field_absent_total{pipeline="absent-test",column="email"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"cassflow_stream_counter_writes_uncertain_total{pipeline="absent-test"} 1"#
+            ),
+            "{text}"
+        );
     }
 
     #[tokio::test]

@@ -12,10 +12,13 @@ pub mod consumer;
 pub mod convert;
 pub mod dead_letter;
 pub mod intake;
+pub mod mapping;
 pub mod metrics;
 pub mod offsets;
+pub mod plan;
 pub mod retry;
 pub mod sink;
+pub mod statement;
 pub mod status;
 pub mod write_time;
 
@@ -25,13 +28,14 @@ use crate::record::UserView;
 use consumer::{PipelineConsumer, RebalanceEvent, Replay};
 use dead_letter::{DeadLetterQueue, Refusal, Sent};
 use intake::Intake;
+use mapping::{Extras, Mapping, RecordContext, Row};
 use metrics::{PipelineMetrics, ReasonLabel};
 use offsets::{Committable, OffsetTracker, Ticket};
 use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use retry::{Progress, RecordRetries, Verdict};
-use sink::{SinkWriter, WriteError};
+use sink::{Op, Prepared, SinkWriter, WriteError};
 use status::{PauseReason, State};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
@@ -52,6 +56,8 @@ pub enum StreamError {
     Schema { table: String, detail: String },
     #[error("cannot prepare `{cql}`: {detail}")]
     Prepare { cql: String, detail: String },
+    #[error("{key}: {detail}")]
+    Query { key: String, detail: String },
     #[error("cannot reset offsets of group `{group}`: {detail}")]
     Replay { group: String, detail: String },
     #[error(
@@ -392,7 +398,22 @@ async fn start_and_run(
         return Ok(summary);
     };
     schema::ensure_pipeline_table(&session, &config.cassandra, pipeline).await?;
-    let sink = Arc::new(SinkWriter::open(Arc::new(session), pipeline).await?);
+    let config_key = match config
+        .pipelines
+        .iter()
+        .position(|p| p.name == pipeline.name)
+    {
+        Some(i) => format!("pipelines[{i}]"),
+        None => format!("pipeline `{}`", pipeline.name),
+    };
+    let sink = Arc::new(SinkWriter::open(Arc::new(session), pipeline, &config_key).await?);
+    if sink.current().counter {
+        tracing::warn!(
+            pipeline = %pipeline.name,
+            table = %format!("{}.{}", pipeline.keyspace, pipeline.table),
+            "counter table: an increment is not idempotent, so a record read again (a replay, a restart before its offset was committed, a retry after a timeout) counts twice; uncertain retries are counted in cassflow_stream_counter_writes_uncertain_total"
+        );
+    }
     if let Some(replay) = replay {
         consumer::reset_offsets(&config.kafka, pipeline, replay).await?;
     }
@@ -685,10 +706,14 @@ impl Job {
     }
 }
 
-/// Decodes, converts and writes one record, or dead-letters it. Retries transient failures
-/// until they succeed or shutdown abandons the record.
+/// Decodes, converts and writes one record (or deletes the row of a tombstone), or
+/// dead-letters it. Retries transient failures until they succeed or shutdown abandons the
+/// record.
 async fn process(shared: &Shared, message: &OwnedMessage) -> Outcome {
-    let payload = message.payload().unwrap_or_default();
+    let record = RecordContext::of(message);
+    let Some(payload) = message.payload() else {
+        return tombstone(shared, message, &record).await;
+    };
     if payload.len() > shared.stream.max_message_bytes {
         let reason = format!(
             "value of {} bytes exceeds stream.max_message_bytes ({})",
@@ -697,28 +722,17 @@ async fn process(shared: &Shared, message: &OwnedMessage) -> Outcome {
         );
         return dead_letter(shared, message, "oversized", &reason).await;
     }
-    let now = chrono::Utc::now().timestamp_micros();
-    let micros = match write_time::of(message.timestamp().to_millis(), now, &shared.stream) {
-        write_time::WriteTime::At(micros) => micros,
-        write_time::WriteTime::Clamped(micros) => {
-            shared.metrics.timestamps_clamped.inc();
-            micros
-        }
-        write_time::WriteTime::InFuture(why) => {
-            return dead_letter(shared, message, write_time::IN_FUTURE, &why).await;
-        }
-    };
     // The row's text borrows from the decoded value, which borrows from the payload.
     match shared.pipeline.format {
         RecordFormat::Users => match UserView::decode(payload) {
-            Ok((record, notes)) => {
+            Ok((view, notes)) => {
                 if notes.unknown_fields > 0 {
                     shared
                         .metrics
                         .unknown_fields
                         .inc_by(notes.unknown_fields as u64);
                 }
-                write(shared, message, |plan| convert::row(plan, &record), micros).await
+                write(shared, message, Op::Write, |m| m.row(&view, &record)).await
             }
             Err(e) => dead_letter(shared, message, e.reason(), &e.to_string()).await,
         },
@@ -729,7 +743,7 @@ async fn process(shared: &Shared, message: &OwnedMessage) -> Outcome {
                 // for long. The intake counts the message and its row, not the tree. After a
                 // re-plan (rare) the payload, which parsed once, is parsed again.
                 let tree = std::sync::Mutex::new(Some(map));
-                let to_row = |plan: &[convert::ColumnPlan]| {
+                let to_row = |mapping: &Mapping| {
                     let taken = tree.lock().ok().and_then(|mut t| t.take());
                     let map = match taken {
                         Some(map) => map,
@@ -738,10 +752,9 @@ async fn process(shared: &Shared, message: &OwnedMessage) -> Outcome {
                             _ => serde_json::Map::new(),
                         },
                     };
-                    convert::row(plan, &map)
-                        .map(|cells| cells.into_iter().map(convert::Cell::into_owned).collect())
+                    mapping.row(&map, &record).map(Row::into_owned)
                 };
-                write(shared, message, to_row, micros).await
+                write(shared, message, Op::Write, to_row).await
             }
             Ok(_) => {
                 dead_letter(
@@ -764,6 +777,75 @@ async fn process(shared: &Shared, message: &OwnedMessage) -> Outcome {
     }
 }
 
+/// A message with a null value: deletes the row its key names (every primary key column
+/// filled from the key, headers or metadata), or is dead-lettered with `deletes = false`.
+async fn tombstone(shared: &Shared, message: &OwnedMessage, record: &RecordContext<'_>) -> Outcome {
+    if !shared.pipeline.deletes {
+        let why = "the message is a tombstone (null value) and this pipeline does not delete (fix: set `deletes = true` to delete the row its key names)";
+        return dead_letter(shared, message, "tombstone", why).await;
+    }
+    let to_key = |mapping: &Mapping| {
+        mapping.delete_key(record).map(|cells| Row {
+            cells,
+            extras: Extras {
+                ttl_seconds: None,
+                write_time_micros: None,
+            },
+        })
+    };
+    write(shared, message, Op::Delete, to_key).await
+}
+
+/// Why a record's values cannot be bound: its dead-letter reason and error.
+struct Refused {
+    reason: &'static str,
+    error: String,
+}
+
+/// The values `op` of `prepared` binds for the record: its row (from `convert`) and its
+/// write time (`columns.__timestamp`, else its Kafka timestamp; one too far in the future
+/// is refused or clamped as `stream.future_timestamp` says).
+fn bind<'a>(
+    shared: &Shared,
+    message: &OwnedMessage,
+    prepared: &Prepared,
+    op: Op,
+    convert: &impl Fn(&Mapping) -> Result<Row<'a>, convert::ConvertError>,
+) -> Result<Vec<convert::Cell<'a>>, Refused> {
+    let row = convert(&prepared.mapping).map_err(|e| Refused {
+        reason: e.reason(),
+        error: e.to_string(),
+    })?;
+    let (own, what) = match row.extras.write_time_micros {
+        Some(micros) => (Some(micros), "write time from columns.__timestamp"),
+        None => (
+            message
+                .timestamp()
+                .to_millis()
+                .and_then(|ms| ms.checked_mul(1000)),
+            "Kafka timestamp",
+        ),
+    };
+    let now = chrono::Utc::now().timestamp_micros();
+    let micros = match write_time::of_micros(own, what, now, &shared.stream) {
+        write_time::WriteTime::At(micros) => micros,
+        write_time::WriteTime::Clamped(micros) => {
+            shared.metrics.timestamps_clamped.inc();
+            micros
+        }
+        write_time::WriteTime::InFuture(why) => {
+            return Err(Refused {
+                reason: write_time::IN_FUTURE,
+                error: why,
+            })
+        }
+    };
+    Ok(match op {
+        Op::Write => prepared.shape.binds(row, micros),
+        Op::Delete => statement::delete_binds(row.cells, prepared.counter, micros),
+    })
+}
+
 /// Converts and writes a row (or dead-letters why it could not be converted), retrying
 /// transient failures until they succeed or shutdown abandons the record. A schema error
 /// re-plans the table once (and converts again) before the record is judged; a
@@ -772,13 +854,13 @@ async fn process(shared: &Shared, message: &OwnedMessage) -> Outcome {
 async fn write<'a>(
     shared: &Shared,
     message: &OwnedMessage,
-    convert: impl Fn(&[convert::ColumnPlan]) -> Result<Vec<convert::Cell<'a>>, convert::ConvertError>,
-    write_time_micros: i64,
+    op: Op,
+    convert: impl Fn(&Mapping) -> Result<Row<'a>, convert::ConvertError>,
 ) -> Outcome {
     let mut prepared = shared.sink.current();
-    let mut row = match convert(&prepared.plan) {
-        Ok(row) => sink::with_write_time(row, write_time_micros),
-        Err(e) => return dead_letter(shared, message, e.reason(), &e.to_string()).await,
+    let mut row = match bind(shared, message, &prepared, op, &convert) {
+        Ok(row) => row,
+        Err(r) => return dead_letter(shared, message, r.reason, &r.error).await,
     };
     let mut backoff = shared.stream.retry_initial_backoff;
     let mut failures = 0u64;
@@ -786,7 +868,7 @@ async fn write<'a>(
     let mut replanned = false;
     loop {
         let started = Instant::now();
-        let error = match shared.sink.write(&prepared, &row).await {
+        let error = match shared.sink.write(&prepared, op, &row).await {
             Ok(()) => {
                 shared.write_succeeded();
                 shared
@@ -819,11 +901,9 @@ async fn write<'a>(
                 Ok(next) => {
                     replanned = true;
                     prepared = next;
-                    row = match convert(&prepared.plan) {
-                        Ok(row) => sink::with_write_time(row, write_time_micros),
-                        Err(e) => {
-                            return dead_letter(shared, message, e.reason(), &e.to_string()).await
-                        }
+                    row = match bind(shared, message, &prepared, op, &convert) {
+                        Ok(row) => row,
+                        Err(r) => return dead_letter(shared, message, r.reason, &r.error).await,
                     };
                     continue;
                 }

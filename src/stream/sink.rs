@@ -1,6 +1,8 @@
-//! The Cassandra side of a pipeline: reads the table's columns from `system_schema`, plans
-//! which field fills which column, prepares one upsert (`USING TIMESTAMP ?`, so a replayed
-//! or older record never overwrites newer data), and classifies every failed write as
+//! The Cassandra side of a pipeline: plans the table's columns ([`super::plan`]) and which
+//! source fills each ([`super::mapping`]), prepares the pipeline's write
+//! ([`super::statement`]: an upsert `USING TIMESTAMP ?`, so a replayed or older record
+//! never overwrites newer data; a counter increment; or the pipeline's own `query`) and a
+//! tombstone's delete, at the pipeline's consistency level, and classifies every failed write as
 //! transient (retry), a schema change (re-plan, then judge the record), pipeline-wide
 //! (pause the pipeline) or a refusal of this record (dead letter).
 //!
@@ -10,13 +12,18 @@
 //! while the job runs is noticed by reading `system_schema` now and then ([`SinkWriter::watch`]),
 //! since Cassandra accepts the old statement and would never say so.
 
-use super::convert::{Cell, ColumnPlan, ColumnType};
+use super::convert::Cell;
+use super::mapping::{self, Mapping};
+use super::plan::{
+    check_mapped_columns, check_users_sources, column_plan, key_plan, table_columns,
+};
+use super::statement::{self, Shape, TableColumn};
 use super::StreamError;
-use crate::cassandra::schema::quote;
-use crate::config::{PipelineConfig, RecordFormat};
+use crate::config::{PipelineConfig, RecordFormat, WriteConsistency};
 use scylla::client::session::Session;
 use scylla::errors::{DbError, ExecutionError, RequestAttemptError};
 use scylla::statement::prepared::PreparedStatement;
+use scylla::statement::Consistency;
 use std::collections::BTreeSet;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -38,18 +45,37 @@ pub enum WriteError {
     Record(String),
 }
 
-/// One plan of the table's columns and the upsert prepared for it.
+/// One plan of the table's columns and the statements prepared for it.
 pub struct Prepared {
-    pub plan: Vec<ColumnPlan>,
-    insert: PreparedStatement,
+    /// Which record value fills which bound value.
+    pub mapping: Mapping,
+    write: PreparedStatement,
+    pub shape: Shape,
+    /// A tombstone's delete (None with `deletes = false`).
+    delete: Option<PreparedStatement>,
+    /// A counter table (no write time on its statements; a write is not idempotent).
+    pub counter: bool,
+    /// The table's columns as planned, to notice a change.
+    columns: BTreeSet<String>,
     /// 0 for the plan made at start, one more for every re-plan.
     pub generation: u64,
+}
+
+/// What a write does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// The pipeline's write statement.
+    Write,
+    /// A tombstone's delete.
+    Delete,
 }
 
 /// Writes rows of one pipeline into its table.
 pub struct SinkWriter {
     session: Arc<Session>,
     pipeline: PipelineConfig,
+    /// The pipeline's place in the configuration (`pipelines[0]`), for messages.
+    config_key: String,
     current: RwLock<Arc<Prepared>>,
     /// Held while re-planning, so concurrent records wait for one re-plan.
     replanning: tokio::sync::Mutex<Option<FailedReplan>>,
@@ -71,11 +97,13 @@ impl SinkWriter {
     pub async fn open(
         session: Arc<Session>,
         pipeline: &PipelineConfig,
+        config_key: &str,
     ) -> Result<Self, StreamError> {
-        let prepared = prepare(&session, pipeline, 0).await?;
+        let prepared = prepare(&session, pipeline, config_key, 0).await?;
         Ok(SinkWriter {
             session,
             pipeline: pipeline.clone(),
+            config_key: config_key.to_string(),
             current: RwLock::new(Arc::new(prepared)),
             replanning: tokio::sync::Mutex::new(None),
         })
@@ -102,17 +130,16 @@ impl SinkWriter {
                 return Err(f.error.clone());
             }
         }
-        match prepare(&self.session, &self.pipeline, seen + 1).await {
+        match prepare(&self.session, &self.pipeline, &self.config_key, seen + 1).await {
             Ok(next) => {
-                let before: BTreeSet<&str> =
-                    current.plan.iter().map(|c| c.column.as_str()).collect();
-                let after: BTreeSet<&str> = next.plan.iter().map(|c| c.column.as_str()).collect();
+                let before = &current.columns;
+                let after = &next.columns;
                 tracing::info!(
                     pipeline = %self.pipeline.name,
                     table = %format!("{}.{}", self.pipeline.keyspace, self.pipeline.table),
                     generation = next.generation,
-                    added = ?after.difference(&before).collect::<Vec<_>>(),
-                    removed = ?before.difference(&after).collect::<Vec<_>>(),
+                    added = ?after.difference(before).collect::<Vec<_>>(),
+                    removed = ?before.difference(after).collect::<Vec<_>>(),
                     "table changed: columns re-planned and upsert re-prepared"
                 );
                 super::metrics::stream_metrics()
@@ -139,15 +166,41 @@ impl SinkWriter {
         }
     }
 
-    /// Upserts one row planned by `prepared`: its cells followed by the write time
-    /// (microseconds since the epoch, `Cell::BigInt`); see [`with_write_time`].
-    pub async fn write(&self, prepared: &Prepared, row: &[Cell<'_>]) -> Result<(), WriteError> {
+    /// Runs `op` of `prepared` with its bound values (see [`Shape::binds`] and
+    /// [`statement::delete_binds`]). A counter write that failed in a way that may have
+    /// applied it (a timeout) is counted in `cassflow_stream_counter_writes_uncertain_total`
+    /// and logged: the caller retries it like any transient failure, so it may count twice.
+    pub async fn write(
+        &self,
+        prepared: &Prepared,
+        op: Op,
+        binds: &[Cell<'_>],
+    ) -> Result<(), WriteError> {
+        let statement = match (op, &prepared.delete) {
+            (Op::Write, _) => &prepared.write,
+            (Op::Delete, Some(delete)) => delete,
+            (Op::Delete, None) => {
+                return Err(WriteError::Record(
+                    "deletes are off for this pipeline".into(),
+                ))
+            }
+        };
         // Boxed: the driver's future is ~4 KB, and every record's task would otherwise
         // carry (and move) that much from the moment it is spawned.
-        Box::pin(self.session.execute_unpaged(&prepared.insert, row))
-            .await
-            .map(|_| ())
-            .map_err(classify)
+        let result = Box::pin(self.session.execute_unpaged(statement, binds)).await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                if prepared.counter && op == Op::Write && may_have_been_applied(&e) {
+                    super::metrics::stream_metrics()
+                        .pipeline(&self.pipeline.name)
+                        .counter_uncertain
+                        .inc();
+                    tracing::warn!(pipeline = %self.pipeline.name, error = %e, "a counter write failed in a way that may have applied it; it is retried and may count twice");
+                }
+                Err(classify(e))
+            }
+        }
     }
 
     /// Until `shutdown`, compares the table's columns in `system_schema` with the plan
@@ -168,8 +221,7 @@ impl SinkWriter {
                 continue;
             };
             let current = self.current();
-            let planned: BTreeSet<String> = current.plan.iter().map(|c| c.column.clone()).collect();
-            if columns == planned || reported.as_ref() == Some(&columns) {
+            if columns == current.columns || reported.as_ref() == Some(&columns) {
                 continue;
             }
             if let Err(error) = self.replan(current.generation).await {
@@ -214,40 +266,159 @@ impl SinkWriter {
     }
 }
 
-/// Plans the table's columns and prepares the upsert for them.
+/// Plans the table's columns and prepares the pipeline's statements for them.
 async fn prepare(
     session: &Session,
     pipeline: &PipelineConfig,
+    config_key: &str,
     generation: u64,
 ) -> Result<Prepared, StreamError> {
-    let plan = plan_columns(session, pipeline).await?;
-    let columns: Vec<String> = plan.iter().map(|c| quote(&c.column)).collect();
-    let marks = vec!["?"; plan.len()].join(", ");
-    let cql = format!(
-        "INSERT INTO {}.{} ({}) VALUES ({marks}) USING TIMESTAMP ?",
-        quote(&pipeline.keyspace),
-        quote(&pipeline.table),
-        columns.join(", ")
-    );
-    let mut insert = session
-        .prepare(cql.as_str())
-        .await
-        .map_err(|e| StreamError::Prepare {
-            cql: cql.clone(),
-            detail: e.to_string(),
-        })?;
-    insert.set_is_idempotent(true);
+    let table = format!("{}.{}", pipeline.keyspace, pipeline.table);
+    let schema_err = |detail: String| StreamError::Schema {
+        table: table.clone(),
+        detail,
+    };
+    let columns = table_columns(session, pipeline).await?;
+    let counter = columns.iter().any(TableColumn::is_counter);
+    if counter {
+        let timed = [mapping::TTL, mapping::TIMESTAMP]
+            .into_iter()
+            .find(|k| pipeline.columns.contains_key(*k));
+        if let Some(option) = timed.or(pipeline.ttl.map(|_| "ttl")) {
+            return Err(schema_err(format!(
+                "it is a counter table, and Cassandra takes no TTL or write time for counters (fix: remove `{option}` from the pipeline)"
+            )));
+        }
+    }
+    let keys = key_plan(pipeline, &columns).map_err(schema_err)?;
+    let (plan, cql, shape, statement) = match &pipeline.query {
+        Some(query) => {
+            let query_err = |detail: String| StreamError::Query {
+                key: format!("{config_key}.query"),
+                detail,
+            };
+            let mut prepared = session
+                .prepare(query.as_str())
+                .await
+                .map_err(|e| query_err(format!("Cassandra refuses it: {e}")))?;
+            let pk: Vec<usize> = prepared
+                .get_variable_pk_indexes()
+                .iter()
+                .map(|i| usize::from(i.index))
+                .collect();
+            let markers: Vec<(String, String, bool)> = prepared
+                .get_variable_col_specs()
+                .iter()
+                .enumerate()
+                .map(|(i, spec)| {
+                    (
+                        spec.name().to_string(),
+                        statement::cql_type_text(spec.typ()),
+                        pk.contains(&i),
+                    )
+                })
+                .collect();
+            let names: Vec<(String, String)> = markers
+                .iter()
+                .map(|(n, t, _)| (n.clone(), t.clone()))
+                .collect();
+            let table_keys = statement::key_columns(&columns);
+            statement::check_query_markers(&names, pipeline, &table_keys).map_err(query_err)?;
+            let plan = statement::query_plan(pipeline, &markers).map_err(query_err)?;
+            prepared.set_is_idempotent(Shape::Custom.idempotent(query));
+            (plan, query.clone(), Shape::Custom, Some(prepared))
+        }
+        None => {
+            check_mapped_columns(pipeline, &columns).map_err(schema_err)?;
+            let mut plan = column_plan(pipeline, &columns).map_err(schema_err)?;
+            if counter {
+                // The counters, then the key (the WHERE clause).
+                plan.retain(|c| !c.key);
+                plan.extend(keys.iter().cloned());
+                let (cql, shape) = statement::counter_update(pipeline, &plan);
+                (plan, cql, shape, None)
+            } else {
+                let ttl = pipeline.ttl.is_some() || pipeline.columns.contains_key(mapping::TTL);
+                let (cql, shape) = statement::upsert(pipeline, &plan, ttl);
+                (plan, cql, shape, None)
+            }
+        }
+    };
+    if pipeline.format == RecordFormat::Users {
+        check_users_sources(plan.iter().chain(&keys)).map_err(schema_err)?;
+    }
+    let consistency = consistency(pipeline.consistency);
+    let mut write = match statement {
+        Some(prepared) => prepared,
+        None => prepare_one(session, &cql).await?,
+    };
+    if shape != Shape::Custom {
+        write.set_is_idempotent(shape.idempotent(&cql));
+    }
+    write.set_consistency(consistency);
+    let delete = match pipeline.deletes {
+        false => None,
+        true => {
+            let cql = statement::delete(pipeline, &keys, counter);
+            let mut delete = prepare_one(session, &cql).await?;
+            delete.set_is_idempotent(!counter);
+            delete.set_consistency(consistency);
+            Some(delete)
+        }
+    };
+    let mapping = Mapping::new(pipeline, plan, keys).map_err(|e| schema_err(e.to_string()))?;
     Ok(Prepared {
-        plan,
-        insert,
+        mapping,
+        write,
+        shape,
+        delete,
+        counter,
+        columns: columns.iter().map(|c| c.name.clone()).collect(),
         generation,
     })
 }
 
-/// Appends the write time the upsert binds last (`USING TIMESTAMP ?`).
-pub fn with_write_time(mut row: Vec<Cell<'_>>, timestamp_micros: i64) -> Vec<Cell<'_>> {
-    row.push(Cell::BigInt(timestamp_micros));
-    row
+async fn prepare_one(session: &Session, cql: &str) -> Result<PreparedStatement, StreamError> {
+    session
+        .prepare(cql)
+        .await
+        .map_err(|e| StreamError::Prepare {
+            cql: cql.to_string(),
+            detail: e.to_string(),
+        })
+}
+
+/// The driver's consistency of the configured one.
+fn consistency(c: WriteConsistency) -> Consistency {
+    match c {
+        WriteConsistency::Any => Consistency::Any,
+        WriteConsistency::One => Consistency::One,
+        WriteConsistency::Two => Consistency::Two,
+        WriteConsistency::Three => Consistency::Three,
+        WriteConsistency::Quorum => Consistency::Quorum,
+        WriteConsistency::All => Consistency::All,
+        WriteConsistency::LocalQuorum => Consistency::LocalQuorum,
+        WriteConsistency::EachQuorum => Consistency::EachQuorum,
+        WriteConsistency::LocalOne => Consistency::LocalOne,
+    }
+}
+
+/// Whether a failed write may still have been applied: the coordinator timed out waiting
+/// for replicas, or the answer was lost on the way (a timeout, a broken connection).
+/// Unavailable, overloaded or refused requests were not applied.
+pub fn may_have_been_applied(err: &ExecutionError) -> bool {
+    match err {
+        ExecutionError::BadQuery(_) | ExecutionError::EmptyPlan => false,
+        ExecutionError::LastAttemptError(RequestAttemptError::DbError(db, _)) => matches!(
+            db,
+            DbError::WriteTimeout { .. } | DbError::ServerError | DbError::ProtocolError
+        ),
+        ExecutionError::LastAttemptError(
+            RequestAttemptError::SerializationError(_)
+            | RequestAttemptError::CqlRequestSerialization(_),
+        ) => false,
+        _ => true,
+    }
 }
 
 /// Which failures are worth retrying, and whose fault the others are. Reachability, load
@@ -296,82 +467,6 @@ fn is_schema_message(message: &str) -> bool {
     ]
     .iter()
     .any(|p| m.contains(p))
-}
-
-/// Reads `system_schema.columns` for the table and pairs each column with its field.
-async fn plan_columns(
-    session: &Session,
-    pipeline: &PipelineConfig,
-) -> Result<Vec<ColumnPlan>, StreamError> {
-    let table = format!("{}.{}", pipeline.keyspace, pipeline.table);
-    let query_err = |detail: String| StreamError::Schema {
-        table: table.clone(),
-        detail,
-    };
-    let rows = session
-        .query_unpaged(
-            "SELECT column_name, kind, type FROM system_schema.columns \
-             WHERE keyspace_name = ? AND table_name = ?",
-            (pipeline.keyspace.as_str(), pipeline.table.as_str()),
-        )
-        .await
-        .map_err(|e| query_err(e.to_string()))?
-        .into_rows_result()
-        .map_err(|e| query_err(e.to_string()))?;
-    let mut plan = Vec::new();
-    for row in rows
-        .rows::<(String, String, String)>()
-        .map_err(|e| query_err(e.to_string()))?
-    {
-        let (column, kind, cql_type) = row.map_err(|e| query_err(e.to_string()))?;
-        let Some(column_type) = ColumnType::from_cql(&cql_type) else {
-            return Err(query_err(format!(
-                "column `{column}` has type {cql_type}, which cassflow cannot fill from JSON \
-                 (supported: text, uuid, timestamp, date, int, bigint, smallint, tinyint, \
-                 double, float, boolean)"
-            )));
-        };
-        let field = pipeline
-            .columns
-            .get(&column)
-            .cloned()
-            .unwrap_or_else(|| column.clone());
-        plan.push(ColumnPlan {
-            key: kind == "partition_key" || kind == "clustering",
-            column,
-            field,
-            kind: column_type,
-        });
-    }
-    if plan.is_empty() {
-        return Err(query_err(
-            "the table does not exist (fix: declare it under [pipelines.create_table] to have \
-             cassflow create it, e.g. `columns = { order_id = \"uuid\", total = \"decimal\" }` \
-             with `partition_key = [\"order_id\"]`, or create it yourself)"
-                .into(),
-        ));
-    }
-    for mapped in pipeline.columns.keys() {
-        if !plan.iter().any(|c| &c.column == mapped) {
-            return Err(query_err(format!(
-                "pipelines.columns names column `{mapped}`, which the table does not have"
-            )));
-        }
-    }
-    if pipeline.format == RecordFormat::Users {
-        let fields = crate::record::FIELDS;
-        if let Some(c) = plan.iter().find(|c| !fields.contains(&c.field.as_str())) {
-            if c.key {
-                return Err(query_err(format!(
-                    "key column `{}` reads field `{}`, which user records do not have",
-                    c.column, c.field
-                )));
-            }
-        }
-    }
-    // A stable order makes the prepared statement the same across restarts.
-    plan.sort_by(|a, b| a.column.cmp(&b.column));
-    Ok(plan)
 }
 
 #[cfg(test)]
@@ -455,5 +550,31 @@ mod tests {
             "transient"
         );
         assert_eq!(kind(&classify(ExecutionError::EmptyPlan)), "transient");
+    }
+
+    #[test]
+    fn a_timeout_may_have_applied_a_write_a_refusal_did_not() {
+        let attempt = |e: DbError| {
+            ExecutionError::LastAttemptError(RequestAttemptError::DbError(e, "x".into()))
+        };
+        let timeout = DbError::WriteTimeout {
+            consistency: Consistency::LocalQuorum,
+            received: 0,
+            required: 1,
+            write_type: scylla::errors::WriteType::Counter,
+        };
+        assert!(may_have_been_applied(&attempt(timeout)));
+        assert!(may_have_been_applied(&ExecutionError::RequestTimeout(
+            Duration::from_secs(1)
+        )));
+        let unavailable = DbError::Unavailable {
+            consistency: Consistency::LocalQuorum,
+            required: 1,
+            alive: 0,
+        };
+        assert!(!may_have_been_applied(&attempt(unavailable)));
+        assert!(!may_have_been_applied(&attempt(DbError::Overloaded)));
+        assert!(!may_have_been_applied(&attempt(DbError::Invalid)));
+        assert!(!may_have_been_applied(&ExecutionError::EmptyPlan));
     }
 }

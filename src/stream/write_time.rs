@@ -23,7 +23,23 @@ pub enum WriteTime {
 
 /// The write time of a record with Kafka timestamp `millis`, at `now_micros`.
 pub fn of(millis: Option<i64>, now_micros: i64, stream: &StreamConfig) -> WriteTime {
-    let Some(micros) = millis.and_then(|ms| ms.checked_mul(1000)) else {
+    of_micros(
+        millis.and_then(|ms| ms.checked_mul(1000)),
+        "Kafka timestamp",
+        now_micros,
+        stream,
+    )
+}
+
+/// The write time of a record whose own time (`what`: its Kafka timestamp, or the write
+/// time `columns.__timestamp` gives) is `micros`, at `now_micros`.
+pub fn of_micros(
+    micros: Option<i64>,
+    what: &str,
+    now_micros: i64,
+    stream: &StreamConfig,
+) -> WriteTime {
+    let Some(micros) = micros else {
         // No timestamp, or one out of range: the time it is written.
         return WriteTime::At(now_micros);
     };
@@ -40,7 +56,7 @@ pub fn of(millis: Option<i64>, now_micros: i64, stream: &StreamConfig) -> WriteT
             let at = chrono::DateTime::from_timestamp_micros(micros)
                 .map_or_else(|| format!("{micros} µs"), |t| t.to_rfc3339());
             WriteTime::InFuture(format!(
-                "Kafka timestamp {at} is {} ahead of this machine's clock, more than stream.max_future_skew ({}); fix the producer's clock, or set stream.future_timestamp = \"clamp\" to write such records at the current time",
+                "{what} {at} is {} ahead of this machine's clock, more than stream.max_future_skew ({}); fix the producer's clock, or set stream.future_timestamp = \"clamp\" to write such records at the current time",
                 humantime::format_duration(ahead),
                 humantime::format_duration(stream.max_future_skew),
             ))

@@ -1,0 +1,414 @@
+//! Which statement a pipeline writes with, and the order of its bound values: the upsert
+//! (`INSERT ... USING [TTL ? AND] TIMESTAMP ?`), a counter table's
+//! `UPDATE ... SET c = c + ? WHERE ...` (no write time: Cassandra refuses one for
+//! counters), a custom `query` with named bind markers, and a tombstone's
+//! `DELETE ... USING TIMESTAMP ? WHERE <key>`. Identifiers are quoted, never spliced raw.
+//!
+//! It owns the CQL text and the plan of what fills each marker; which record value fills a
+//! plan entry is [`super::mapping`]'s, and executing and classifying writes is
+//! [`super::sink`]'s.
+
+use super::convert::{Cell, ColumnPlan, ColumnType};
+use super::mapping::{self, Extras, Row};
+use crate::cassandra::schema::quote;
+use crate::config::PipelineConfig;
+use scylla::frame::response::result::{CollectionType, ColumnType as DriverType, NativeType};
+
+/// The role of a column in its table, as `system_schema.columns.kind` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnKind {
+    PartitionKey,
+    Clustering,
+    Static,
+    Regular,
+}
+
+impl ColumnKind {
+    pub fn from_schema(kind: &str) -> ColumnKind {
+        match kind {
+            "partition_key" => ColumnKind::PartitionKey,
+            "clustering" => ColumnKind::Clustering,
+            "static" => ColumnKind::Static,
+            _ => ColumnKind::Regular,
+        }
+    }
+
+    pub fn is_key(self) -> bool {
+        matches!(self, ColumnKind::PartitionKey | ColumnKind::Clustering)
+    }
+}
+
+/// One column of the table as `system_schema.columns` has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableColumn {
+    pub name: String,
+    pub kind: ColumnKind,
+    /// The type as CQL spells it (`text`, `list<text>`, `counter`).
+    pub cql_type: String,
+    /// Order within the partition key or the clustering columns.
+    pub position: i32,
+}
+
+impl TableColumn {
+    pub fn is_counter(&self) -> bool {
+        self.cql_type == "counter"
+    }
+}
+
+/// The shape of a pipeline's write statement: what is bound after the plan's cells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// `INSERT ... USING [TTL ? AND] TIMESTAMP ?`: the cells, [the TTL], the write time.
+    Upsert { ttl: bool },
+    /// `UPDATE ... SET c = c + ? ... WHERE k = ? ...`: counters, then the key.
+    Counter,
+    /// The pipeline's own `query`: its markers in order.
+    Custom,
+}
+
+impl Shape {
+    /// Whether running it twice leaves the same row (so a retry after a timeout is safe).
+    pub fn idempotent(self, cql: &str) -> bool {
+        match self {
+            Shape::Upsert { .. } => true,
+            Shape::Counter => false,
+            // An UPDATE may append to a list or add to a counter.
+            Shape::Custom => cql.trim_start().to_ascii_lowercase().starts_with("insert"),
+        }
+    }
+
+    /// The statement's values: the row's cells and what this shape binds after them.
+    pub fn binds<'a>(self, row: Row<'a>, write_time_micros: i64) -> Vec<Cell<'a>> {
+        let Row { mut cells, extras } = row;
+        if let Shape::Upsert { ttl } = self {
+            if ttl {
+                cells.push(ttl_cell(&extras));
+            }
+            cells.push(Cell::BigInt(write_time_micros));
+        }
+        cells
+    }
+}
+
+fn ttl_cell(extras: &Extras) -> Cell<'static> {
+    // Unset: the table's default TTL (an explicit 0 would remove it).
+    extras.ttl_seconds.map_or(Cell::Unset, Cell::Int)
+}
+
+/// `ks.table`, quoted.
+fn table(pipeline: &PipelineConfig) -> String {
+    format!("{}.{}", quote(&pipeline.keyspace), quote(&pipeline.table))
+}
+
+/// The table's primary key columns in key order: partition key, then clustering.
+pub fn key_columns(columns: &[TableColumn]) -> Vec<&TableColumn> {
+    let mut keys: Vec<&TableColumn> = columns.iter().filter(|c| c.kind.is_key()).collect();
+    keys.sort_by_key(|c| (c.kind != ColumnKind::PartitionKey, c.position));
+    keys
+}
+
+/// The upsert of every column, sorted by name (a stable statement across restarts).
+pub fn upsert(pipeline: &PipelineConfig, plan: &[ColumnPlan], ttl: bool) -> (String, Shape) {
+    let columns: Vec<String> = plan.iter().map(|c| quote(&c.column)).collect();
+    let marks = vec!["?"; plan.len()].join(", ");
+    let using = if ttl {
+        "USING TTL ? AND TIMESTAMP ?"
+    } else {
+        "USING TIMESTAMP ?"
+    };
+    let cql = format!(
+        "INSERT INTO {} ({}) VALUES ({marks}) {using}",
+        table(pipeline),
+        columns.join(", ")
+    );
+    (cql, Shape::Upsert { ttl })
+}
+
+/// A counter table's increment: `plan` holds the counters first, then the key columns.
+pub fn counter_update(pipeline: &PipelineConfig, plan: &[ColumnPlan]) -> (String, Shape) {
+    let set: Vec<String> = plan
+        .iter()
+        .filter(|c| !c.key)
+        .map(|c| format!("{0} = {0} + ?", quote(&c.column)))
+        .collect();
+    let cql = format!(
+        "UPDATE {} SET {} WHERE {}",
+        table(pipeline),
+        set.join(", "),
+        where_key(plan.iter().filter(|c| c.key))
+    );
+    (cql, Shape::Counter)
+}
+
+/// A tombstone's delete of the row `keys` name, at the record's write time (none for a
+/// counter table: Cassandra refuses one).
+pub fn delete(pipeline: &PipelineConfig, keys: &[ColumnPlan], counter: bool) -> String {
+    let using = if counter { "" } else { " USING TIMESTAMP ?" };
+    format!(
+        "DELETE FROM {}{using} WHERE {}",
+        table(pipeline),
+        where_key(keys.iter())
+    )
+}
+
+/// The values of a delete.
+pub fn delete_binds(key: Vec<Cell<'_>>, counter: bool, write_time_micros: i64) -> Vec<Cell<'_>> {
+    let mut binds = Vec::with_capacity(key.len() + 1);
+    if !counter {
+        binds.push(Cell::BigInt(write_time_micros));
+    }
+    binds.extend(key);
+    binds
+}
+
+fn where_key<'a>(keys: impl Iterator<Item = &'a ColumnPlan>) -> String {
+    keys.map(|c| format!("{} = ?", quote(&c.column)))
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
+/// Why a custom query cannot be planned.
+pub fn check_query_markers(
+    markers: &[(String, String)],
+    pipeline: &PipelineConfig,
+    table_keys: &[&TableColumn],
+) -> Result<(), String> {
+    if markers.is_empty() {
+        return Err("it has no bind markers, so no record value would reach it".into());
+    }
+    for column in pipeline.columns.keys() {
+        let known = markers.iter().any(|(m, _)| m == column)
+            || table_keys.iter().any(|k| &k.name == column);
+        if !known {
+            return Err(format!(
+                "`columns.{column}` names no bind marker of the query (markers: {})",
+                markers
+                    .iter()
+                    .map(|(m, _)| format!(":{m}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The plan of a custom query's markers (`name`, CQL type, whether it is part of the
+/// partition key): each filled by `columns.<name>` or the value field of its name.
+pub fn query_plan(
+    pipeline: &PipelineConfig,
+    markers: &[(String, String, bool)],
+) -> Result<Vec<ColumnPlan>, String> {
+    markers
+        .iter()
+        .map(|(name, cql_type, key)| {
+            let kind = ColumnType::from_cql(cql_type).ok_or_else(|| {
+                format!("bind marker `:{name}` has type {cql_type}, which cassflow cannot fill")
+            })?;
+            let source = mapping::source_of(pipeline, name).map_err(|e| e.to_string())?;
+            let mut plan = ColumnPlan::new(name, source, kind);
+            plan.key = *key;
+            Ok(plan)
+        })
+        .collect()
+}
+
+/// A driver type as CQL spells it (`int`, `list<text>`, `frozen<address>`), to be parsed
+/// like a `system_schema` type.
+pub fn cql_type_text(t: &DriverType<'_>) -> String {
+    let frozen = |frozen: bool, inner: String| match frozen {
+        true => format!("frozen<{inner}>"),
+        false => inner,
+    };
+    match t {
+        DriverType::Native(n) => match n {
+            NativeType::Ascii => "ascii",
+            NativeType::Boolean => "boolean",
+            NativeType::Blob => "blob",
+            NativeType::Counter => "counter",
+            NativeType::Date => "date",
+            NativeType::Decimal => "decimal",
+            NativeType::Double => "double",
+            NativeType::Duration => "duration",
+            NativeType::Float => "float",
+            NativeType::Int => "int",
+            NativeType::BigInt => "bigint",
+            NativeType::Text => "text",
+            NativeType::Timestamp => "timestamp",
+            NativeType::Inet => "inet",
+            NativeType::SmallInt => "smallint",
+            NativeType::TinyInt => "tinyint",
+            NativeType::Time => "time",
+            NativeType::Timeuuid => "timeuuid",
+            NativeType::Uuid => "uuid",
+            NativeType::Varint => "varint",
+            _ => "unknown",
+        }
+        .to_string(),
+        DriverType::Collection { frozen: f, typ } => frozen(
+            *f,
+            match typ {
+                CollectionType::List(e) => format!("list<{}>", cql_type_text(e)),
+                CollectionType::Set(e) => format!("set<{}>", cql_type_text(e)),
+                CollectionType::Map(k, v) => {
+                    format!("map<{}, {}>", cql_type_text(k), cql_type_text(v))
+                }
+                _ => "unknown".into(),
+            },
+        ),
+        DriverType::Vector { typ, dimensions } => {
+            format!("vector<{}, {dimensions}>", cql_type_text(typ))
+        }
+        DriverType::UserDefinedType {
+            frozen: f,
+            definition,
+        } => frozen(*f, definition.name.to_string()),
+        DriverType::Tuple(items) => format!(
+            "tuple<{}>",
+            items
+                .iter()
+                .map(cql_type_text)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        _ => "unknown".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stream::mapping::Source;
+
+    fn pipeline() -> PipelineConfig {
+        PipelineConfig {
+            keyspace: "shop".into(),
+            table: "orders".into(),
+            ..PipelineConfig::default()
+        }
+    }
+
+    fn col(name: &str, key: bool) -> ColumnPlan {
+        let mut c = ColumnPlan::new(name, Source::same_named(name), ColumnType::Int);
+        c.key = key;
+        c
+    }
+
+    #[test]
+    fn statements_quote_their_identifiers() {
+        let p = pipeline();
+        let plan = [col("a", true), col("b", false)];
+        assert_eq!(
+            upsert(&p, &plan, false).0,
+            r#"INSERT INTO "shop"."orders" ("a", "b") VALUES (?, ?) USING TIMESTAMP ?"#
+        );
+        assert_eq!(
+            upsert(&p, &plan, true).0,
+            r#"INSERT INTO "shop"."orders" ("a", "b") VALUES (?, ?) USING TTL ? AND TIMESTAMP ?"#
+        );
+        let counters = [
+            col("n", false),
+            col("m", false),
+            col("k1", true),
+            col("k2", true),
+        ];
+        assert_eq!(
+            counter_update(&p, &counters).0,
+            r#"UPDATE "shop"."orders" SET "n" = "n" + ?, "m" = "m" + ? WHERE "k1" = ? AND "k2" = ?"#
+        );
+        let keys = [col("k1", true), col("k2", true)];
+        assert_eq!(
+            delete(&p, &keys, false),
+            r#"DELETE FROM "shop"."orders" USING TIMESTAMP ? WHERE "k1" = ? AND "k2" = ?"#
+        );
+        assert_eq!(
+            delete(&p, &keys, true),
+            r#"DELETE FROM "shop"."orders" WHERE "k1" = ? AND "k2" = ?"#
+        );
+    }
+
+    #[test]
+    fn binds_follow_the_shape() {
+        let row = || Row {
+            cells: vec![Cell::Int(1)],
+            extras: Extras {
+                ttl_seconds: Some(60),
+                write_time_micros: None,
+            },
+        };
+        assert_eq!(
+            Shape::Upsert { ttl: true }.binds(row(), 7),
+            [Cell::Int(1), Cell::Int(60), Cell::BigInt(7)]
+        );
+        assert_eq!(
+            Shape::Upsert { ttl: false }.binds(row(), 7),
+            [Cell::Int(1), Cell::BigInt(7)]
+        );
+        assert_eq!(Shape::Counter.binds(row(), 7), [Cell::Int(1)]);
+        assert_eq!(Shape::Custom.binds(row(), 7), [Cell::Int(1)]);
+        let no_ttl = Row {
+            extras: Extras {
+                ttl_seconds: None,
+                write_time_micros: None,
+            },
+            ..row()
+        };
+        assert_eq!(
+            Shape::Upsert { ttl: true }.binds(no_ttl, 7)[1],
+            Cell::Unset,
+            "no TTL keeps the table's default"
+        );
+        assert_eq!(
+            delete_binds(vec![Cell::Int(1)], false, 7),
+            [Cell::BigInt(7), Cell::Int(1)]
+        );
+        assert_eq!(delete_binds(vec![Cell::Int(1)], true, 7), [Cell::Int(1)]);
+        assert!(!Shape::Counter.idempotent(""));
+        assert!(!Shape::Custom.idempotent("UPDATE t SET l = l + :l WHERE id = :id"));
+        assert!(Shape::Custom.idempotent(" insert into t (a) values (:a)"));
+    }
+
+    #[test]
+    fn key_order_is_partition_then_clustering() {
+        let c = |name: &str, kind, position| TableColumn {
+            name: name.into(),
+            kind,
+            cql_type: "int".into(),
+            position,
+        };
+        let columns = [
+            c("v", ColumnKind::Regular, -1),
+            c("c2", ColumnKind::Clustering, 1),
+            c("p2", ColumnKind::PartitionKey, 1),
+            c("c1", ColumnKind::Clustering, 0),
+            c("p1", ColumnKind::PartitionKey, 0),
+            c("s", ColumnKind::Static, -1),
+        ];
+        let names: Vec<&str> = key_columns(&columns)
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(names, ["p1", "p2", "c1", "c2"]);
+    }
+
+    #[test]
+    fn driver_types_read_as_cql() {
+        let list = DriverType::Collection {
+            frozen: false,
+            typ: CollectionType::List(Box::new(DriverType::Native(NativeType::Text))),
+        };
+        assert_eq!(cql_type_text(&list), "list<text>");
+        let map = DriverType::Collection {
+            frozen: true,
+            typ: CollectionType::Map(
+                Box::new(DriverType::Native(NativeType::Text)),
+                Box::new(DriverType::Native(NativeType::Int)),
+            ),
+        };
+        assert_eq!(cql_type_text(&map), "frozen<map<text, int>>");
+        assert_eq!(
+            cql_type_text(&DriverType::Native(NativeType::Counter)),
+            "counter"
+        );
+    }
+}

@@ -267,6 +267,8 @@ pub struct PipelineConfig {
     pub format: RecordFormat,
     /// Column name -> JSON field name; columns not listed read the field of the same name.
     pub columns: BTreeMap<String, String>,
+    /// Unit of a number written into a `timestamp` column (text is read as ISO-8601).
+    pub epoch_unit: EpochUnit,
 }
 
 impl Default for PipelineConfig {
@@ -282,6 +284,7 @@ impl Default for PipelineConfig {
             group_id: None,
             format: RecordFormat::Users,
             columns: BTreeMap::new(),
+            epoch_unit: EpochUnit::default(),
         }
     }
 }
@@ -377,6 +380,19 @@ pub enum RecordFormat {
     Users,
     /// Any JSON object; columns are filled from fields by `columns` (or by same name).
     Json,
+}
+
+/// What a number means when it is written into a `timestamp` column: time since
+/// 1970-01-01 UTC in this unit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EpochUnit {
+    Seconds,
+    /// Cassandra's own unit for timestamps.
+    #[default]
+    Milliseconds,
+    Microseconds,
+    Nanoseconds,
 }
 
 /// The web UI and API listener.

@@ -10,6 +10,7 @@
 
 pub mod consumer;
 pub mod convert;
+pub mod cql_type;
 pub mod dead_letter;
 pub mod intake;
 pub mod metrics;
@@ -725,45 +726,50 @@ async fn process(shared: &Shared, message: &OwnedMessage) -> Outcome {
             }
             Err(e) => dead_letter(shared, message, e.reason(), &e.to_string()).await,
         },
-        RecordFormat::Json => match serde_json::from_slice::<serde_json::Value>(payload) {
-            Ok(serde_json::Value::Object(map)) => {
-                // The row owns its values and the tree is dropped before the write: a tree
-                // can be tens of times its message (`{"a":[0,0,...]}`) and a write may retry
-                // for long. The intake counts the message and its row, not the tree. After a
-                // re-plan (rare) the payload, which parsed once, is parsed again.
-                let tree = std::sync::Mutex::new(Some(map));
-                let to_row = |plan: &[convert::ColumnPlan]| {
-                    let taken = tree.lock().ok().and_then(|mut t| t.take());
-                    let map = match taken {
-                        Some(map) => map,
-                        None => match serde_json::from_slice(payload) {
-                            Ok(serde_json::Value::Object(map)) => map,
-                            _ => serde_json::Map::new(),
-                        },
+        RecordFormat::Json => {
+            match convert::parse_json(payload, shared.sink.current().exact_numbers) {
+                Ok(serde_json::Value::Object(map)) => {
+                    // The row owns its values and the tree is dropped before the write: a tree
+                    // can be tens of times its message (`{"a":[0,0,...]}`) and a write may retry
+                    // for long. The intake counts the message and its row, not the tree. After a
+                    // re-plan (rare) the payload, which parsed once, is parsed again.
+                    let tree = std::sync::Mutex::new(Some(map));
+                    let to_row = |plan: &[convert::ColumnPlan]| {
+                        let taken = tree.lock().ok().and_then(|mut t| t.take());
+                        let map = match taken {
+                            Some(map) => map,
+                            None => match convert::parse_json(
+                                payload,
+                                convert::needs_exact_numbers(plan),
+                            ) {
+                                Ok(serde_json::Value::Object(map)) => map,
+                                _ => serde_json::Map::new(),
+                            },
+                        };
+                        convert::row(plan, &map)
+                            .map(|cells| cells.into_iter().map(convert::Cell::into_owned).collect())
                     };
-                    convert::row(plan, &map)
-                        .map(|cells| cells.into_iter().map(convert::Cell::into_owned).collect())
-                };
-                write(shared, message, to_row, micros).await
+                    write(shared, message, to_row, micros).await
+                }
+                Ok(_) => {
+                    dead_letter(
+                        shared,
+                        message,
+                        "not_an_object",
+                        "value is JSON but not an object",
+                    )
+                    .await
+                }
+                Err(e) => {
+                    let reason = if std::str::from_utf8(payload).is_err() {
+                        "invalid_utf8"
+                    } else {
+                        "invalid_json"
+                    };
+                    dead_letter(shared, message, reason, &e.to_string()).await
+                }
             }
-            Ok(_) => {
-                dead_letter(
-                    shared,
-                    message,
-                    "not_an_object",
-                    "value is JSON but not an object",
-                )
-                .await
-            }
-            Err(e) => {
-                let reason = if std::str::from_utf8(payload).is_err() {
-                    "invalid_utf8"
-                } else {
-                    "invalid_json"
-                };
-                dead_letter(shared, message, reason, &e.to_string()).await
-            }
-        },
+        }
     }
 }
 

@@ -10,7 +10,8 @@
 //! while the job runs is noticed by reading `system_schema` now and then ([`SinkWriter::watch`]),
 //! since Cassandra accepts the old statement and would never say so.
 
-use super::convert::{Cell, ColumnPlan, ColumnType};
+use super::convert::{Cell, ColumnPlan};
+use super::cql_type::UdtCatalog;
 use super::StreamError;
 use crate::cassandra::schema::quote;
 use crate::config::{PipelineConfig, RecordFormat};
@@ -41,6 +42,9 @@ pub enum WriteError {
 /// One plan of the table's columns and the upsert prepared for it.
 pub struct Prepared {
     pub plan: Vec<ColumnPlan>,
+    /// Whether a decimal or varint column needs messages parsed with their numbers' digits
+    /// ([`super::convert::parse_json`]).
+    pub exact_numbers: bool,
     insert: PreparedStatement,
     /// 0 for the plan made at start, one more for every re-plan.
     pub generation: u64,
@@ -238,6 +242,7 @@ async fn prepare(
         })?;
     insert.set_is_idempotent(true);
     Ok(Prepared {
+        exact_numbers: super::convert::needs_exact_numbers(&plan),
         plan,
         insert,
         generation,
@@ -318,19 +323,18 @@ async fn plan_columns(
         .map_err(|e| query_err(e.to_string()))?
         .into_rows_result()
         .map_err(|e| query_err(e.to_string()))?;
+    let udts = UdtCatalog::load(session, &pipeline.keyspace)
+        .await
+        .map_err(query_err)?;
     let mut plan = Vec::new();
     for row in rows
         .rows::<(String, String, String)>()
         .map_err(|e| query_err(e.to_string()))?
     {
         let (column, kind, cql_type) = row.map_err(|e| query_err(e.to_string()))?;
-        let Some(column_type) = ColumnType::from_cql(&cql_type) else {
-            return Err(query_err(format!(
-                "column `{column}` has type {cql_type}, which cassflow cannot fill from JSON \
-                 (supported: text, uuid, timestamp, date, int, bigint, smallint, tinyint, \
-                 double, float, boolean)"
-            )));
-        };
+        let column_type = udts
+            .parse(&cql_type)
+            .map_err(|e| query_err(format!("column `{column}`: {e}")))?;
         let field = pipeline
             .columns
             .get(&column)
@@ -341,6 +345,7 @@ async fn plan_columns(
             column,
             field,
             kind: column_type,
+            epoch_unit: pipeline.epoch_unit,
         });
     }
     if plan.is_empty() {

@@ -1,9 +1,9 @@
 //! Every CQL type family through the real stream job (Kafka topic -> `format = "json"`
 //! pipeline -> Cassandra), read back with the driver: numbers, text/blob/inet, time types,
-//! collections, tuples and user-defined types (nested and frozen), vectors. (A quoted,
-//! case-sensitive UDT name is only unit-tested: the scylla 1.9 driver cannot parse
-//! `frozen<"Person">` in `system_schema`, and every session's metadata refresh fails
-//! while such a table exists on the shared stack.)
+//! collections, tuples and user-defined types (nested and frozen), vectors; and, on a
+//! private Cassandra, quoted (case-sensitive) UDT names, which the scylla 1.9 driver
+//! cannot parse in its schema metadata (a session that fetched full metadata failed every
+//! DDL cluster-wide while such a table existed, so it must not touch the shared stack).
 //! Edge values (integer limits, big varint, decimal precision, far dates, empty
 //! collections) round-trip exactly; a value the column's type refuses lands in the
 //! dead-letter topic with the field, the column and the type in its reason.
@@ -37,7 +37,11 @@ struct Family {
 impl Family {
     /// A keyspace of its own with `setup` run in it (`{ks}` stands for its name).
     async fn new(tag: &str, setup: &[&str], epoch_unit: EpochUnit) -> Family {
-        let config = common::stack().await;
+        Family::on(common::stack().await, tag, setup, epoch_unit).await
+    }
+
+    /// The same on the Cassandra `config` points at.
+    async fn on(config: Config, tag: &str, setup: &[&str], epoch_unit: EpochUnit) -> Family {
         let session = common::session(&config).await;
         let pipeline = PipelineConfig {
             name: common::unique(tag),
@@ -698,4 +702,68 @@ async fn vectors_take_exactly_their_dimension() {
             ("vt", Some(CqlValue::Vector(vec![text("a"), text("bc")]))),
         ],
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quoted_udt_names_are_written_and_leave_sessions_working() {
+    let shared = common::stack().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = shared.clone();
+    let [cql, storage] = common::free_ports();
+    config.cassandra.contact_points = format!("127.0.0.1:{cql}");
+    config.local.cassandra_storage_port = storage;
+    config.local.data_dir = dir.path().to_path_buf();
+    config.local.cassandra_heap = "512m".into();
+    let cassandra = cassflow::local::LocalStack::new(&config);
+    cassandra
+        .start_only(&[cassflow::local::Server::Cassandra])
+        .await
+        .expect("private Cassandra starts");
+    // The server is stopped even when the checks fail (a panic in the task).
+    let checks = tokio::spawn(async move {
+        let f = Family::on(
+            config.clone(),
+            "quoted",
+            &[
+                "CREATE TYPE {ks}.\"Person\" (\"Name\" text, \"int\" int)",
+                "CREATE TABLE {ks}.t (id int PRIMARY KEY, p frozen<\"Person\">, \
+                 ps list<frozen<\"Person\">>)",
+                // A DDL after the table exists: its schema agreement reads the metadata.
+                "CREATE TABLE {ks}.after (id int PRIMARY KEY)",
+            ],
+            EpochUnit::default(),
+        )
+        .await;
+        f.stream(
+            &[r#"{"id": 1, "p": {"Name": "Ann", "int": 7}, "ps": [{"Name": "Bo"}]}"#],
+            &[Refused {
+                message: r#"{"id": 2, "p": {"name": "lowercase"}}"#,
+                parts: &["`p`", "(frozen<\"Person\">)", "\"name\" is not a field"],
+            }],
+        )
+        .await;
+        let ks = f.pipeline.keyspace.as_str();
+        let person = |name: &str, n: Option<i32>| {
+            udt(
+                ks,
+                "Person",
+                vec![("Name", Some(text(name))), ("int", n.map(CqlValue::Int))],
+            )
+        };
+        assert_columns(
+            &f.row("1").await,
+            &[
+                ("p", Some(person("Ann", Some(7)))),
+                ("ps", Some(CqlValue::List(vec![person("Bo", None)]))),
+            ],
+        );
+    })
+    .await;
+    cassandra
+        .stop_only(&[cassflow::local::Server::Cassandra])
+        .await
+        .expect("stop private Cassandra");
+    if let Err(e) = checks {
+        std::panic::resume_unwind(e.into_panic());
+    }
 }

@@ -6,8 +6,8 @@
 //! parse, unchanged.
 //!
 //! Each container is parsed into raw values, and each raw value again, so a byte is read
-//! once per level it is nested in (records are shallow; serde_json's limit of 128 levels
-//! bounds it).
+//! once per level it is nested in (records are shallow; a limit of 128 levels, serde_json's
+//! own, bounds it).
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -20,17 +20,24 @@ pub fn parse_json(bytes: &[u8], exact: bool) -> serde_json::Result<Value> {
         return serde_json::from_slice(bytes);
     }
     let raw: &RawValue = serde_json::from_slice(bytes)?;
-    exact_value(raw)
+    exact_value(raw, 0)
 }
 
-fn exact_value(raw: &RawValue) -> serde_json::Result<Value> {
+/// As deep as serde_json's own parse goes (skipping a raw value has no limit, and this
+/// recursion must not overflow the stack on `[[[[...`).
+const MAX_DEPTH: usize = 128;
+
+fn exact_value(raw: &RawValue, depth: usize) -> serde_json::Result<Value> {
     let text = raw.get();
+    if depth >= MAX_DEPTH && matches!(text.as_bytes().first(), Some(b'{' | b'[')) {
+        return Err(serde::de::Error::custom("recursion limit exceeded"));
+    }
     Ok(match text.as_bytes().first() {
         Some(b'{') => {
             let entries: BTreeMap<String, &RawValue> = serde_json::from_str(text)?;
             let mut map = Map::new();
             for (k, v) in entries {
-                map.insert(k, exact_value(v)?);
+                map.insert(k, exact_value(v, depth + 1)?);
             }
             Value::Object(map)
         }
@@ -39,7 +46,7 @@ fn exact_value(raw: &RawValue) -> serde_json::Result<Value> {
             Value::Array(
                 items
                     .into_iter()
-                    .map(exact_value)
+                    .map(|v| exact_value(v, depth + 1))
                     .collect::<Result<_, _>>()?,
             )
         }
@@ -75,6 +82,11 @@ mod tests {
             parse_json(b"{\"a\": 1.5}", false).expect("parses"),
             json!({"a": 1.5})
         );
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(parse_json(deep.as_bytes(), true).is_err());
+        assert!(parse_json(deep.as_bytes(), false).is_err());
+        let ok = format!("{}{}", "[".repeat(100), "]".repeat(100));
+        assert!(parse_json(ok.as_bytes(), true).is_ok());
         for bad in ["{", "{\"a\": 01}", "[1,]", "{} x", "nan"] {
             assert!(parse_json(bad.as_bytes(), true).is_err(), "{bad}");
         }

@@ -19,8 +19,8 @@ pub(super) fn timestamp(v: Field<'_>, unit: EpochUnit) -> Result<CqlTimestamp, S
     let millis = match v {
         Field::Time(t) => t.timestamp_millis(),
         Field::Json(Value::Number(n)) => epoch(n.as_i64(), n.as_f64(), unit, &n.to_string())?,
-        Field::Text(s) => match parse_timestamp(s.trim()) {
-            Some(t) => t.timestamp_millis(),
+        Field::Text(s) => match iso_timestamp(s.trim()) {
+            Some(millis) => millis,
             None => {
                 let t = s.trim();
                 match (t.parse::<i64>().ok(), t.parse::<f64>().ok()) {
@@ -46,6 +46,20 @@ pub(super) fn timestamp(v: Field<'_>, unit: EpochUnit) -> Result<CqlTimestamp, S
         Field::Uuid(u) => return Err(format!("{u} is not a timestamp")),
     };
     Ok(CqlTimestamp(millis))
+}
+
+/// Epoch milliseconds of ISO-8601 text: RFC 3339, without a zone (UTC), with a `+0000`
+/// offset as CQL writes it, or a bare date (its midnight, UTC).
+fn iso_timestamp(s: &str) -> Option<i64> {
+    if let Some(t) = parse_timestamp(s) {
+        return Some(t.timestamp_millis());
+    }
+    for format in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%z"] {
+        if let Ok(t) = chrono::DateTime::parse_from_str(s, format) {
+            return Some(t.timestamp_millis());
+        }
+    }
+    parse_date(s).and_then(|days| days.checked_mul(86_400_000))
 }
 
 fn unit_name(unit: EpochUnit) -> &'static str {
@@ -415,6 +429,9 @@ mod tests {
         let t = |s: &str| timestamp(Field::Text(s), EpochUnit::Seconds).map(|t| t.0);
         assert_eq!(t("1970-01-01T00:00:01Z"), Ok(1000));
         assert_eq!(t("2"), Ok(2000));
+        assert_eq!(t("1970-01-02"), Ok(86_400_000));
+        assert_eq!(t("1970-01-01 01:00:00+0100"), Ok(0));
+        assert_eq!(t("1970-01-01T00:00:01.5+0000"), Ok(1500));
         let err = t("soon").unwrap_err();
         assert!(err.contains("ISO-8601") && err.contains("seconds"), "{err}");
     }

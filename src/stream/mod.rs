@@ -713,6 +713,7 @@ async fn process(shared: &Shared, message: &OwnedMessage) -> Outcome {
         }
     };
     // The row's text borrows from the decoded value, which borrows from the payload.
+    let exact_numbers = || shared.sink.current().exact_numbers;
     match shared.pipeline.format {
         RecordFormat::Users => match UserView::decode(payload) {
             Ok((record, notes)) => {
@@ -726,50 +727,46 @@ async fn process(shared: &Shared, message: &OwnedMessage) -> Outcome {
             }
             Err(e) => dead_letter(shared, message, e.reason(), &e.to_string()).await,
         },
-        RecordFormat::Json => {
-            match convert::parse_json(payload, shared.sink.current().exact_numbers) {
-                Ok(serde_json::Value::Object(map)) => {
-                    // The row owns its values and the tree is dropped before the write: a tree
-                    // can be tens of times its message (`{"a":[0,0,...]}`) and a write may retry
-                    // for long. The intake counts the message and its row, not the tree. After a
-                    // re-plan (rare) the payload, which parsed once, is parsed again.
-                    let tree = std::sync::Mutex::new(Some(map));
-                    let to_row = |plan: &[convert::ColumnPlan]| {
-                        let taken = tree.lock().ok().and_then(|mut t| t.take());
-                        let map = match taken {
-                            Some(map) => map,
-                            None => match convert::parse_json(
-                                payload,
-                                convert::needs_exact_numbers(plan),
-                            ) {
-                                Ok(serde_json::Value::Object(map)) => map,
-                                _ => serde_json::Map::new(),
-                            },
-                        };
-                        convert::row(plan, &map)
-                            .map(|cells| cells.into_iter().map(convert::Cell::into_owned).collect())
+        RecordFormat::Json => match convert::parse_json(payload, exact_numbers()) {
+            Ok(serde_json::Value::Object(map)) => {
+                // The row owns its values and the tree is dropped before the write: a tree
+                // can be tens of times its message (`{"a":[0,0,...]}`) and a write may retry
+                // for long. The intake counts the message and its row, not the tree. After a
+                // re-plan (rare) the payload, which parsed once, is parsed again.
+                let tree = std::sync::Mutex::new(Some(map));
+                let exact = convert::needs_exact_numbers;
+                let to_row = |plan: &[convert::ColumnPlan]| {
+                    let taken = tree.lock().ok().and_then(|mut t| t.take());
+                    let map = match taken {
+                        Some(map) => map,
+                        None => match convert::parse_json(payload, exact(plan)) {
+                            Ok(serde_json::Value::Object(map)) => map,
+                            _ => serde_json::Map::new(),
+                        },
                     };
-                    write(shared, message, to_row, micros).await
-                }
-                Ok(_) => {
-                    dead_letter(
-                        shared,
-                        message,
-                        "not_an_object",
-                        "value is JSON but not an object",
-                    )
-                    .await
-                }
-                Err(e) => {
-                    let reason = if std::str::from_utf8(payload).is_err() {
-                        "invalid_utf8"
-                    } else {
-                        "invalid_json"
-                    };
-                    dead_letter(shared, message, reason, &e.to_string()).await
-                }
+                    convert::row(plan, &map)
+                        .map(|cells| cells.into_iter().map(convert::Cell::into_owned).collect())
+                };
+                write(shared, message, to_row, micros).await
             }
-        }
+            Ok(_) => {
+                dead_letter(
+                    shared,
+                    message,
+                    "not_an_object",
+                    "value is JSON but not an object",
+                )
+                .await
+            }
+            Err(e) => {
+                let reason = if std::str::from_utf8(payload).is_err() {
+                    "invalid_utf8"
+                } else {
+                    "invalid_json"
+                };
+                dead_letter(shared, message, reason, &e.to_string()).await
+            }
+        },
     }
 }
 

@@ -31,8 +31,16 @@ pub enum CassandraError {
 }
 
 /// Opens a session to the configured contact points.
+///
+/// The driver keeps only the schema metadata token-aware routing needs (keyspaces, tables,
+/// partitioners), not every column's type: cassflow reads the types it writes from
+/// `system_schema` itself (`stream::cql_type`), and the scylla 1.9 driver cannot parse a
+/// quoted user-defined type name (`list<frozen<"Person">>`), which with full metadata
+/// makes every schema refresh, and so every DDL's schema agreement, fail cluster-wide.
 pub async fn connect(cfg: &CassandraConfig) -> Result<Session, CassandraError> {
-    let mut builder = SessionBuilder::new().connection_timeout(cfg.request_timeout);
+    let mut builder = SessionBuilder::new()
+        .connection_timeout(cfg.request_timeout)
+        .fetch_full_schema_metadata(false);
     for node in cfg.contact_points.split(',').map(str::trim) {
         builder = builder.known_node(node);
     }

@@ -331,6 +331,8 @@ pub struct PipelineConfig {
     /// for a record read again (a replay) or retried after a timeout.
     #[serde(deserialize_with = "lenient::opt_string")]
     pub query: Option<String>,
+    /// Unit of a number written into a `timestamp` column (text is read as ISO-8601).
+    pub epoch_unit: EpochUnit,
 }
 
 impl Default for PipelineConfig {
@@ -355,6 +357,7 @@ impl Default for PipelineConfig {
             nulls: Nulls::Unset,
             consistency: WriteConsistency::LocalQuorum,
             query: None,
+            epoch_unit: EpochUnit::default(),
         }
     }
 }
@@ -500,6 +503,19 @@ pub enum RecordFormat {
     Users,
     /// Any JSON object; columns are filled from fields by `columns` (or by same name).
     Json,
+}
+
+/// What a number means when it is written into a `timestamp` column: time since
+/// 1970-01-01 UTC in this unit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EpochUnit {
+    Seconds,
+    /// Cassandra's own unit for timestamps.
+    #[default]
+    Milliseconds,
+    Microseconds,
+    Nanoseconds,
 }
 
 /// The web UI and API listener.

@@ -10,6 +10,7 @@
 
 pub mod consumer;
 pub mod convert;
+pub mod cql_type;
 pub mod dead_letter;
 pub mod intake;
 pub mod mapping;
@@ -723,6 +724,7 @@ async fn process(shared: &Shared, message: &OwnedMessage) -> Outcome {
         return dead_letter(shared, message, "oversized", &reason).await;
     }
     // The row's text borrows from the decoded value, which borrows from the payload.
+    let exact_numbers = || shared.sink.current().exact_numbers;
     match shared.pipeline.format {
         RecordFormat::Users => match UserView::decode(payload) {
             Ok((view, notes)) => {
@@ -736,7 +738,7 @@ async fn process(shared: &Shared, message: &OwnedMessage) -> Outcome {
             }
             Err(e) => dead_letter(shared, message, e.reason(), &e.to_string()).await,
         },
-        RecordFormat::Json => match crate::json::from_slice(payload) {
+        RecordFormat::Json => match convert::parse_json(payload, exact_numbers()) {
             Ok(serde_json::Value::Object(map)) => {
                 // The row owns its values and the tree is dropped before the write: a tree
                 // can be tens of times its message (`{"a":[0,0,...]}`) and a write may retry
@@ -747,7 +749,10 @@ async fn process(shared: &Shared, message: &OwnedMessage) -> Outcome {
                     let taken = tree.lock().ok().and_then(|mut t| t.take());
                     let map = match taken {
                         Some(map) => map,
-                        None => match crate::json::from_slice(payload) {
+                        None => match convert::parse_json(
+                            payload,
+                            convert::needs_exact_numbers(&mapping.plan),
+                        ) {
                             Ok(serde_json::Value::Object(map)) => map,
                             _ => serde_json::Map::new(),
                         },

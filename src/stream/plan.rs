@@ -4,7 +4,8 @@
 //! cannot fill, a user record's field it does not have). Preparing statements is
 //! [`super::sink`]'s; the CQL text is [`super::statement`]'s.
 
-use super::convert::{ColumnPlan, ColumnType};
+use super::convert::ColumnPlan;
+use super::cql_type::{CqlType, UdtCatalog};
 use super::mapping;
 use super::statement::{self, ColumnKind, TableColumn};
 use super::StreamError;
@@ -29,28 +30,24 @@ pub fn check_mapped_columns(
     Ok(())
 }
 
-/// The table's type of a column, or why cassflow cannot fill it. A counter is filled as a
-/// bigint increment.
-fn column_type(column: &TableColumn) -> Result<ColumnType, String> {
-    if column.is_counter() {
-        return Ok(ColumnType::BigInt);
-    }
-    ColumnType::from_cql(&column.cql_type).ok_or_else(|| {
-        format!(
-            "column `{}` has type {}, which cassflow cannot fill from JSON \
-             (supported: text, uuid, timestamp, date, int, bigint, smallint, tinyint, \
-             double, float, boolean, counter)",
-            column.name, column.cql_type
-        )
-    })
+/// The table's type of a column (its user-defined types resolved from `udts`), or why
+/// cassflow cannot fill it.
+fn column_type(column: &TableColumn, udts: &UdtCatalog) -> Result<CqlType, String> {
+    udts.parse(&column.cql_type)
+        .map_err(|e| format!("column `{}`: {e}", column.name))
 }
 
-fn plan_of(pipeline: &PipelineConfig, column: &TableColumn) -> Result<ColumnPlan, String> {
+fn plan_of(
+    pipeline: &PipelineConfig,
+    column: &TableColumn,
+    udts: &UdtCatalog,
+) -> Result<ColumnPlan, String> {
     let source = mapping::source_of(pipeline, &column.name)
         .map_err(|e| format!("pipelines.columns.{}: {e}", column.name))?;
-    let mut plan = ColumnPlan::new(&column.name, source, column_type(column)?);
+    let mut plan = ColumnPlan::new(&column.name, source, column_type(column, udts)?);
     plan.key = column.kind.is_key();
     plan.static_ = column.kind == ColumnKind::Static;
+    plan.epoch_unit = pipeline.epoch_unit;
     Ok(plan)
 }
 
@@ -58,10 +55,11 @@ fn plan_of(pipeline: &PipelineConfig, column: &TableColumn) -> Result<ColumnPlan
 pub fn column_plan(
     pipeline: &PipelineConfig,
     columns: &[TableColumn],
+    udts: &UdtCatalog,
 ) -> Result<Vec<ColumnPlan>, String> {
     let mut plan = columns
         .iter()
-        .map(|c| plan_of(pipeline, c))
+        .map(|c| plan_of(pipeline, c, udts))
         .collect::<Result<Vec<_>, _>>()?;
     plan.sort_by(|a, b| a.column.cmp(&b.column));
     Ok(plan)
@@ -71,10 +69,11 @@ pub fn column_plan(
 pub fn key_plan(
     pipeline: &PipelineConfig,
     columns: &[TableColumn],
+    udts: &UdtCatalog,
 ) -> Result<Vec<ColumnPlan>, String> {
     statement::key_columns(columns)
         .into_iter()
-        .map(|c| plan_of(pipeline, c))
+        .map(|c| plan_of(pipeline, c, udts))
         .collect()
 }
 

@@ -13,6 +13,7 @@
 //! since Cassandra accepts the old statement and would never say so.
 
 use super::convert::Cell;
+use super::cql_type::UdtCatalog;
 use super::mapping::{self, Mapping};
 use super::plan::{
     check_mapped_columns, check_users_sources, column_plan, key_plan, table_columns,
@@ -57,6 +58,9 @@ pub struct Prepared {
     pub counter: bool,
     /// The table's columns as planned, to notice a change.
     columns: BTreeSet<String>,
+    /// Whether a decimal or varint column needs messages parsed with their numbers' digits
+    /// ([`super::convert::parse_json`]).
+    pub exact_numbers: bool,
     /// 0 for the plan made at start, one more for every re-plan.
     pub generation: u64,
 }
@@ -290,7 +294,10 @@ async fn prepare(
             )));
         }
     }
-    let keys = key_plan(pipeline, &columns).map_err(schema_err)?;
+    let udts = UdtCatalog::load(session, &pipeline.keyspace)
+        .await
+        .map_err(|e| schema_err(format!("cannot read its user-defined types: {e}")))?;
+    let keys = key_plan(pipeline, &columns, &udts).map_err(schema_err)?;
     let (plan, cql, shape, statement) = match &pipeline.query {
         Some(query) => {
             let query_err = |detail: String| StreamError::Query {
@@ -324,13 +331,13 @@ async fn prepare(
                 .collect();
             let table_keys = statement::key_columns(&columns);
             statement::check_query_markers(&names, pipeline, &table_keys).map_err(query_err)?;
-            let plan = statement::query_plan(pipeline, &markers).map_err(query_err)?;
+            let plan = statement::query_plan(pipeline, &markers, &udts).map_err(query_err)?;
             prepared.set_is_idempotent(Shape::Custom.idempotent(query));
             (plan, query.clone(), Shape::Custom, Some(prepared))
         }
         None => {
             check_mapped_columns(pipeline, &columns).map_err(schema_err)?;
-            let mut plan = column_plan(pipeline, &columns).map_err(schema_err)?;
+            let mut plan = column_plan(pipeline, &columns, &udts).map_err(schema_err)?;
             if counter {
                 // The counters, then the key (the WHERE clause).
                 plan.retain(|c| !c.key);
@@ -366,6 +373,7 @@ async fn prepare(
             Some(delete)
         }
     };
+    let exact_numbers = super::convert::needs_exact_numbers(&plan);
     let mapping = Mapping::new(pipeline, plan, keys).map_err(|e| schema_err(e.to_string()))?;
     Ok(Prepared {
         mapping,
@@ -374,6 +382,7 @@ async fn prepare(
         delete,
         counter,
         columns: columns.iter().map(|c| c.name.clone()).collect(),
+        exact_numbers,
         generation,
     })
 }

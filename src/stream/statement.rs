@@ -8,7 +8,8 @@
 //! plan entry is [`super::mapping`]'s, and executing and classifying writes is
 //! [`super::sink`]'s.
 
-use super::convert::{Cell, ColumnPlan, ColumnType};
+use super::convert::{Cell, ColumnPlan};
+use super::cql_type::UdtCatalog;
 use super::mapping::{self, Extras, Row};
 use crate::cassandra::schema::quote;
 use crate::config::PipelineConfig;
@@ -198,16 +199,18 @@ pub fn check_query_markers(
 pub fn query_plan(
     pipeline: &PipelineConfig,
     markers: &[(String, String, bool)],
+    udts: &UdtCatalog,
 ) -> Result<Vec<ColumnPlan>, String> {
     markers
         .iter()
         .map(|(name, cql_type, key)| {
-            let kind = ColumnType::from_cql(cql_type).ok_or_else(|| {
-                format!("bind marker `:{name}` has type {cql_type}, which cassflow cannot fill")
-            })?;
+            let kind = udts
+                .parse(cql_type)
+                .map_err(|e| format!("bind marker `:{name}` has type {cql_type}: {e}"))?;
             let source = mapping::source_of(pipeline, name).map_err(|e| e.to_string())?;
             let mut plan = ColumnPlan::new(name, source, kind);
             plan.key = *key;
+            plan.epoch_unit = pipeline.epoch_unit;
             Ok(plan)
         })
         .collect()
@@ -289,7 +292,11 @@ mod tests {
     }
 
     fn col(name: &str, key: bool) -> ColumnPlan {
-        let mut c = ColumnPlan::new(name, Source::same_named(name), ColumnType::Int);
+        let mut c = ColumnPlan::new(
+            name,
+            Source::same_named(name),
+            "int".parse().expect("a type"),
+        );
         c.key = key;
         c
     }

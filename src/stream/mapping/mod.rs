@@ -180,7 +180,7 @@ impl Mapping {
                 .map_err(|detail| ConvertError::Incompatible {
                     field: c.field.clone(),
                     column: c.column.clone(),
-                    kind: c.kind,
+                    kind: c.kind.to_string(),
                     detail,
                 })?;
         Ok(match found {

@@ -153,9 +153,7 @@ impl<'a> RecordContext<'a> {
 
     fn key_json(&self) -> Option<&Value> {
         self.parsed_key
-            .get_or_init(|| {
-                self.key.and_then(|k| crate::json::from_slice(k).ok())
-            })
+            .get_or_init(|| self.key.and_then(|k| crate::json::from_slice(k).ok()))
             .as_ref()
     }
 

@@ -1,7 +1,7 @@
 use super::*;
 use crate::config::PipelineConfig;
 use crate::record::{format_timestamp, UserView};
-use crate::stream::convert::ColumnType;
+use crate::stream::cql_type::CqlType;
 use scylla::value::CqlTimestamp;
 use serde_json::json;
 use std::borrow::Cow;
@@ -17,7 +17,11 @@ fn pipeline(columns: &[(&str, &str)]) -> PipelineConfig {
     }
 }
 
-fn column(p: &PipelineConfig, name: &str, kind: ColumnType, key: bool) -> ColumnPlan {
+fn ty(cql: &str) -> CqlType {
+    cql.parse().expect("a type")
+}
+
+fn column(p: &PipelineConfig, name: &str, kind: CqlType, key: bool) -> ColumnPlan {
     let mut c = ColumnPlan::new(name, source_of(p, name).expect("parses"), kind);
     c.key = key;
     c
@@ -35,11 +39,11 @@ fn a_user_record_fills_typed_and_text_columns_without_copying_text() {
     let (view, _) = UserView::decode(json.as_bytes()).expect("decodes");
     let p = pipeline(&[("dob_text", "dob"), ("nat", "nat")]);
     let plan = vec![
-        column(&p, "id", ColumnType::Uuid, true),
-        column(&p, "dob", ColumnType::Timestamp, false),
-        column(&p, "dob_text", ColumnType::Text, false),
-        column(&p, "email", ColumnType::Text, false),
-        column(&p, "nat", ColumnType::Text, false),
+        column(&p, "id", ty("uuid"), true),
+        column(&p, "dob", ty("timestamp"), false),
+        column(&p, "dob_text", ty("text"), false),
+        column(&p, "email", ty("text"), false),
+        column(&p, "nat", ty("text"), false),
     ];
     let mapping = Mapping::new(&p, plan, vec![]).expect("compiles");
     let record = ctx();
@@ -71,15 +75,15 @@ fn nested_paths_key_headers_and_metadata_fill_columns() {
         ("made", "now()"),
     ]);
     let plan = vec![
-        column(&p, "customer", ColumnType::Text, false),
-        column(&p, "first_item", ColumnType::Text, false),
-        column(&p, "k", ColumnType::Int, true),
-        column(&p, "topic", ColumnType::Text, false),
-        column(&p, "part", ColumnType::Int, false),
-        column(&p, "off", ColumnType::BigInt, false),
-        column(&p, "at", ColumnType::Timestamp, false),
-        column(&p, "at_ms", ColumnType::BigInt, false),
-        column(&p, "made", ColumnType::TimeUuid, false),
+        column(&p, "customer", ty("text"), false),
+        column(&p, "first_item", ty("text"), false),
+        column(&p, "k", ty("int"), true),
+        column(&p, "topic", ty("text"), false),
+        column(&p, "part", ty("int"), false),
+        column(&p, "off", ty("bigint"), false),
+        column(&p, "at", ty("timestamp"), false),
+        column(&p, "at_ms", ty("bigint"), false),
+        column(&p, "made", ty("timeuuid"), false),
     ];
     let mapping = Mapping::new(&p, plan, vec![]).expect("compiles");
     let v = json!({"customer": {"name": "x"}, "items": ["a", "b"]});
@@ -103,8 +107,8 @@ fn nested_paths_key_headers_and_metadata_fill_columns() {
 fn missing_or_null_key_is_an_error_absent_other_is_unset_and_counted() {
     let p = pipeline(&[("name", "customer.nmae")]);
     let plan = vec![
-        column(&p, "id", ColumnType::Int, true),
-        column(&p, "name", ColumnType::Text, false),
+        column(&p, "id", ty("int"), true),
+        column(&p, "name", ty("text"), false),
     ];
     let mapping = Mapping::new(&p, plan, vec![]).expect("compiles");
     let record = ctx();
@@ -137,8 +141,8 @@ fn nulls_are_unset_or_null_as_configured() {
             ..pipeline(&[])
         };
         let plan = vec![
-            column(&p, "id", ColumnType::Int, true),
-            column(&p, "name", ColumnType::Text, false),
+            column(&p, "id", ty("int"), true),
+            column(&p, "name", ty("text"), false),
         ];
         let mapping = Mapping::new(&p, plan, vec![]).expect("compiles");
         let cells = mapping
@@ -213,8 +217,8 @@ fn ttl_and_write_time_come_from_expressions_with_units() {
 fn a_tombstone_deletes_only_when_its_key_fills_the_primary_key() {
     let p = pipeline(&[("id", "key.id"), ("region", "header.region")]);
     let keys = vec![
-        column(&p, "id", ColumnType::Int, true),
-        column(&p, "region", ColumnType::Text, true),
+        column(&p, "id", ty("int"), true),
+        column(&p, "region", ty("text"), true),
     ];
     let mapping = Mapping::new(&p, vec![], keys).expect("compiles");
     let headers = rdkafka::message::OwnedHeaders::new().insert(rdkafka::message::Header {
@@ -232,7 +236,7 @@ fn a_tombstone_deletes_only_when_its_key_fills_the_primary_key() {
     assert!(err.to_string().contains("`region`"), "{err}");
 
     let from_value = pipeline(&[]);
-    let keys = vec![column(&from_value, "id", ColumnType::Int, true)];
+    let keys = vec![column(&from_value, "id", ty("int"), true)];
     let mapping = Mapping::new(&from_value, vec![], keys).expect("compiles");
     let err = mapping.delete_key(&ctx()).expect_err("value key");
     assert_eq!(err.reason(), "missing_key");

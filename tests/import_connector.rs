@@ -15,10 +15,7 @@ fn cassflow(args: &[&str], dir: &std::path::Path) -> std::process::Output {
         .expect("run cassflow")
 }
 
-// Until the mapping keys of issue 14 (consistency, ttl_unit, timestamp_unit, ...) are
-// merged from their branch, cassflow rejects them as unknown keys.
 #[test]
-#[ignore = "needs the mapping config keys (consistency, ttl_unit, timestamp_unit) merged"]
 fn the_printed_config_loads_as_a_cassflow_config() {
     let dir = tempfile::tempdir().expect("tempdir");
     let fixture = common::repo_root().join("tests/fixtures/connector/orders-sink.properties");

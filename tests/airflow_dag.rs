@@ -6,10 +6,8 @@
 mod common;
 
 use cassflow::config::{Config, PipelineConfig};
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 
 /// `scripts/airflow-test ARGS` with cassflow's binary (as the Airflow Variable `cassflow_bin`)
 /// and config (if any) in its environment.
@@ -135,15 +133,6 @@ fn write_config(dir: &Path, stack: &Config, p: &PipelineConfig) -> PathBuf {
     common::write_config(dir, &config, std::slice::from_ref(p))
 }
 
-/// A `cassflow stream` child, stopped with SIGTERM when dropped.
-struct Stream(Child);
-
-impl Drop for Stream {
-    fn drop(&mut self) {
-        let _ = kill(Pid::from_raw(self.0.id() as i32), Signal::SIGTERM);
-        let _ = self.0.wait();
-    }
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn dag_run_produces_and_waits_for_the_stream() {
@@ -158,7 +147,7 @@ async fn dag_run_produces_and_waits_for_the_stream() {
         .expect("topic, keyspace and table");
     let dir = tempfile::tempdir().expect("temp dir");
     let file = write_config(dir.path(), &stack, &pipeline);
-    let _stream = Stream(
+    let _stream = common::StopOnDrop(
         Command::new(common::cassflow_bin())
             .args(["--config"])
             .arg(&file)

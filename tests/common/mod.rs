@@ -279,6 +279,19 @@ pub fn write_config(dir: &Path, config: &Config, pipelines: &[PipelineConfig]) -
     file
 }
 
+/// A child process (e.g. `cassflow stream`), stopped with SIGTERM and reaped when dropped,
+/// even when an assertion fails.
+pub struct StopOnDrop(pub std::process::Child);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        use nix::sys::signal::{kill, Signal};
+        use nix::unistd::Pid;
+        let _ = kill(Pid::from_raw(self.0.id() as i32), Signal::SIGTERM);
+        let _ = self.0.wait();
+    }
+}
+
 /// The first `n` messages of a topic, from its start. The topic may not exist yet (the
 /// stream job creates its dead-letter topic): librdkafka finds it on a later metadata
 /// refresh. Panics when two minutes pass without a message before all `n` arrived.

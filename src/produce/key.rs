@@ -1,22 +1,18 @@
 //! The key of a message `cassflow produce --pipeline` writes: the pipeline's `key` setting,
 //! a value path (`value.order_id`, `value.customer.id`, `value.items[0].sku`,
-//! `value."a.b"`; the `value.` prefix may be left out) evaluated on the line's JSON object.
-//! Only value paths: what a produced line has is its value. A small evaluator of its own,
-//! kept private to producing, so the stream's mapping expressions can replace it.
+//! `value."a.b"`; the `value.` prefix may be left out), parsed and walked as the stream's
+//! mapping expressions are ([`crate::stream::mapping`]). Only value paths: what a produced
+//! line has is its value.
 
+use crate::stream::convert::Field;
+use crate::stream::mapping::{record::walk, Lookup, Segment, Source};
 use serde_json::Value;
 
 /// A parsed `key` setting.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyPath {
     text: String,
-    segments: Vec<Segment>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Segment {
-    Field(String),
-    Index(usize),
+    path: Vec<Segment>,
 }
 
 /// The forms a `key` setting may take, for messages.
@@ -27,26 +23,16 @@ impl KeyPath {
     /// Parses `value.<path>` or a bare `<path>`; anything else is refused with the reason.
     pub fn parse(text: &str) -> Result<Self, String> {
         let trimmed = text.trim();
-        let path = match trimmed.strip_prefix("value.") {
-            Some(rest) => rest,
-            None if trimmed == "value" || trimmed == "key" || trimmed.starts_with("key.") => {
-                return Err(format!("`{trimmed}` is not a value path"))
-            }
-            None if trimmed.starts_with("header.")
-                || trimmed.starts_with("kafka.")
-                || trimmed.contains('(') =>
-            {
-                return Err(format!(
-                    "`{trimmed}` is not known when producing: a produced line has only a value"
-                ))
-            }
-            None => trimmed,
-        };
-        let segments = parse_path(path).map_err(|e| format!("`{trimmed}`: {e}"))?;
-        Ok(KeyPath {
-            text: trimmed.to_string(),
-            segments,
-        })
+        match Source::parse(trimmed) {
+            Ok(Source::Value(path)) => Ok(KeyPath {
+                text: trimmed.to_string(),
+                path,
+            }),
+            Ok(_) => Err(format!(
+                "`{trimmed}` is not known when producing: a produced line has only a value"
+            )),
+            Err(e) => Err(e.to_string()),
+        }
     }
 
     /// The expression as written.
@@ -57,56 +43,11 @@ impl KeyPath {
     /// The key bytes for one value: a string as its text, a number or boolean as JSON, an
     /// object or array as compact JSON; absent or null is an error naming the path.
     pub fn key_of(&self, value: &Value) -> Result<Vec<u8>, String> {
-        let mut at = value;
-        for segment in &self.segments {
-            let next = match segment {
-                Segment::Field(name) => at.as_object().and_then(|o| o.get(name)),
-                Segment::Index(i) => at.as_array().and_then(|a| a.get(*i)),
-            };
-            at = next.ok_or_else(|| format!("the key `{}` is missing from the line", self.text))?;
-        }
-        match at {
-            Value::Null => Err(format!("the key `{}` is null in the line", self.text)),
-            Value::String(s) => Ok(s.as_bytes().to_vec()),
-            other => Ok(other.to_string().into_bytes()),
-        }
-    }
-}
-
-fn parse_path(path: &str) -> Result<Vec<Segment>, String> {
-    let mut segments = Vec::new();
-    let mut rest = path;
-    loop {
-        let name_end;
-        if let Some(quoted) = rest.strip_prefix('"') {
-            let close = quoted
-                .find('"')
-                .ok_or_else(|| "a quoted field name is not closed".to_string())?;
-            segments.push(Segment::Field(quoted[..close].to_string()));
-            name_end = 1 + close + 1;
-        } else {
-            name_end = rest.find(['.', '[']).unwrap_or(rest.len());
-            let name = &rest[..name_end];
-            if name.is_empty() {
-                return Err("a field name is empty".into());
-            }
-            segments.push(Segment::Field(name.to_string()));
-        }
-        rest = &rest[name_end..];
-        while let Some(index) = rest.strip_prefix('[') {
-            let close = index
-                .find(']')
-                .ok_or_else(|| "an array index is not closed with `]`".to_string())?;
-            let n = index[..close]
-                .parse::<usize>()
-                .map_err(|_| format!("`[{}]` is not an array index", &index[..close]))?;
-            segments.push(Segment::Index(n));
-            rest = &index[close + 1..];
-        }
-        match rest.strip_prefix('.') {
-            Some(more) => rest = more,
-            None if rest.is_empty() => return Ok(segments),
-            None => return Err(format!("unexpected `{rest}`")),
+        match walk(value, &self.path) {
+            Lookup::Found(Field::Text(s)) => Ok(s.as_bytes().to_vec()),
+            Lookup::Found(Field::Json(other)) => Ok(other.to_string().into_bytes()),
+            Lookup::Null => Err(format!("the key `{}` is null in the line", self.text)),
+            _ => Err(format!("the key `{}` is missing from the line", self.text)),
         }
     }
 }

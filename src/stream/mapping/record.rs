@@ -44,7 +44,7 @@ fn json(v: &Value) -> Lookup<'_> {
 }
 
 /// Walks `path` from `start` through objects and arrays.
-fn walk<'a>(start: &'a Value, path: &[Segment]) -> Lookup<'a> {
+pub fn walk<'a>(start: &'a Value, path: &[Segment]) -> Lookup<'a> {
     let mut at = start;
     for segment in path {
         let next = match (segment, at) {

@@ -133,7 +133,6 @@ fn write_config(dir: &Path, stack: &Config, p: &PipelineConfig) -> PathBuf {
     common::write_config(dir, &config, std::slice::from_ref(p))
 }
 
-
 #[tokio::test(flavor = "multi_thread")]
 async fn dag_run_produces_and_waits_for_the_stream() {
     let stack = common::stack().await;

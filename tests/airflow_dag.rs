@@ -7,7 +7,7 @@ mod common;
 
 use cassflow::config::{Config, PipelineConfig};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 /// `scripts/airflow-test ARGS` with cassflow's binary (as the Airflow Variable `cassflow_bin`)
 /// and config (if any) in its environment.
@@ -146,17 +146,7 @@ async fn dag_run_produces_and_waits_for_the_stream() {
         .expect("topic, keyspace and table");
     let dir = tempfile::tempdir().expect("temp dir");
     let file = write_config(dir.path(), &stack, &pipeline);
-    let _stream = common::StopOnDrop(
-        Command::new(common::cassflow_bin())
-            .args(["--config"])
-            .arg(&file)
-            .arg("stream")
-            .current_dir(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn cassflow stream"),
-    );
+    let _stream = common::cassflow_stream(dir.path(), &file, &[]);
 
     let conf = r#"{"duration": "5s", "source": "generator", "rate": 50, "catch_up_timeout": "3m", "min_rows": 1}"#;
     let file_for_run = file.clone();

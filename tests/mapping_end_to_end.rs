@@ -89,16 +89,7 @@ async fn orders_with_a_nested_name_a_decimal_and_a_list_stream_into_a_declared_t
     got_keys.sort();
     assert_eq!(got_keys, want_keys, "each message keyed by its order_id");
 
-    let stream = Command::new(common::cassflow_bin())
-        .arg("--config")
-        .arg(&file)
-        .arg("stream")
-        .current_dir(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn cassflow stream");
-    let _stop = common::StopOnDrop(stream);
+    let _stream = common::cassflow_stream(dir.path(), &file, &[]);
     let session = common::session(&config).await;
     // The stream job creates the declared table; until then the count query fails.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
@@ -238,17 +229,8 @@ async fn an_imported_datastax_connector_config_streams_end_to_end() {
         .map_err(|(e, _)| e)
         .expect("produced");
 
-    let stream = Command::new(common::cassflow_bin())
-        .arg("--config")
-        .arg(&file)
-        .arg("stream")
-        .env("CASSFLOW_KAFKA__BOOTSTRAP", &config.kafka.bootstrap)
-        .current_dir(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn cassflow stream");
-    let _stop = common::StopOnDrop(stream);
+    let bootstrap = [("CASSFLOW_KAFKA__BOOTSTRAP", config.kafka.bootstrap.as_str())];
+    let _stream = common::cassflow_stream(dir.path(), &file, &bootstrap);
     assert_eq!(
         common::wait_for_rows(&session, &keyspace, "orders", 1, Duration::from_secs(180)).await,
         1

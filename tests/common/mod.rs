@@ -292,6 +292,22 @@ impl Drop for StopOnDrop {
     }
 }
 
+/// `cassflow --config <file> stream` run in `dir` with `env` added (output discarded),
+/// stopped when the returned guard is dropped.
+pub fn cassflow_stream(dir: &Path, file: &Path, env: &[(&str, &str)]) -> StopOnDrop {
+    let child = std::process::Command::new(cassflow_bin())
+        .arg("--config")
+        .arg(file)
+        .arg("stream")
+        .envs(env.iter().copied())
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn cassflow stream");
+    StopOnDrop(child)
+}
+
 /// The first `n` messages of a topic, from its start. The topic may not exist yet (the
 /// stream job creates its dead-letter topic): librdkafka finds it on a later metadata
 /// refresh. Panics when two minutes pass without a message before all `n` arrived.

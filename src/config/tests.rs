@@ -323,6 +323,7 @@ columns = { customer = "customer.name", order_id = "key", __ttl = "value.keep", 
             "lower-case",
         ),
         ("ttl = \"0s\"", "pipelines[0].ttl", "20 years"),
+        ("ttl = \"500ms\"", "pipelines[0].ttl", "whole seconds"),
         ("ttl = \"21years\"", "pipelines[0].ttl", "20 years"),
         (
             "query = \"DELETE FROM t WHERE id = :id\"",

@@ -272,11 +272,15 @@ impl super::PipelineConfig {
             }
         }
         if let Some(ttl) = self.ttl {
-            if ttl.is_zero() || ttl.as_secs() > MAX_TTL_SECONDS as u64 {
+            // Cassandra's TTL is whole seconds, and `TTL 0` means "never expires".
+            if ttl.as_secs() == 0
+                || ttl.subsec_nanos() != 0
+                || ttl.as_secs() > MAX_TTL_SECONDS as u64
+            {
                 return Err(invalid(
                     "ttl",
                     format!(
-                        "{} is not a TTL Cassandra takes (1 second to 20 years)",
+                        "{} is not a TTL Cassandra takes (whole seconds, 1 second to 20 years)",
                         humantime::format_duration(ttl)
                     ),
                     "use e.g. `ttl = \"7d\"`, or remove the key for no TTL",

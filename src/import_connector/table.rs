@@ -277,7 +277,12 @@ fn time_unit_seconds(setting: &str, unit: &str) -> Result<impl Fn(i64) -> i64, I
             ))
         }
     };
-    Ok(move |n: i64| n.saturating_mul(per.0) / per.1)
+    // Up: a TTL of part of a second is still a TTL (cassflow refuses `0s`, which would
+    // mean "never expires").
+    Ok(move |n: i64| {
+        let scaled = n.saturating_mul(per.0);
+        scaled / per.1 + i64::from(scaled % per.1 > 0)
+    })
 }
 
 /// The per-topic `codec.*` settings: those equal to cassflow's behaviour are accepted,

@@ -209,3 +209,21 @@ fn what_cannot_be_expressed_fails_naming_the_setting() {
         assert!(err.contains(&format!("`{setting}`")), "{text:?}: {err}");
     }
 }
+
+#[test]
+fn a_ttl_of_part_of_a_second_rounds_up_not_to_no_ttl() {
+    for (ttl, want) in [("500", "1s"), ("1500", "2s"), ("2000", "2s")] {
+        let text = format!(
+            "name=s\nconnector.class=com.datastax.oss.kafka.sink.CassandraSinkConnector\n\
+             topics=t\ntopic.t.ks.tb.mapping=id=key\ntopic.t.ks.tb.ttl={ttl}\n\
+             topic.t.ks.tb.ttlTimeUnit=MILLISECONDS\n"
+        );
+        let out = convert_text(&text).expect("imports");
+        let v = toml_of(&out);
+        assert_eq!(
+            v["pipelines"][0]["ttl"].as_str(),
+            Some(want),
+            "{ttl} ms in\n{out}"
+        );
+    }
+}

@@ -71,7 +71,7 @@ impl ColumnPlan {
 pub enum ConvertError {
     #[error("primary key column `{column}` has no value (`{field}` missing or null)")]
     MissingKey { column: String, field: String },
-    #[error("a tombstone (null value) cannot delete its row: primary key column `{column}` reads `{field}`, and a tombstone has no value (fix: fill the key column from the message key, e.g. `columns.{column} = \"key\"`, or set `deletes = false` to dead-letter tombstones)")]
+    #[error("a tombstone (null value) cannot delete its row: primary key column `{column}` reads `{field}`, which a tombstone does not share with the row it deletes (fix: fill the key column from the message key, e.g. `columns.{column} = \"key\"`, or set `deletes = false` to dead-letter tombstones)")]
     TombstoneKey { column: String, field: String },
     #[error("`{option}` from `{field}`: {detail}")]
     WriteOption {

@@ -98,10 +98,18 @@ impl Source {
         })
     }
 
-    /// Whether a tombstone (a message without a value) can fill it: the key, headers and
-    /// the record's metadata, not the value.
+    /// Whether a tombstone (a message without a value) can fill it with the value the
+    /// record it deletes had: the key, headers, topic and partition. Not the value, and not
+    /// what differs between a tombstone and that record (its offset, timestamp, `now()`).
     pub fn outside_value(&self) -> bool {
-        !matches!(self, Source::Value(_))
+        matches!(
+            self,
+            Source::Key
+                | Source::KeyPath(_)
+                | Source::Header(_)
+                | Source::Topic
+                | Source::Partition
+        )
     }
 
     /// The single field name of a one-segment value path (what a user record has).
@@ -311,6 +319,10 @@ mod tests {
         assert!(Source::parse("key.id").expect("parses").outside_value());
         assert!(Source::parse("header.id").expect("parses").outside_value());
         assert!(!Source::parse("id").expect("parses").outside_value());
+        for differs in ["kafka.offset", "kafka.timestamp", "now()"] {
+            let source = Source::parse(differs).expect("parses");
+            assert!(!source.outside_value(), "{differs}");
+        }
         assert_eq!(Source::same_named("id").value_field(), Some("id"));
         assert_eq!(Source::parse("a.b").expect("parses").value_field(), None);
     }

@@ -302,14 +302,19 @@ fn whole_number(v: Field<'_>) -> Result<i64, String> {
     }
 }
 
-/// A record's TTL in seconds: a number in `unit` (0: no TTL).
+/// A record's TTL in seconds: a number in `unit` (0: no TTL). A part of a second rounds
+/// up, so a TTL the record gives never becomes `TTL 0` (which would keep the row forever).
 fn ttl_seconds(v: Field<'_>, unit: TtlUnit) -> Result<i32, String> {
     let n = whole_number(v)?;
+    if n < 0 {
+        return Err(format!("a TTL of {n} is negative"));
+    }
+    let up = |per: i64| Some(n / per + i64::from(n % per > 0));
     let seconds = match unit {
         TtlUnit::Seconds => Some(n),
-        TtlUnit::Milliseconds => Some(n / 1_000),
-        TtlUnit::Microseconds => Some(n / 1_000_000),
-        TtlUnit::Nanoseconds => Some(n / 1_000_000_000),
+        TtlUnit::Milliseconds => up(1_000),
+        TtlUnit::Microseconds => up(1_000_000),
+        TtlUnit::Nanoseconds => up(1_000_000_000),
         TtlUnit::Minutes => n.checked_mul(60),
         TtlUnit::Hours => n.checked_mul(3_600),
         TtlUnit::Days => n.checked_mul(86_400),

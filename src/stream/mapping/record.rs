@@ -169,6 +169,14 @@ impl<'a> RecordContext<'a> {
             Source::Key => match self.key {
                 None => Lookup::Absent,
                 Some(bytes) => match self.key_json() {
+                    // A number as its own text: JSON would read `1.10` as 1.1 and a long
+                    // one as a double, changing the key.
+                    Some(Value::Number(_)) | Some(Value::Null) => {
+                        match std::str::from_utf8(bytes) {
+                            Ok(text) => Lookup::Found(Field::Text(text.trim())),
+                            Err(_) => return Err("the key is not UTF-8 text".into()),
+                        }
+                    }
                     Some(v) => json(v),
                     None => match std::str::from_utf8(bytes) {
                         Ok(text) => Lookup::Found(Field::Text(text)),

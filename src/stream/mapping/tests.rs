@@ -245,3 +245,30 @@ fn a_tombstone_deletes_only_when_its_key_fills_the_primary_key() {
         assert!(message.contains(part), "{message}");
     }
 }
+
+#[test]
+fn a_numeric_key_keeps_its_own_text() {
+    for key in ["1.10", "123456789012345678901234", "1e3", "null"] {
+        let record = RecordContext::new(Some(key.as_bytes()), None, "t", 0, 0, None);
+        assert_eq!(
+            record.lookup(&Source::Key, &NoValue).expect("a key"),
+            Lookup::Found(Field::Text(key)),
+            "{key}"
+        );
+    }
+    let record = RecordContext::new(Some(br#""abc""#), None, "t", 0, 0, None);
+    assert_eq!(
+        record.lookup(&Source::Key, &NoValue).expect("a key"),
+        Lookup::Found(Field::Text("abc")),
+        "a JSON string key is its string"
+    );
+}
+
+#[test]
+fn a_records_ttl_never_rounds_to_no_ttl() {
+    let ms = |n: i64| ttl_seconds(Field::Int(n), crate::config::TtlUnit::Milliseconds);
+    assert_eq!(ms(999), Ok(1));
+    assert_eq!(ms(1_500), Ok(2));
+    assert_eq!(ms(0), Ok(0), "0 asks for no TTL");
+    assert!(ms(-500).is_err(), "negative is refused, not 0");
+}

@@ -790,11 +790,11 @@ async fn tombstone(shared: &Shared, message: &OwnedMessage, record: &RecordConte
         return dead_letter(shared, message, "tombstone", why).await;
     }
     let to_key = |mapping: &Mapping| {
-        mapping.delete_key(record).map(|cells| Row {
-            cells,
+        Ok(Row {
+            cells: mapping.delete_key(record)?,
             extras: Extras {
                 ttl_seconds: None,
-                write_time_micros: None,
+                write_time_micros: mapping.delete_write_time(record)?,
             },
         })
     };

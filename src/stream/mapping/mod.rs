@@ -167,6 +167,33 @@ impl Mapping {
             .collect()
     }
 
+    /// A tombstone's write time: `columns.__timestamp` when the tombstone carries it (read
+    /// from its key or headers, as the record it deletes had it), else None (its Kafka
+    /// timestamp), so a delete is ordered against upserts by the same clock.
+    pub fn delete_write_time(
+        &self,
+        record: &RecordContext<'_>,
+    ) -> Result<Option<i64>, ConvertError> {
+        match &self.timestamp {
+            Some(source) if source.outside_value() => {
+                let n = self.plan.len();
+                match self.extra(n + 1, TIMESTAMP, source, &NoValue, record)? {
+                    None => Ok(None),
+                    Some(v) => {
+                        write_time_micros(v, self.timestamp_unit)
+                            .map(Some)
+                            .map_err(|detail| ConvertError::WriteOption {
+                                option: "columns.__timestamp",
+                                field: source.to_string(),
+                                detail,
+                            })
+                    }
+                }
+            }
+            _ => Ok(None),
+        }
+    }
+
     fn cell<'a, F: Fields + ?Sized>(
         &self,
         index: usize,

@@ -272,3 +272,24 @@ fn a_records_ttl_never_rounds_to_no_ttl() {
     assert_eq!(ms(0), Ok(0), "0 asks for no TTL");
     assert!(ms(-500).is_err(), "negative is refused, not 0");
 }
+
+#[test]
+fn a_tombstone_is_deleted_at_the_write_time_it_carries() {
+    let mut p = pipeline(&[("id", "key.id"), ("__timestamp", "header.ts")]);
+    p.timestamp_unit = crate::config::TimestampUnit::Milliseconds;
+    let keys = vec![column(&p, "id", ty("int"), true)];
+    let mapping = Mapping::new(&p, vec![], keys.clone()).expect("compiles");
+    let headers = rdkafka::message::OwnedHeaders::new().insert(rdkafka::message::Header {
+        key: "ts",
+        value: Some("1700000000123"),
+    });
+    let record = RecordContext::new(Some(br#"{"id": 7}"#), Some(&headers), "t", 0, 0, None);
+    assert_eq!(
+        mapping.delete_write_time(&record),
+        Ok(Some(1_700_000_000_123_000))
+    );
+    // From the value, which a tombstone lacks: its Kafka timestamp, as before.
+    let from_value = pipeline(&[("id", "key.id"), ("__timestamp", "value.ts")]);
+    let mapping = Mapping::new(&from_value, vec![], keys).expect("compiles");
+    assert_eq!(mapping.delete_write_time(&record), Ok(None));
+}

@@ -66,27 +66,47 @@ pub async fn data_center(session: &Session) -> Result<String, CassandraError> {
     system_local(session, "data_center").await
 }
 
+/// Every row of a query, typed as `R`; `what` says what it was for in an error.
+pub(crate) async fn select<R>(
+    session: &Session,
+    what: &str,
+    cql: &str,
+    values: impl scylla::serialize::row::SerializeRow,
+) -> Result<Vec<R>, CassandraError>
+where
+    R: for<'f, 'm> scylla::deserialize::row::DeserializeRow<'f, 'm>,
+{
+    let failed = |detail: String| CassandraError::Result {
+        what: what.to_string(),
+        detail,
+    };
+    let rows = session
+        .query_unpaged(cql, values)
+        .await
+        .map_err(|source| CassandraError::Execute {
+            what: what.to_string(),
+            source,
+        })?
+        .into_rows_result()
+        .map_err(|e| failed(e.to_string()))?;
+    let mut out = Vec::new();
+    for row in rows.rows::<R>().map_err(|e| failed(e.to_string()))? {
+        out.push(row.map_err(|e| failed(e.to_string()))?);
+    }
+    Ok(out)
+}
+
 /// One text column of `system.local` (a fixed name, never input).
 async fn system_local(session: &Session, column: &'static str) -> Result<String, CassandraError> {
     let what = format!("SELECT {column} FROM system.local");
-    let result = session
-        .query_unpaged(what.as_str(), &[])
-        .await
-        .map_err(|source| CassandraError::Execute {
-            what: what.clone(),
-            source,
-        })?;
-    let rows = result
-        .into_rows_result()
-        .map_err(|e| CassandraError::Result {
-            what: what.clone(),
-            detail: e.to_string(),
-        })?;
-    let (value,): (String,) = rows.single_row().map_err(|e| CassandraError::Result {
-        what,
-        detail: e.to_string(),
-    })?;
-    Ok(value)
+    let rows: Vec<(String,)> = select(session, &what, &what, &[]).await?;
+    rows.into_iter()
+        .next()
+        .map(|(value,)| value)
+        .ok_or(CassandraError::Result {
+            what,
+            detail: "no row".into(),
+        })
 }
 
 /// Connects and asks for the release version, within `timeout`: proof that CQL is served.

@@ -153,38 +153,14 @@ async fn table_columns(
     keyspace: &str,
     table: &str,
 ) -> Result<Vec<(String, String)>, CassandraError> {
-    let what = format!("reading the columns of {keyspace}.{table}");
-    let result = session
-        .query_unpaged(
-            "SELECT column_name, type FROM system_schema.columns \
-             WHERE keyspace_name = ? AND table_name = ?",
-            (keyspace, table),
-        )
-        .await
-        .map_err(|source| CassandraError::Execute {
-            what: what.clone(),
-            source,
-        })?;
-    let rows = result
-        .into_rows_result()
-        .map_err(|e| CassandraError::Result {
-            what: what.clone(),
-            detail: e.to_string(),
-        })?;
-    let mut out = Vec::new();
-    for row in rows
-        .rows::<(String, String)>()
-        .map_err(|e| CassandraError::Result {
-            what: what.clone(),
-            detail: e.to_string(),
-        })?
-    {
-        out.push(row.map_err(|e| CassandraError::Result {
-            what: what.clone(),
-            detail: e.to_string(),
-        })?);
-    }
-    Ok(out)
+    super::select(
+        session,
+        &format!("reading the columns of {keyspace}.{table}"),
+        "SELECT column_name, type FROM system_schema.columns \
+         WHERE keyspace_name = ? AND table_name = ?",
+        (keyspace, table),
+    )
+    .await
 }
 
 /// Creates the users table of docs/record.md unless a table of that name exists (whatever its

@@ -652,6 +652,98 @@ async fn a_custom_query_is_filled_by_its_markers_and_a_bad_one_is_refused_naming
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_custom_list_append_takes_the_records_write_time_and_ttl_and_deletes_keep_its_clock() {
+    let config = common::stack().await;
+    let session = common::session(&config).await;
+    let ks = keyspace(
+        &config,
+        &session,
+        &[
+            "CREATE TABLE {ks}.timed (cart_id text PRIMARY KEY, items list<text>, note text)",
+            "CREATE TABLE {ks}.untimed (cart_id text PRIMARY KEY, items list<text>, note text)",
+        ],
+    )
+    .await;
+    let append = |table: &str, using: &str| {
+        format!(
+            "UPDATE {ks}.{table} {using} SET items = items + :added, note = :note \
+             WHERE cart_id = :cart_id"
+        )
+    };
+    let mapped = columns(&[("added", "value.items"), ("cart_id", "key")]);
+    // Written at each record's Kafka timestamp, with the pipeline's TTL.
+    let timed = PipelineConfig {
+        query: Some(append("timed", "USING TTL :ttl AND TIMESTAMP :ts")),
+        ttl: Some(Duration::from_secs(3600)),
+        columns: mapped.clone(),
+        ..json_pipeline("timedq", &ks, "timed")
+    };
+    // Written at the server's clock: so are its deletes.
+    let untimed = PipelineConfig {
+        query: Some(append("untimed", "")),
+        columns: mapped,
+        ..json_pipeline("untimedq", &ks, "untimed")
+    };
+    let t = now_ms() - 60_000;
+    let cart = |id: &str, item: &str, note: &str, at: i64| {
+        msg(Some(id), serde_json::json!({"items": [item], "note": note}), at)
+    };
+    let carts = [
+        cart("a", "x", "first", t),
+        cart("a", "y", "second", t + 1000),
+        cart("b", "z", "gone", t),
+    ];
+    produce(&config, &timed.topic, &carts).await;
+    produce(&config, &timed.topic, &[tombstone(Some("b"), t + 2000)]).await;
+    produce(&config, &untimed.topic, &carts).await;
+    type Cart = (String, Option<Vec<String>>, Option<String>);
+    let rows = |table: &'static str| {
+        let cql = format!("SELECT cart_id, items, note FROM {ks}.{table}");
+        let session = &session;
+        async move {
+            let mut rows: Vec<Cart> = select(session, &cql).await;
+            for row in &mut rows {
+                // Records of one partition are written concurrently: compare as sets.
+                if let Some(items) = &mut row.1 {
+                    items.sort();
+                }
+            }
+            rows.sort();
+            rows
+        }
+    };
+    let items = |v: &[&str]| Some(v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+    let a_has_both = |rows: &[Cart]| rows.iter().any(|r| r.0 == "a" && r.1 == items(&["x", "y"]));
+    run_until(&config, &[timed.clone(), untimed.clone()], || async {
+        let timed = rows("timed").await;
+        let untimed = rows("untimed").await;
+        a_has_both(&timed) && timed.len() == 1 && a_has_both(&untimed) && untimed.len() == 2
+    })
+    .await;
+    let (write_time, ttl): (Option<i64>, Option<i32>) = select(
+        &session,
+        &format!("SELECT WRITETIME(note), TTL(note) FROM {ks}.timed WHERE cart_id = 'a'"),
+    )
+    .await[0];
+    assert_eq!(
+        rows("timed").await[0].2.as_deref(),
+        Some("second"),
+        "the later record wins, whatever order the writes ran in"
+    );
+    assert_eq!(write_time, Some((t + 1000) * 1000), "the record's Kafka timestamp");
+    assert!(ttl.is_some_and(|s| s > 0 && s <= 3600), "{ttl:?}");
+
+    // A tombstone read later deletes at the server's clock, after the append it follows
+    // (at its Kafka timestamp, a minute before the append, the delete would be ignored).
+    produce(&config, &untimed.topic, &[tombstone(Some("b"), t + 2000)]).await;
+    run_until(&config, std::slice::from_ref(&untimed), || async {
+        rows("untimed").await.len() == 1
+    })
+    .await;
+    assert!(a_has_both(&rows("untimed").await));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_topics_stream_into_one_table() {
     let config = common::stack().await;
     let session = common::session(&config).await;

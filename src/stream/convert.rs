@@ -18,6 +18,8 @@ mod numbers;
 mod temporal;
 
 pub use exact_json::parse_json;
+pub(super) use numbers::whole;
+pub(super) use temporal::iso_micros;
 
 use super::cql_type::{CqlType, Native};
 use super::mapping::Source;

@@ -58,7 +58,7 @@ pub struct StreamMetrics {
     pub lag: Family<PartitionLabel, Gauge>,
     pub write_latency: Family<PipelineLabel, Histogram, fn() -> Histogram>,
     pub field_absent: Family<ColumnLabel, Counter>,
-    pub counter_uncertain: Family<PipelineLabel, Counter>,
+    pub uncertain_writes: Family<PipelineLabel, Counter>,
 }
 
 /// One pipeline's series (clones share the series they were taken from).
@@ -73,7 +73,7 @@ pub struct PipelineMetrics {
     pub paused: Gauge,
     pub replans: Counter,
     pub write_latency: Histogram,
-    pub counter_uncertain: Counter,
+    pub uncertain_writes: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -98,7 +98,7 @@ impl StreamMetrics {
             lag: Family::default(),
             write_latency: Family::new_with_constructor(latency_histogram),
             field_absent: Family::default(),
-            counter_uncertain: Family::default(),
+            uncertain_writes: Family::default(),
         }
     }
 
@@ -174,9 +174,9 @@ impl StreamMetrics {
             self.field_absent.clone(),
         );
         registry.register(
-            "cassflow_stream_counter_writes_uncertain",
-            "Counter writes that failed in a way that may have applied them (a timeout), and were retried: the increment may count twice",
-            self.counter_uncertain.clone(),
+            "cassflow_stream_uncertain_writes",
+            "Writes that are not idempotent (a counter increment, a custom query's UPDATE such as a list append) that failed in a way that may have applied them (a timeout), and were retried: they may apply twice",
+            self.uncertain_writes.clone(),
         );
     }
 
@@ -196,7 +196,7 @@ impl StreamMetrics {
             paused: self.paused.get_or_create(&label).clone(),
             replans: self.replans.get_or_create(&label).clone(),
             write_latency: self.write_latency.get_or_create(&label).clone(),
-            counter_uncertain: self.counter_uncertain.get_or_create(&label).clone(),
+            uncertain_writes: self.uncertain_writes.get_or_create(&label).clone(),
         }
     }
 
@@ -345,7 +345,7 @@ mod tests {
     fn absent_fields_and_uncertain_counter_writes_are_exported_per_column_and_pipeline() {
         let metrics = stream_metrics();
         metrics.field_absent("absent-test", "email").inc();
-        metrics.pipeline("absent-test").counter_uncertain.inc();
+        metrics.pipeline("absent-test").uncertain_writes.inc();
         let text = encode();
         assert!(
             text.contains(

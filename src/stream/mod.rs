@@ -2,7 +2,7 @@
 //! at least once, with dead letters for what cannot be written and pauses for outages.
 //!
 //! Per pipeline, one consumer feeds a bounded set of in-flight records (`max_in_flight`).
-//! Each record is decoded and converted ([`convert`]), then upserted ([`sink`]) with retries
+//! Each record ([`process`]) is decoded and converted ([`convert`]), then upserted ([`sink`]) with retries
 //! while Cassandra is unavailable, or dead-lettered ([`dead_letter`]) if it can never be
 //! written. Its offset becomes committable only when it and every record before it in its
 //! partition are finished ([`offsets`]). During an outage the partitions are paused, so
@@ -17,6 +17,7 @@ pub mod mapping;
 pub mod metrics;
 pub mod offsets;
 pub mod plan;
+mod process;
 pub mod retry;
 pub mod sink;
 pub mod statement;
@@ -24,19 +25,17 @@ pub mod status;
 pub mod write_time;
 
 use crate::cassandra::{self, schema};
-use crate::config::{Config, PipelineConfig, RecordFormat, StreamConfig};
-use crate::record::UserView;
+use crate::config::{Config, PipelineConfig, StreamConfig};
 use consumer::{PipelineConsumer, RebalanceEvent, Replay};
-use dead_letter::{DeadLetterQueue, Refusal, Sent};
+use dead_letter::DeadLetterQueue;
 use intake::Intake;
-use mapping::{Extras, Mapping, RecordContext, Row};
-use metrics::{PipelineMetrics, ReasonLabel};
+use metrics::PipelineMetrics;
 use offsets::{Committable, OffsetTracker, Ticket};
 use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
-use retry::{Progress, RecordRetries, Verdict};
-use sink::{Op, Prepared, SinkWriter, WriteError};
+use retry::Progress;
+use sink::SinkWriter;
 use status::{PauseReason, State};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
@@ -408,11 +407,15 @@ async fn start_and_run(
         None => format!("pipeline `{}`", pipeline.name),
     };
     let sink = Arc::new(SinkWriter::open(Arc::new(session), pipeline, &config_key).await?);
-    if sink.current().counter {
+    if !sink.current().idempotent {
+        let what = match sink.current().counter {
+            true => "counter table: an increment",
+            false => "custom query: an UPDATE (e.g. a list append)",
+        };
         tracing::warn!(
             pipeline = %pipeline.name,
             table = %format!("{}.{}", pipeline.keyspace, pipeline.table),
-            "counter table: an increment is not idempotent, so a record read again (a replay, a restart before its offset was committed, a retry after a timeout) counts twice; uncertain retries are counted in cassflow_stream_counter_writes_uncertain_total"
+            "{what} is not idempotent, so a record read again (a replay, a restart before its offset was committed, a retry after a timeout) applies twice; uncertain retries are counted in cassflow_stream_uncertain_writes_total"
         );
     }
     if let Some(replay) = replay {
@@ -614,7 +617,7 @@ impl Job {
                 shared: shared.clone(),
                 permit: Some(permit),
             };
-            report.outcome = process(&shared, &message).await;
+            report.outcome = process::process(&shared, &message).await;
         });
     }
 
@@ -704,339 +707,6 @@ impl Job {
             unstarted = summary.unstarted,
             "stream stopped"
         );
-    }
-}
-
-/// Decodes, converts and writes one record (or deletes the row of a tombstone), or
-/// dead-letters it. Retries transient failures until they succeed or shutdown abandons the
-/// record.
-async fn process(shared: &Shared, message: &OwnedMessage) -> Outcome {
-    let record = RecordContext::of(message);
-    let Some(payload) = message.payload() else {
-        return tombstone(shared, message, &record).await;
-    };
-    if payload.len() > shared.stream.max_message_bytes {
-        let reason = format!(
-            "value of {} bytes exceeds stream.max_message_bytes ({})",
-            payload.len(),
-            shared.stream.max_message_bytes
-        );
-        return dead_letter(shared, message, "oversized", &reason).await;
-    }
-    // The row's text borrows from the decoded value, which borrows from the payload.
-    let exact_numbers = || shared.sink.current().exact_numbers;
-    match shared.pipeline.format {
-        RecordFormat::Users => match UserView::decode(payload) {
-            Ok((view, notes)) => {
-                if notes.unknown_fields > 0 {
-                    shared
-                        .metrics
-                        .unknown_fields
-                        .inc_by(notes.unknown_fields as u64);
-                }
-                write(shared, message, Op::Write, |m| m.row(&view, &record)).await
-            }
-            Err(e) => dead_letter(shared, message, e.reason(), &e.to_string()).await,
-        },
-        RecordFormat::Json => match convert::parse_json(payload, exact_numbers()) {
-            Ok(serde_json::Value::Object(map)) => {
-                // The row owns its values and the tree is dropped before the write: a tree
-                // can be tens of times its message (`{"a":[0,0,...]}`) and a write may retry
-                // for long. The intake counts the message and its row, not the tree. After a
-                // re-plan (rare) the payload, which parsed once, is parsed again.
-                let tree = std::sync::Mutex::new(Some(map));
-                let to_row = |mapping: &Mapping| {
-                    let taken = tree.lock().ok().and_then(|mut t| t.take());
-                    let map = match taken {
-                        Some(map) => map,
-                        None => match convert::parse_json(
-                            payload,
-                            convert::needs_exact_numbers(&mapping.plan),
-                        ) {
-                            Ok(serde_json::Value::Object(map)) => map,
-                            _ => serde_json::Map::new(),
-                        },
-                    };
-                    mapping.row(&map, &record).map(Row::into_owned)
-                };
-                write(shared, message, Op::Write, to_row).await
-            }
-            Ok(_) => {
-                dead_letter(
-                    shared,
-                    message,
-                    "not_an_object",
-                    "value is JSON but not an object",
-                )
-                .await
-            }
-            Err(e) => {
-                let reason = if std::str::from_utf8(payload).is_err() {
-                    "invalid_utf8"
-                } else {
-                    "invalid_json"
-                };
-                dead_letter(shared, message, reason, &e.to_string()).await
-            }
-        },
-    }
-}
-
-/// A message with a null value: deletes the row its key names (every primary key column
-/// filled from the key, headers or metadata), or is dead-lettered with `deletes = false`.
-async fn tombstone(shared: &Shared, message: &OwnedMessage, record: &RecordContext<'_>) -> Outcome {
-    if !shared.pipeline.deletes {
-        let why = "the message is a tombstone (null value) and this pipeline does not delete (fix: set `deletes = true` to delete the row its key names)";
-        return dead_letter(shared, message, "tombstone", why).await;
-    }
-    let to_key = |mapping: &Mapping| {
-        Ok(Row {
-            cells: mapping.delete_key(record)?,
-            extras: Extras {
-                ttl_seconds: None,
-                write_time_micros: mapping.delete_write_time(record)?,
-            },
-        })
-    };
-    write(shared, message, Op::Delete, to_key).await
-}
-
-/// Why a record's values cannot be bound: its dead-letter reason and error.
-struct Refused {
-    reason: &'static str,
-    error: String,
-}
-
-/// The values `op` of `prepared` binds for the record: its row (from `convert`) and its
-/// write time (`columns.__timestamp`, else its Kafka timestamp; one too far in the future
-/// is refused or clamped as `stream.future_timestamp` says).
-fn bind<'a>(
-    shared: &Shared,
-    message: &OwnedMessage,
-    prepared: &Prepared,
-    op: Op,
-    convert: &impl Fn(&Mapping) -> Result<Row<'a>, convert::ConvertError>,
-) -> Result<Vec<convert::Cell<'a>>, Refused> {
-    let row = convert(&prepared.mapping).map_err(|e| Refused {
-        reason: e.reason(),
-        error: e.to_string(),
-    })?;
-    let (own, what) = match row.extras.write_time_micros {
-        Some(micros) => (Some(micros), "write time from columns.__timestamp"),
-        None => (
-            message
-                .timestamp()
-                .to_millis()
-                .and_then(|ms| ms.checked_mul(1000)),
-            "Kafka timestamp",
-        ),
-    };
-    let now = chrono::Utc::now().timestamp_micros();
-    let micros = match write_time::of_micros(own, what, now, &shared.stream) {
-        write_time::WriteTime::At(micros) => micros,
-        write_time::WriteTime::Clamped(micros) => {
-            shared.metrics.timestamps_clamped.inc();
-            micros
-        }
-        write_time::WriteTime::InFuture(why) => {
-            return Err(Refused {
-                reason: write_time::IN_FUTURE,
-                error: why,
-            })
-        }
-    };
-    Ok(match op {
-        Op::Write => prepared.shape.binds(row, micros),
-        Op::Delete => statement::delete_binds(row.cells, prepared.counter, micros),
-    })
-}
-
-/// Converts and writes a row (or dead-letters why it could not be converted), retrying
-/// transient failures until they succeed or shutdown abandons the record. A schema error
-/// re-plans the table once (and converts again) before the record is judged; a
-/// pipeline-wide failure pauses the pipeline while the record waits; a record that fails
-/// while others are written is dead-lettered after `stream.max_record_retries` tries.
-async fn write<'a>(
-    shared: &Shared,
-    message: &OwnedMessage,
-    op: Op,
-    convert: impl Fn(&Mapping) -> Result<Row<'a>, convert::ConvertError>,
-) -> Outcome {
-    let mut prepared = shared.sink.current();
-    let mut row = match bind(shared, message, &prepared, op, &convert) {
-        Ok(row) => row,
-        Err(r) => return dead_letter(shared, message, r.reason, &r.error).await,
-    };
-    let mut backoff = shared.stream.retry_initial_backoff;
-    let mut failures = 0u64;
-    let mut retries = RecordRetries::new(&shared.progress, shared.stream.max_record_retries);
-    let mut replanned = false;
-    loop {
-        let started = Instant::now();
-        let error = match shared.sink.write(&prepared, op, &row).await {
-            Ok(()) => {
-                shared.write_succeeded();
-                shared
-                    .metrics
-                    .write_latency
-                    .observe(started.elapsed().as_secs_f64());
-                shared.metrics.written.inc();
-                if failures > 0 {
-                    tracing::info!(
-                        partition = message.partition(),
-                        offset = message.offset(),
-                        failures,
-                        "write succeeded after retries"
-                    );
-                }
-                return Outcome::Written;
-            }
-            Err(e) => e,
-        };
-        failures += 1;
-        match error {
-            WriteError::Record(e) => {
-                return dead_letter(shared, message, "rejected_by_cassandra", &e).await;
-            }
-            WriteError::Schema(e) if replanned => {
-                let e = format!("{e} (also after re-reading the table)");
-                return dead_letter(shared, message, "rejected_by_cassandra", &e).await;
-            }
-            WriteError::Schema(e) => match shared.sink.replan(prepared.generation).await {
-                Ok(next) => {
-                    replanned = true;
-                    prepared = next;
-                    row = match bind(shared, message, &prepared, op, &convert) {
-                        Ok(row) => row,
-                        Err(r) => return dead_letter(shared, message, r.reason, &r.error).await,
-                    };
-                    continue;
-                }
-                Err(replan) => shared.pause_for(
-                    PauseReason::Schema,
-                    &format!("{e}; re-reading the table failed: {replan}"),
-                ),
-            },
-            WriteError::Pipeline(e) => shared.pause_for(PauseReason::Unauthorized, &e),
-            WriteError::Transient(e) => {
-                shared.metrics.retries.inc();
-                metrics::note_error(
-                    &shared.pipeline.name,
-                    &format!("write failed, retrying: {e}"),
-                );
-                match retries.failed(&shared.progress) {
-                    Verdict::Exhausted => {
-                        let e = format!(
-                            "{e} (failed {} times while other records were written)",
-                            retries.counted()
-                        );
-                        return dead_letter(shared, message, "retries_exhausted", &e).await;
-                    }
-                    // Others are written meanwhile: this record is the suspect, not Cassandra.
-                    Verdict::Counted => {}
-                    Verdict::Outage => {
-                        shared.pause_for(PauseReason::CassandraUnavailable, &e);
-                        let in_flight =
-                            usize::try_from(shared.metrics.in_flight.get()).unwrap_or(0);
-                        if retries.uncounted_streak().is_multiple_of(PROBE_EVERY)
-                            && in_flight < shared.stream.max_in_flight
-                        {
-                            tracing::debug!(pipeline = %shared.pipeline.name, in_flight, "probing: letting other records try");
-                            shared.probe.store(true, Ordering::Relaxed);
-                            shared.outage.store(false, Ordering::Relaxed);
-                        }
-                    }
-                }
-                if failures == 1 || failures.is_multiple_of(20) {
-                    tracing::warn!(partition = message.partition(), offset = message.offset(), failures, counted = retries.counted(), error = %e, "write failed, retrying");
-                }
-            }
-        }
-        tokio::select! {
-            _ = shared.shutdown.cancelled() => {
-                // Keep trying until the drain deadline; the job abandons us after it.
-                tokio::time::sleep(backoff).await;
-            }
-            _ = tokio::time::sleep(backoff) => {}
-        }
-        backoff = consumer::next_backoff(backoff, shared.stream.retry_max_backoff);
-    }
-}
-
-/// Sends the message to the dead-letter topic (truncated if it is too large for it),
-/// retrying while Kafka is unavailable; a refusal retrying cannot change stops the pipeline.
-async fn dead_letter(
-    shared: &Shared,
-    message: &OwnedMessage,
-    reason: &str,
-    error: &str,
-) -> Outcome {
-    let mut backoff = shared.stream.retry_initial_backoff;
-    let mut failures = 0u64;
-    loop {
-        match shared.dlq.send(message, reason, error).await {
-            Ok(sent) => {
-                metrics::note_error(
-                    &shared.pipeline.name,
-                    &format!("dead letter ({reason}): {error}"),
-                );
-                metrics::stream_metrics()
-                    .dead_letters
-                    .get_or_create(&ReasonLabel {
-                        pipeline: shared.pipeline.name.clone(),
-                        reason: reason.to_string(),
-                    })
-                    .inc();
-                let truncated_from = match sent {
-                    Sent::Whole => None,
-                    Sent::Truncated { original_bytes } => Some(original_bytes),
-                };
-                tracing::warn!(
-                    partition = message.partition(),
-                    offset = message.offset(),
-                    reason,
-                    error,
-                    dead_letter_topic = %shared.dlq.topic(),
-                    truncated_from,
-                    "dead-lettered"
-                );
-                return Outcome::DeadLettered;
-            }
-            Err(e) if e.refusal == Refusal::Permanent => {
-                shared.fail(StreamError::DeadLetter {
-                    pipeline: shared.pipeline.name.clone(),
-                    record: format!(
-                        "{}/{}/{}",
-                        message.topic(),
-                        message.partition(),
-                        message.offset()
-                    ),
-                    source: e,
-                });
-                return Outcome::Abandoned;
-            }
-            Err(e) => {
-                failures += 1;
-                metrics::note_error(
-                    &shared.pipeline.name,
-                    &format!("cannot send dead letter yet, retrying: {e}"),
-                );
-                if failures == 1 || failures.is_multiple_of(20) {
-                    tracing::warn!(
-                        partition = message.partition(),
-                        offset = message.offset(),
-                        error = %e,
-                        failures,
-                        "cannot send dead letter yet, retrying"
-                    );
-                }
-                if shared.shutdown.is_cancelled() && failures > 3 {
-                    return Outcome::Abandoned;
-                }
-            }
-        }
-        tokio::time::sleep(backoff).await;
-        backoff = consumer::next_backoff(backoff, shared.stream.retry_max_backoff);
     }
 }
 

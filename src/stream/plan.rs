@@ -15,6 +15,7 @@ use scylla::client::session::Session;
 /// `columns.<c>` must name a column of the table (`__ttl` and `__timestamp` aside).
 pub fn check_mapped_columns(
     pipeline: &PipelineConfig,
+    config_key: &str,
     columns: &[TableColumn],
 ) -> Result<(), String> {
     for mapped in pipeline.columns.keys() {
@@ -23,7 +24,7 @@ pub fn check_mapped_columns(
         }
         if !columns.iter().any(|c| &c.name == mapped) {
             return Err(format!(
-                "pipelines.columns names column `{mapped}`, which the table does not have"
+                "`{config_key}.columns.{mapped}` names a column the table does not have"
             ));
         }
     }
@@ -39,11 +40,12 @@ fn column_type(column: &TableColumn, udts: &UdtCatalog) -> Result<CqlType, Strin
 
 fn plan_of(
     pipeline: &PipelineConfig,
+    config_key: &str,
     column: &TableColumn,
     udts: &UdtCatalog,
 ) -> Result<ColumnPlan, String> {
     let source = mapping::source_of(pipeline, &column.name)
-        .map_err(|e| format!("pipelines.columns.{}: {e}", column.name))?;
+        .map_err(|e| format!("{config_key}.columns.{}: {e}", column.name))?;
     let mut plan = ColumnPlan::new(&column.name, source, column_type(column, udts)?);
     plan.key = column.kind.is_key();
     plan.static_ = column.kind == ColumnKind::Static;
@@ -54,12 +56,13 @@ fn plan_of(
 /// Every column of the table, sorted by name (a stable statement across restarts).
 pub fn column_plan(
     pipeline: &PipelineConfig,
+    config_key: &str,
     columns: &[TableColumn],
     udts: &UdtCatalog,
 ) -> Result<Vec<ColumnPlan>, String> {
     let mut plan = columns
         .iter()
-        .map(|c| plan_of(pipeline, c, udts))
+        .map(|c| plan_of(pipeline, config_key, c, udts))
         .collect::<Result<Vec<_>, _>>()?;
     plan.sort_by(|a, b| a.column.cmp(&b.column));
     Ok(plan)
@@ -68,12 +71,13 @@ pub fn column_plan(
 /// The primary key columns in key order.
 pub fn key_plan(
     pipeline: &PipelineConfig,
+    config_key: &str,
     columns: &[TableColumn],
     udts: &UdtCatalog,
 ) -> Result<Vec<ColumnPlan>, String> {
     statement::key_columns(columns)
         .into_iter()
-        .map(|c| plan_of(pipeline, c, udts))
+        .map(|c| plan_of(pipeline, config_key, c, udts))
         .collect()
 }
 

@@ -56,11 +56,11 @@ pub struct Prepared {
     delete: Option<PreparedStatement>,
     /// A counter table (no write time on its statements; a write is not idempotent).
     pub counter: bool,
+    /// Whether running the write twice leaves the same row ([`Shape::idempotent`]): not for
+    /// a counter increment or a custom UPDATE (a list append).
+    pub idempotent: bool,
     /// The table's columns as planned, to notice a change.
     columns: BTreeSet<String>,
-    /// Whether a decimal or varint column needs messages parsed with their numbers' digits
-    /// ([`super::convert::parse_json`]).
-    pub exact_numbers: bool,
     /// 0 for the plan made at start, one more for every re-plan.
     pub generation: u64,
 }
@@ -171,9 +171,10 @@ impl SinkWriter {
     }
 
     /// Runs `op` of `prepared` with its bound values (see [`Shape::binds`] and
-    /// [`statement::delete_binds`]). A counter write that failed in a way that may have
-    /// applied it (a timeout) is counted in `cassflow_stream_counter_writes_uncertain_total`
-    /// and logged: the caller retries it like any transient failure, so it may count twice.
+    /// [`statement::delete_binds`]). A write that is not idempotent (a counter increment, a
+    /// list append) and failed in a way that may have applied it (a timeout) is counted in
+    /// `cassflow_stream_uncertain_writes_total` and logged: the caller retries it like any
+    /// transient failure, so it may apply twice.
     pub async fn write(
         &self,
         prepared: &Prepared,
@@ -195,12 +196,12 @@ impl SinkWriter {
         match result {
             Ok(_) => Ok(()),
             Err(e) => {
-                if prepared.counter && op == Op::Write && may_have_been_applied(&e) {
+                if !prepared.idempotent && op == Op::Write && may_have_been_applied(&e) {
                     super::metrics::stream_metrics()
                         .pipeline(&self.pipeline.name)
-                        .counter_uncertain
+                        .uncertain_writes
                         .inc();
-                    tracing::warn!(pipeline = %self.pipeline.name, error = %e, "a counter write failed in a way that may have applied it; it is retried and may count twice");
+                    tracing::warn!(pipeline = %self.pipeline.name, error = %e, "a write that is not idempotent failed in a way that may have applied it; it is retried and may apply twice");
                 }
                 Err(classify(e))
             }
@@ -287,24 +288,25 @@ async fn prepare(
     if counter {
         let timed = [mapping::TTL, mapping::TIMESTAMP]
             .into_iter()
-            .find(|k| pipeline.columns.contains_key(*k));
-        if let Some(option) = timed.or(pipeline.ttl.map(|_| "ttl")) {
+            .find(|k| pipeline.columns.contains_key(*k))
+            .map(|k| format!("columns.{k}"));
+        if let Some(option) = timed.or(pipeline.ttl.map(|_| "ttl".to_string())) {
             return Err(schema_err(format!(
-                "it is a counter table, and Cassandra takes no TTL or write time for counters (fix: remove `{option}` from the pipeline)"
+                "it is a counter table, and Cassandra takes no TTL or write time for counters (fix: remove `{config_key}.{option}`)"
             )));
         }
     }
     let udts = UdtCatalog::load(session, &pipeline.keyspace)
         .await
         .map_err(|e| schema_err(format!("cannot read its user-defined types: {e}")))?;
-    let keys = key_plan(pipeline, &columns, &udts).map_err(schema_err)?;
+    let keys = key_plan(pipeline, config_key, &columns, &udts).map_err(schema_err)?;
     let (plan, cql, shape, statement) = match &pipeline.query {
         Some(query) => {
             let query_err = |detail: String| StreamError::Query {
                 key: format!("{config_key}.query"),
                 detail,
             };
-            let mut prepared = session
+            let prepared = session
                 .prepare(query.as_str())
                 .await
                 .map_err(|e| query_err(format!("Cassandra refuses it: {e}")))?;
@@ -313,7 +315,7 @@ async fn prepare(
                 .iter()
                 .map(|i| usize::from(i.index))
                 .collect();
-            let markers: Vec<(String, String, bool)> = prepared
+            let mut markers: Vec<(String, String, bool)> = prepared
                 .get_variable_col_specs()
                 .iter()
                 .enumerate()
@@ -325,19 +327,41 @@ async fn prepare(
                     )
                 })
                 .collect();
+            // The USING markers are cassflow's to fill; the mapping fills the others.
+            let using = statement::using_markers(query);
+            let place = |name: &Option<String>, clause: &str| match name {
+                None => Ok(None),
+                Some(name) => match markers.iter().position(|(m, _, _)| m == name) {
+                    Some(at) => Ok(Some(at)),
+                    None => Err(query_err(format!(
+                        "its `{clause}` names marker `{name}`, which the prepared statement does not list"
+                    ))),
+                },
+            };
+            let write_time_at = place(&using.timestamp, "USING TIMESTAMP")?;
+            let ttl_at = place(&using.ttl, "USING TTL")?;
+            let mut places: Vec<usize> = write_time_at.into_iter().chain(ttl_at).collect();
+            places.sort_unstable();
+            for at in places.into_iter().rev() {
+                markers.remove(at);
+            }
             let names: Vec<(String, String)> = markers
                 .iter()
                 .map(|(n, t, _)| (n.clone(), t.clone()))
                 .collect();
             let table_keys = statement::key_columns(&columns);
-            statement::check_query_markers(&names, pipeline, &table_keys).map_err(query_err)?;
+            statement::check_query_markers(&names, &using, pipeline, &table_keys)
+                .map_err(query_err)?;
             let plan = statement::query_plan(pipeline, &markers, &udts).map_err(query_err)?;
-            prepared.set_is_idempotent(Shape::Custom.idempotent(query));
-            (plan, query.clone(), Shape::Custom, Some(prepared))
+            let shape = Shape::Custom {
+                write_time_at,
+                ttl_at,
+            };
+            (plan, query.clone(), shape, Some(prepared))
         }
         None => {
-            check_mapped_columns(pipeline, &columns).map_err(schema_err)?;
-            let mut plan = column_plan(pipeline, &columns, &udts).map_err(schema_err)?;
+            check_mapped_columns(pipeline, config_key, &columns).map_err(schema_err)?;
+            let mut plan = column_plan(pipeline, config_key, &columns, &udts).map_err(schema_err)?;
             if counter {
                 // The counters, then the key (the WHERE clause).
                 plan.retain(|c| !c.key);
@@ -359,21 +383,19 @@ async fn prepare(
         Some(prepared) => prepared,
         None => prepare_one(session, &cql).await?,
     };
-    if shape != Shape::Custom {
-        write.set_is_idempotent(shape.idempotent(&cql));
-    }
+    let idempotent = shape.idempotent(&cql);
+    write.set_is_idempotent(idempotent);
     write.set_consistency(consistency);
     let delete = match pipeline.deletes {
         false => None,
         true => {
-            let cql = statement::delete(pipeline, &keys, counter);
+            let cql = statement::delete(pipeline, &keys, shape.timed());
             let mut delete = prepare_one(session, &cql).await?;
             delete.set_is_idempotent(!counter);
             delete.set_consistency(consistency);
             Some(delete)
         }
     };
-    let exact_numbers = super::convert::needs_exact_numbers(&plan);
     let mapping = Mapping::new(pipeline, plan, keys).map_err(|e| schema_err(e.to_string()))?;
     Ok(Prepared {
         mapping,
@@ -381,8 +403,8 @@ async fn prepare(
         shape,
         delete,
         counter,
+        idempotent,
         columns: columns.iter().map(|c| c.name.clone()).collect(),
-        exact_numbers,
         generation,
     })
 }

@@ -63,8 +63,12 @@ pub enum Shape {
     Upsert { ttl: bool },
     /// `UPDATE ... SET c = c + ? ... WHERE k = ? ...`: counters, then the key.
     Counter,
-    /// The pipeline's own `query`: its markers in order.
-    Custom,
+    /// The pipeline's own `query`: its markers in order, with the record's write time and
+    /// TTL at the places of its `USING TIMESTAMP` and `USING TTL` markers.
+    Custom {
+        write_time_at: Option<usize>,
+        ttl_at: Option<usize>,
+    },
 }
 
 impl Shape {
@@ -74,21 +78,152 @@ impl Shape {
             Shape::Upsert { .. } => true,
             Shape::Counter => false,
             // An UPDATE may append to a list or add to a counter.
-            Shape::Custom => cql.trim_start().to_ascii_lowercase().starts_with("insert"),
+            Shape::Custom { .. } => cql.trim_start().to_ascii_lowercase().starts_with("insert"),
         }
     }
 
-    /// The statement's values: the row's cells and what this shape binds after them.
+    /// Whether its writes carry the record's write time, so a tombstone's delete must
+    /// carry it too (a delete at another clock than the writes could be ignored, or hide a
+    /// later write). Counters and a custom query without `USING TIMESTAMP` write at the
+    /// server's clock.
+    pub fn timed(self) -> bool {
+        match self {
+            Shape::Upsert { .. } => true,
+            Shape::Counter => false,
+            Shape::Custom { write_time_at, .. } => write_time_at.is_some(),
+        }
+    }
+
+    /// The statement's values: the row's cells and what this shape binds with them.
     pub fn binds<'a>(self, row: Row<'a>, write_time_micros: i64) -> Vec<Cell<'a>> {
         let Row { mut cells, extras } = row;
-        if let Shape::Upsert { ttl } = self {
-            if ttl {
-                cells.push(ttl_cell(&extras));
+        match self {
+            Shape::Upsert { ttl } => {
+                if ttl {
+                    cells.push(ttl_cell(&extras));
+                }
+                cells.push(Cell::BigInt(write_time_micros));
             }
-            cells.push(Cell::BigInt(write_time_micros));
+            Shape::Counter => {}
+            Shape::Custom {
+                write_time_at,
+                ttl_at,
+            } => {
+                let mut fill = [
+                    write_time_at.map(|at| (at, Cell::BigInt(write_time_micros))),
+                    ttl_at.map(|at| (at, ttl_cell(&extras))),
+                ];
+                // In the order of their places, so each lands where its marker is.
+                fill.sort_by_key(|f| f.as_ref().map(|(at, _)| *at));
+                for (at, cell) in fill.into_iter().flatten() {
+                    cells.insert(at.min(cells.len()), cell);
+                }
+            }
         }
         cells
     }
+}
+
+/// The bind markers of a custom query's `USING` clause, as the prepared statement names
+/// them: `:ts` is `ts`, `:"Ts"` is `Ts`, `?` is `[timestamp]` or `[ttl]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UsingMarkers {
+    pub timestamp: Option<String>,
+    pub ttl: Option<String>,
+}
+
+/// Finds `USING TTL <marker>` and `USING TIMESTAMP <marker>` (in either order, joined by
+/// AND) in a query, outside string literals and quoted names. A literal (`USING TTL 60`)
+/// is no marker.
+pub fn using_markers(cql: &str) -> UsingMarkers {
+    let words = cql_words(cql);
+    let mut found = UsingMarkers::default();
+    let Some(start) = words.iter().position(|w| w.eq_ignore_ascii_case("using")) else {
+        return found;
+    };
+    let mut rest = &words[start + 1..];
+    while let [option, marker, tail @ ..] = rest {
+        let slot = if option.eq_ignore_ascii_case("ttl") {
+            &mut found.ttl
+        } else if option.eq_ignore_ascii_case("timestamp") {
+            &mut found.timestamp
+        } else {
+            break;
+        };
+        *slot = marker_name(marker, &option.to_ascii_lowercase());
+        match tail {
+            [and, more @ ..] if and.eq_ignore_ascii_case("and") => rest = more,
+            _ => break,
+        }
+    }
+    found
+}
+
+/// The name the prepared statement gives a marker word (`:ts`, `:"Ts"`, `?`).
+fn marker_name(word: &str, option: &str) -> Option<String> {
+    if word == "?" {
+        return Some(format!("[{option}]"));
+    }
+    let name = word.strip_prefix(':')?;
+    match name.strip_prefix('"').and_then(|n| n.strip_suffix('"')) {
+        Some(quoted) => Some(quoted.replace("\"\"", "\"")),
+        None => Some(name.to_ascii_lowercase()),
+    }
+}
+
+/// A query's words: names, `:markers` (quoted ones whole), `?`, and each other symbol on
+/// its own; string literals are dropped.
+fn cql_words(cql: &str) -> Vec<&str> {
+    let bytes = cql.as_bytes();
+    let mut words = Vec::new();
+    let mut i = 0;
+    // Past the closing `quote` of a literal or name opened before `from` (doubled quotes
+    // stay inside it).
+    let close = |from: usize, quote: u8| {
+        let mut j = from;
+        while j < bytes.len() {
+            if bytes[j] == quote {
+                if bytes.get(j + 1) == Some(&quote) {
+                    j += 2;
+                    continue;
+                }
+                return j + 1;
+            }
+            j += 1;
+        }
+        bytes.len()
+    };
+    let word_end = |from: usize| {
+        let mut j = from;
+        while j < bytes.len() && (bytes[j].is_ascii_alphanumeric() || bytes[j] == b'_') {
+            j += 1;
+        }
+        j
+    };
+    while i < bytes.len() {
+        let c = bytes[i];
+        let end = match c {
+            b'\'' => {
+                i = close(i + 1, b'\'');
+                continue;
+            }
+            b'"' => close(i + 1, b'"'),
+            b':' if bytes.get(i + 1) == Some(&b'"') => close(i + 2, b'"'),
+            b':' => word_end(i + 1),
+            c if c.is_ascii_alphanumeric() || c == b'_' => word_end(i),
+            c if c.is_ascii_whitespace() => {
+                i += 1;
+                continue;
+            }
+            _ => i + 1,
+        };
+        // Every boundary is at an ASCII byte, so the slice is on character boundaries.
+        if let Some(word) = cql.get(i..end.max(i + 1)) {
+            words.push(word);
+        }
+        i = end.max(i + 1);
+    }
+    words
 }
 
 fn ttl_cell(extras: &Extras) -> Cell<'static> {
@@ -141,10 +276,10 @@ pub fn counter_update(pipeline: &PipelineConfig, plan: &[ColumnPlan]) -> (String
     (cql, Shape::Counter)
 }
 
-/// A tombstone's delete of the row `keys` name, at the record's write time (none for a
-/// counter table: Cassandra refuses one).
-pub fn delete(pipeline: &PipelineConfig, keys: &[ColumnPlan], counter: bool) -> String {
-    let using = if counter { "" } else { " USING TIMESTAMP ?" };
+/// A tombstone's delete of the row `keys` name, at the record's write time when the
+/// pipeline's writes carry one ([`Shape::timed`]), else at the server's clock.
+pub fn delete(pipeline: &PipelineConfig, keys: &[ColumnPlan], timed: bool) -> String {
+    let using = if timed { " USING TIMESTAMP ?" } else { "" };
     format!(
         "DELETE FROM {}{using} WHERE {}",
         table(pipeline),
@@ -153,9 +288,9 @@ pub fn delete(pipeline: &PipelineConfig, keys: &[ColumnPlan], counter: bool) -> 
 }
 
 /// The values of a delete.
-pub fn delete_binds(key: Vec<Cell<'_>>, counter: bool, write_time_micros: i64) -> Vec<Cell<'_>> {
+pub fn delete_binds(key: Vec<Cell<'_>>, timed: bool, write_time_micros: i64) -> Vec<Cell<'_>> {
     let mut binds = Vec::with_capacity(key.len() + 1);
-    if !counter {
+    if timed {
         binds.push(Cell::BigInt(write_time_micros));
     }
     binds.extend(key);
@@ -168,18 +303,53 @@ fn where_key<'a>(keys: impl Iterator<Item = &'a ColumnPlan>) -> String {
         .join(" AND ")
 }
 
-/// Why a custom query cannot be planned.
+/// Why a custom query cannot be planned: a `columns` entry with no marker to fill, a
+/// record TTL or write time with no `USING` marker to take it, or a `USING` marker mapped
+/// as if it were a column. `markers` are the query's others.
 pub fn check_query_markers(
     markers: &[(String, String)],
+    using: &UsingMarkers,
     pipeline: &PipelineConfig,
     table_keys: &[&TableColumn],
 ) -> Result<(), String> {
     if markers.is_empty() {
         return Err("it has no bind markers, so no record value would reach it".into());
     }
+    let no_place = |option: &str, clause: &str| {
+        format!(
+            "`{option}` has no place in it (fix: add `{clause}` to the query, which cassflow fills \
+             with the record's value, or remove `{option}`)"
+        )
+    };
+    if pipeline.ttl.is_some() && using.ttl.is_none() {
+        return Err(no_place("ttl", "USING TTL :ttl"));
+    }
     for column in pipeline.columns.keys() {
+        let column = column.as_str();
+        if column == mapping::TTL && using.ttl.is_none() {
+            return Err(no_place("columns.__ttl", "USING TTL :ttl"));
+        }
+        if column == mapping::TIMESTAMP && using.timestamp.is_none() {
+            return Err(no_place("columns.__timestamp", "USING TIMESTAMP :ts"));
+        }
+        if column == mapping::TTL || column == mapping::TIMESTAMP {
+            continue;
+        }
+        if using.timestamp.as_deref() == Some(column) {
+            return Err(format!(
+                "`columns.{column}` maps its `USING TIMESTAMP :{column}`, which cassflow fills with \
+                 the record's write time in microseconds (fix: remove it; to take the write time \
+                 from the record, map `columns.__timestamp` and set `timestamp_unit`)"
+            ));
+        }
+        if using.ttl.as_deref() == Some(column) {
+            return Err(format!(
+                "`columns.{column}` maps its `USING TTL :{column}`, which cassflow fills with the \
+                 record's TTL (fix: remove it; map `columns.__ttl` and set `ttl_unit`, or set `ttl`)"
+            ));
+        }
         let known = markers.iter().any(|(m, _)| m == column)
-            || table_keys.iter().any(|k| &k.name == column);
+            || table_keys.iter().any(|k| k.name == column);
         if !known {
             return Err(format!(
                 "`columns.{column}` names no bind marker of the query (markers: {})",
@@ -325,11 +495,11 @@ mod tests {
         );
         let keys = [col("k1", true), col("k2", true)];
         assert_eq!(
-            delete(&p, &keys, false),
+            delete(&p, &keys, true),
             r#"DELETE FROM "shop"."orders" USING TIMESTAMP ? WHERE "k1" = ? AND "k2" = ?"#
         );
         assert_eq!(
-            delete(&p, &keys, true),
+            delete(&p, &keys, false),
             r#"DELETE FROM "shop"."orders" WHERE "k1" = ? AND "k2" = ?"#
         );
     }
@@ -352,7 +522,23 @@ mod tests {
             [Cell::Int(1), Cell::BigInt(7)]
         );
         assert_eq!(Shape::Counter.binds(row(), 7), [Cell::Int(1)]);
-        assert_eq!(Shape::Custom.binds(row(), 7), [Cell::Int(1)]);
+        let custom = |write_time_at, ttl_at| Shape::Custom {
+            write_time_at,
+            ttl_at,
+        };
+        assert_eq!(custom(None, None).binds(row(), 7), [Cell::Int(1)]);
+        // `INSERT ... VALUES (:a) USING TTL :t AND TIMESTAMP :ts`: a, t, ts.
+        assert_eq!(
+            custom(Some(2), Some(1)).binds(row(), 7),
+            [Cell::Int(1), Cell::Int(60), Cell::BigInt(7)]
+        );
+        // `UPDATE ... USING TIMESTAMP :ts SET ... WHERE id = :id`: ts, id.
+        assert_eq!(
+            custom(Some(0), None).binds(row(), 7),
+            [Cell::BigInt(7), Cell::Int(1)]
+        );
+        assert!(custom(Some(0), None).timed() && !custom(None, Some(0)).timed());
+        assert!(Shape::Upsert { ttl: false }.timed() && !Shape::Counter.timed());
         let no_ttl = Row {
             extras: Extras {
                 ttl_seconds: None,
@@ -366,13 +552,75 @@ mod tests {
             "no TTL keeps the table's default"
         );
         assert_eq!(
-            delete_binds(vec![Cell::Int(1)], false, 7),
+            delete_binds(vec![Cell::Int(1)], true, 7),
             [Cell::BigInt(7), Cell::Int(1)]
         );
-        assert_eq!(delete_binds(vec![Cell::Int(1)], true, 7), [Cell::Int(1)]);
+        assert_eq!(delete_binds(vec![Cell::Int(1)], false, 7), [Cell::Int(1)]);
         assert!(!Shape::Counter.idempotent(""));
-        assert!(!Shape::Custom.idempotent("UPDATE t SET l = l + :l WHERE id = :id"));
-        assert!(Shape::Custom.idempotent(" insert into t (a) values (:a)"));
+        assert!(!custom(None, None).idempotent("UPDATE t SET l = l + :l WHERE id = :id"));
+        assert!(custom(None, None).idempotent(" insert into t (a) values (:a)"));
+    }
+
+    #[test]
+    fn using_markers_are_found_outside_literals_and_names() {
+        let found = |cql| using_markers(cql);
+        let both = |ts: &str, ttl: &str| UsingMarkers {
+            timestamp: Some(ts.into()),
+            ttl: Some(ttl.into()),
+        };
+        assert_eq!(
+            found("INSERT INTO t (a) VALUES (:a) USING TTL :t AND TIMESTAMP :ts"),
+            both("ts", "t")
+        );
+        assert_eq!(
+            found("update t using timestamp :TS and ttl ? set l = l + :l where id = :id"),
+            both("ts", "[ttl]"),
+            "unquoted names are lower-cased, `?` is named as Cassandra names it"
+        );
+        assert_eq!(
+            found(r#"INSERT INTO t (a) VALUES (:a) USING TIMESTAMP :"Ts""""#),
+            UsingMarkers {
+                timestamp: Some("Ts\"".into()),
+                ttl: None
+            }
+        );
+        assert_eq!(
+            found("INSERT INTO t (a) VALUES (:a) USING TTL 60"),
+            UsingMarkers::default(),
+            "a literal is no marker"
+        );
+        assert_eq!(
+            found("INSERT INTO t (a, b) VALUES (:a, 'using timestamp :x')"),
+            UsingMarkers::default()
+        );
+        assert_eq!(
+            found(r#"INSERT INTO t ("using", b) VALUES (:a, :b)"#),
+            UsingMarkers::default()
+        );
+        assert_eq!(found("INSERT INTO t (a) VALUES ('unterminated"), UsingMarkers::default());
+    }
+
+    #[test]
+    fn a_custom_query_takes_ttl_and_write_time_only_at_its_using_markers() {
+        let mut p = pipeline();
+        let markers = [("a".to_string(), "int".to_string())];
+        let none = UsingMarkers::default();
+        let ts = UsingMarkers {
+            timestamp: Some("ts".into()),
+            ttl: None,
+        };
+        assert_eq!(check_query_markers(&markers, &none, &p, &[]), Ok(()));
+        p.ttl = Some(std::time::Duration::from_secs(60));
+        let err = check_query_markers(&markers, &ts, &p, &[]).expect_err("no TTL marker");
+        assert!(err.contains("`ttl` has no place") && err.contains("USING TTL :ttl"), "{err}");
+        p.ttl = None;
+        p.columns.insert("__timestamp".into(), "value.at".into());
+        let err = check_query_markers(&markers, &none, &p, &[]).expect_err("no TIMESTAMP marker");
+        assert!(err.contains("USING TIMESTAMP :ts"), "{err}");
+        assert_eq!(check_query_markers(&markers, &ts, &p, &[]), Ok(()));
+        p.columns.insert("ts".into(), "kafka.timestamp".into());
+        let err = check_query_markers(&markers, &ts, &p, &[]).expect_err("the marker is cassflow's");
+        assert!(err.contains("columns.__timestamp"), "{err}");
     }
 
     #[test]

@@ -15,7 +15,7 @@ const MAX_DIGITS: usize = 4096;
 
 /// A whole number within `min..=max`, from a JSON number, text, or a time (its epoch
 /// milliseconds, as `kafka.timestamp` into a bigint column).
-pub(super) fn whole(v: Field<'_>, min: i64, max: i64) -> Result<i64, String> {
+pub(in crate::stream) fn whole(v: Field<'_>, min: i64, max: i64) -> Result<i64, String> {
     let n = match v {
         Field::Json(Value::Number(n)) => match (n.as_i64(), n.as_f64()) {
             (Some(i), _) => i,

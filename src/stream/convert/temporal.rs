@@ -49,18 +49,24 @@ pub(super) fn timestamp(v: Field<'_>, unit: EpochUnit) -> Result<CqlTimestamp, S
     Ok(CqlTimestamp(millis))
 }
 
-/// Epoch milliseconds of ISO-8601 text: RFC 3339, without a zone (UTC), with a `+0000`
-/// offset as CQL writes it, or a bare date (its midnight, UTC).
+/// Epoch milliseconds of ISO-8601 text (see [`iso_micros`]).
 fn iso_timestamp(s: &str) -> Option<i64> {
+    iso_micros(s).map(|micros| micros.div_euclid(1000))
+}
+
+/// Epoch microseconds of ISO-8601 text: RFC 3339, without a zone (UTC), with a `+0000`
+/// offset as CQL writes it, or a bare date (its midnight, UTC). The one reading of time
+/// text for columns and for a record's write time (`columns.__timestamp`).
+pub(in crate::stream) fn iso_micros(s: &str) -> Option<i64> {
     if let Some(t) = parse_timestamp(s) {
-        return Some(t.timestamp_millis());
+        return Some(t.timestamp_micros());
     }
     for format in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%z"] {
         if let Ok(t) = chrono::DateTime::parse_from_str(s, format) {
-            return Some(t.timestamp_millis());
+            return Some(t.timestamp_micros());
         }
     }
-    parse_date(s).and_then(|days| days.checked_mul(86_400_000))
+    parse_date(s).and_then(|days| days.checked_mul(86_400_000_000))
 }
 
 fn unit_name(unit: EpochUnit) -> &'static str {

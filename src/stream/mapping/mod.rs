@@ -17,7 +17,6 @@ use super::convert::{convert, Cell, ColumnPlan, ConvertError, Field};
 use super::metrics::stream_metrics;
 use crate::config::{Nulls, PipelineConfig, TimestampUnit, TtlUnit};
 use prometheus_client::metrics::counter::Counter;
-use serde_json::Value;
 
 /// The `columns` key of a record's TTL.
 pub const TTL: &str = "__ttl";
@@ -82,6 +81,9 @@ pub struct Mapping {
     timestamp_unit: TimestampUnit,
     /// One per plan column, then `__ttl`, then `__timestamp`.
     absent: Vec<Absent>,
+    /// Whether a message must be parsed with its numbers as written (a decimal or varint
+    /// in the plan).
+    exact_numbers: bool,
 }
 
 impl Mapping {
@@ -109,6 +111,7 @@ impl Mapping {
             })
             .collect();
         Ok(Mapping {
+            exact_numbers: super::convert::needs_exact_numbers(&plan),
             pipeline: pipeline.name.clone(),
             plan,
             keys,
@@ -123,6 +126,12 @@ impl Mapping {
             timestamp_unit: pipeline.timestamp_unit,
             absent,
         })
+    }
+
+    /// Whether a message for this plan is parsed with its numbers as written
+    /// ([`super::convert::parse_json`]).
+    pub fn exact_numbers(&self) -> bool {
+        self.exact_numbers
     }
 
     /// Whether rows may carry a TTL (the statement then binds one).
@@ -310,23 +319,10 @@ impl Mapping {
     }
 }
 
-/// A whole number from a field: a JSON number (a fraction is cut off), numeric text, or
-/// record metadata.
+/// A whole number from a field, read as an integer column reads it (a JSON number, numeric
+/// text such as `"3600"` or `"3600.0"`, record metadata).
 fn whole_number(v: Field<'_>) -> Result<i64, String> {
-    match v {
-        Field::Int(n) => Ok(n),
-        Field::Json(Value::Number(n)) => n
-            .as_i64()
-            .or_else(|| n.as_f64().filter(|f| f.is_finite()).map(|f| f as i64))
-            .ok_or_else(|| format!("{n} is out of range")),
-        Field::Text(s) => s
-            .trim()
-            .parse::<i64>()
-            .map_err(|_| format!("{s:?} is not a whole number")),
-        Field::Json(other) => Err(format!("{other} is not a number")),
-        Field::Uuid(u) => Err(format!("{u} is not a number")),
-        Field::Time(t) => Err(format!("{t} is not a number")),
-    }
+    super::convert::whole(v, i64::MIN, i64::MAX)
 }
 
 /// A record's TTL in seconds: a number in `unit` (0: no TTL). A part of a second rounds
@@ -363,8 +359,8 @@ fn write_time_micros(v: Field<'_>, unit: TimestampUnit) -> Result<i64, String> {
         return Ok(t.timestamp_micros());
     }
     if let Field::Text(s) = v {
-        if let Some(t) = crate::record::parse_timestamp(s.trim()) {
-            return Ok(t.timestamp_micros());
+        if let Some(micros) = super::convert::iso_micros(s.trim()) {
+            return Ok(micros);
         }
     }
     let n = whole_number(v).map_err(|e| format!("{e} (nor an ISO-8601 time)"))?;

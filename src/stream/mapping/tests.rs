@@ -214,6 +214,22 @@ fn ttl_and_write_time_come_from_expressions_with_units() {
 }
 
 #[test]
+fn ttl_and_write_time_read_numbers_and_times_as_columns_do() {
+    // The exact parse (a decimal column in the table) keeps `3600.0` as its text.
+    assert_eq!(ttl_seconds(Field::Text("3600.0"), TtlUnit::Seconds), Ok(3600));
+    let number = json!(3600.0);
+    assert_eq!(ttl_seconds(Field::Json(&number), TtlUnit::Seconds), Ok(3600));
+    let fraction = json!(1.5);
+    assert!(ttl_seconds(Field::Json(&fraction), TtlUnit::Seconds).is_err());
+    let micros = |text| write_time_micros(Field::Text(text), TimestampUnit::Milliseconds);
+    let new_year = Ok(1_767_225_600_000_000);
+    assert_eq!(micros("2026-01-01T00:00:00Z"), new_year);
+    assert_eq!(micros("2026-01-01T00:00:00.000+0000"), new_year, "CQL's own form");
+    assert_eq!(micros("2026-01-01"), new_year, "a bare date is its midnight");
+    assert_eq!(micros("2026-01-01T00:00:00.000123Z"), Ok(1_767_225_600_000_123));
+}
+
+#[test]
 fn a_tombstone_deletes_only_when_its_key_fills_the_primary_key() {
     let p = pipeline(&[("id", "key.id"), ("region", "header.region")]);
     let keys = vec![

@@ -326,9 +326,13 @@ pub struct PipelineConfig {
     pub consistency: WriteConsistency,
     /// A custom INSERT or UPDATE instead of the upsert cassflow builds, with named bind
     /// markers, e.g. `UPDATE shop.orders SET items = items + :items WHERE id = :id`; each
-    /// marker is filled by `columns.<marker>` (or the value field of its name). Writes are
-    /// at least once: an UPDATE that appends to a list or adds to a counter applies twice
-    /// for a record read again (a replay) or retried after a timeout.
+    /// marker is filled by `columns.<marker>` (or the value field of its name), except the
+    /// markers of `USING TIMESTAMP :ts` (the record's write time in microseconds, as the
+    /// upsert has it) and `USING TTL :ttl` (`ttl` or `columns.__ttl`). Without `USING
+    /// TIMESTAMP` the query, and a tombstone's delete, write at the server's clock, and
+    /// records of one partition may apply in any order. Writes are at least once: an
+    /// UPDATE that appends to a list or adds to a counter applies twice for a record read
+    /// again (a replay) or retried after a timeout.
     #[serde(deserialize_with = "lenient::opt_string")]
     pub query: Option<String>,
     /// Unit of a number written into a `timestamp` column (text is read as ISO-8601).

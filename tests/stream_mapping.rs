@@ -686,7 +686,11 @@ async fn a_custom_list_append_takes_the_records_write_time_and_ttl_and_deletes_k
     };
     let t = now_ms() - 60_000;
     let cart = |id: &str, item: &str, note: &str, at: i64| {
-        msg(Some(id), serde_json::json!({"items": [item], "note": note}), at)
+        msg(
+            Some(id),
+            serde_json::json!({"items": [item], "note": note}),
+            at,
+        )
     };
     let carts = [
         cart("a", "x", "first", t),
@@ -730,7 +734,11 @@ async fn a_custom_list_append_takes_the_records_write_time_and_ttl_and_deletes_k
         Some("second"),
         "the later record wins, whatever order the writes ran in"
     );
-    assert_eq!(write_time, Some((t + 1000) * 1000), "the record's Kafka timestamp");
+    assert_eq!(
+        write_time,
+        Some((t + 1000) * 1000),
+        "the record's Kafka timestamp"
+    );
     assert!(ttl.is_some_and(|s| s > 0 && s <= 3600), "{ttl:?}");
 
     // A tombstone read later deletes at the server's clock, after the append it follows

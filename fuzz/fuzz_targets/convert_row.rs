@@ -8,7 +8,7 @@
 use cassflow::config::PipelineConfig;
 use cassflow::record::UserView;
 use cassflow::stream::convert::{parse_json, Cell, ColumnPlan, CqlValue};
-use cassflow::stream::cql_type::{CqlType, Native};
+use cassflow::cassandra::cql_type::{CqlType, Native};
 use cassflow::stream::mapping::{Fields, Mapping, RecordContext, Source};
 use libfuzzer_sys::fuzz_target;
 

@@ -1,6 +1,7 @@
-//! Cassandra sessions as cassflow configures them, and schema management ([`schema`]).
-//! Writing records lives with the stream job; this module owns connecting and DDL.
+//! Cassandra sessions as cassflow configures them, the CQL type model ([`cql_type`]), and
+//! schema management ([`schema`]).
 
+pub mod cql_type;
 pub mod schema;
 pub mod users_row;
 

@@ -1,10 +1,12 @@
 //! A pipeline's declared table (`[pipelines.create_table]`): its columns with CQL types, its
 //! primary key, its user-defined types and options, validated at load and rendered into the
-//! CQL that creates them. Every identifier is quoted and every type is re-rendered from a
-//! small whitelist grammar (names, `<`, `>`, `,`, digits, spaces), so nothing from the
-//! config reaches CQL unchecked. Executing the DDL belongs to [`crate::cassandra::schema`].
+//! CQL that creates them. Every identifier is quoted and every type is parsed into a
+//! [`CqlType`] and rendered again from it (the grammar Cassandra's own type text is read
+//! with), so nothing from the config reaches CQL unchecked. Executing the DDL belongs to
+//! [`crate::cassandra::schema`].
 
 use super::validate::check_cql_identifier;
+use crate::cassandra::cql_type::{CqlType, TypeError, UdtCatalog};
 use crate::cassandra::schema::quote;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -36,31 +38,6 @@ pub struct DeclarationError {
     pub problem: String,
     pub fix: String,
 }
-
-/// CQL types without parameters, as `system_schema` spells them.
-const SCALARS: &[&str] = &[
-    "ascii",
-    "bigint",
-    "blob",
-    "boolean",
-    "counter",
-    "date",
-    "decimal",
-    "double",
-    "duration",
-    "float",
-    "inet",
-    "int",
-    "smallint",
-    "text",
-    "time",
-    "timestamp",
-    "timeuuid",
-    "tinyint",
-    "uuid",
-    "varchar",
-    "varint",
-];
 
 const TYPE_FIX: &str = "use a CQL type such as `text`, `decimal`, `list<text>`, \
      `map<text, int>`, `frozen<address>` (a type under create_table.types) or `vector<float, 3>`";
@@ -187,9 +164,9 @@ impl TableDeclaration {
                     continue;
                 }
                 let ready = fields.values().all(|ty| {
-                    type_names(ty)
+                    self.type_names(ty)
                         .iter()
-                        .all(|n| !self.types.contains_key(*n) || ordered.contains(n))
+                        .all(|n| ordered.contains(&n.as_str()))
                 });
                 if ready {
                     ordered.push(name);
@@ -295,20 +272,50 @@ impl TableDeclaration {
         })
     }
 
-    /// A type as CQL: built-in names in lower case, user-defined types quoted; anything
-    /// outside the grammar is refused.
+    /// A type as CQL: built-in names in lower case, user-defined types by their name;
+    /// anything outside the grammar, or naming a type not declared, is refused.
     pub fn render_type(&self, text: &str) -> Result<String, String> {
-        let tokens = tokenize(text)?;
-        let mut parser = Parser {
-            tokens: &tokens,
-            at: 0,
-            declared: &self.types,
-        };
-        let rendered = parser.parse_type()?;
-        if parser.at != tokens.len() {
-            return Err(format!("`{text}` has text after its type"));
+        Ok(self.parse_type(text)?.to_string())
+    }
+
+    /// The type's tree, its user-defined types known by name only (their fields are
+    /// declared separately, and may form a cycle that validation reports).
+    fn parse_type(&self, text: &str) -> Result<CqlType, String> {
+        let names = UdtCatalog::new(
+            "",
+            self.types
+                .keys()
+                .map(|name| (name.clone(), Vec::new(), Vec::new())),
+        );
+        names.parse(text).map_err(|e| match e {
+            TypeError::UnknownUdt { name, .. } => format!(
+                "`{name}` is neither a CQL type nor a type declared under create_table.types"
+            ),
+            other => other.to_string(),
+        })
+    }
+
+    /// The user-defined types a type's text names (empty for a type that does not parse).
+    fn type_names(&self, text: &str) -> Vec<String> {
+        fn walk(t: &CqlType, out: &mut Vec<String>) {
+            match t {
+                CqlType::Native(_) => {}
+                CqlType::List(t) | CqlType::Set(t) | CqlType::Frozen(t) | CqlType::Vector(t, _) => {
+                    walk(t, out)
+                }
+                CqlType::Map(k, v) => {
+                    walk(k, out);
+                    walk(v, out);
+                }
+                CqlType::Tuple(ts) => ts.iter().for_each(|t| walk(t, out)),
+                CqlType::Udt(u) => out.push(u.name.clone()),
+            }
         }
-        Ok(rendered)
+        let mut out = Vec::new();
+        if let Ok(t) = self.parse_type(text) {
+            walk(&t, &mut out);
+        }
+        out
     }
 
     /// A column's type as `system_schema.columns.type` spells it (for comparing with an
@@ -368,155 +375,6 @@ fn split_order(entry: &str) -> Result<(&str, bool), String> {
     Ok((column, descending))
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Token<'a> {
-    Name(&'a str),
-    Number(&'a str),
-    Open,
-    Close,
-    Comma,
-}
-
-fn tokenize(text: &str) -> Result<Vec<Token<'_>>, String> {
-    let mut tokens = Vec::new();
-    let bytes = text.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        let c = bytes[i];
-        match c {
-            b' ' | b'\t' => i += 1,
-            b'<' => {
-                tokens.push(Token::Open);
-                i += 1;
-            }
-            b'>' => {
-                tokens.push(Token::Close);
-                i += 1;
-            }
-            b',' => {
-                tokens.push(Token::Comma);
-                i += 1;
-            }
-            b'0'..=b'9' => {
-                let start = i;
-                while i < bytes.len() && bytes[i].is_ascii_digit() {
-                    i += 1;
-                }
-                tokens.push(Token::Number(&text[start..i]));
-            }
-            c if c.is_ascii_alphabetic() => {
-                let start = i;
-                while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
-                    i += 1;
-                }
-                tokens.push(Token::Name(&text[start..i]));
-            }
-            _ => {
-                let bad = text[i..].chars().next().unwrap_or('?');
-                return Err(format!(
-                    "`{text}` contains `{bad}`; a type has only names, `<`, `>`, `,`, digits and spaces"
-                ));
-            }
-        }
-    }
-    if tokens.is_empty() {
-        return Err("is empty".into());
-    }
-    Ok(tokens)
-}
-
-/// Every name in a type's text (for ordering user-defined types); empty on a bad type.
-fn type_names(text: &str) -> Vec<&str> {
-    tokenize(text)
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|t| match t {
-            Token::Name(n) => Some(n),
-            _ => None,
-        })
-        .collect()
-}
-
-struct Parser<'t, 'a> {
-    tokens: &'t [Token<'a>],
-    at: usize,
-    declared: &'t BTreeMap<String, BTreeMap<String, String>>,
-}
-
-impl<'a> Parser<'_, 'a> {
-    fn next(&mut self) -> Option<Token<'a>> {
-        let t = self.tokens.get(self.at).cloned();
-        self.at += 1;
-        t
-    }
-
-    fn expect(&mut self, want: Token<'static>, what: &str) -> Result<(), String> {
-        match self.next() {
-            Some(t) if t == want => Ok(()),
-            _ => Err(format!("expected {what}")),
-        }
-    }
-
-    fn parse_type(&mut self) -> Result<String, String> {
-        let name = match self.next() {
-            Some(Token::Name(n)) => n.to_string(),
-            Some(Token::Number(n)) => return Err(format!("`{n}` is not a type")),
-            _ => return Err("a type is missing".into()),
-        };
-        let lower = name.to_ascii_lowercase();
-        if SCALARS.contains(&lower.as_str()) {
-            return Ok(lower);
-        }
-        let args = match lower.as_str() {
-            "list" | "set" | "frozen" => Some((1, 1)),
-            "map" => Some((2, 2)),
-            "tuple" => Some((1, usize::MAX)),
-            "vector" => {
-                self.expect(Token::Open, "`<` after vector")?;
-                let inner = self.parse_type()?;
-                self.expect(Token::Comma, "`,` and a dimension in vector<type, n>")?;
-                let n = match self.next() {
-                    Some(Token::Number(n)) if n.parse::<u32>().is_ok_and(|n| n > 0) => n,
-                    _ => return Err("vector needs a dimension: vector<float, 3>".into()),
-                };
-                self.expect(Token::Close, "`>` after the dimension of vector")?;
-                return Ok(format!("vector<{inner}, {n}>"));
-            }
-            _ => None,
-        };
-        let Some((min, max)) = args else {
-            if self.declared.contains_key(&name) {
-                return Ok(quote(&name));
-            }
-            return Err(format!(
-                "`{name}` is neither a CQL type nor a type declared under create_table.types"
-            ));
-        };
-        self.expect(Token::Open, &format!("`<` after {lower}"))?;
-        let mut inner = vec![self.parse_type()?];
-        loop {
-            match self.next() {
-                Some(Token::Comma) => inner.push(self.parse_type()?),
-                Some(Token::Close) => break,
-                _ => return Err(format!("expected `,` or `>` in {lower}<...>")),
-            }
-        }
-        if inner.len() < min || inner.len() > max {
-            return Err(format!(
-                "{lower} takes {} type{}, not {}",
-                if min == max {
-                    min.to_string()
-                } else {
-                    format!("at least {min}")
-                },
-                if max == 1 { "" } else { "s" },
-                inner.len()
-            ));
-        }
-        Ok(format!("{lower}<{}>", inner.join(", ")))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -560,14 +418,14 @@ mod tests {
             t.create_types_cql("shop").unwrap(),
             vec![
                 "CREATE TYPE IF NOT EXISTS \"shop\".\"point\" (\"lat\" double)",
-                "CREATE TYPE IF NOT EXISTS \"shop\".\"address\" (\"geo\" frozen<\"point\">, \"street\" text)",
+                "CREATE TYPE IF NOT EXISTS \"shop\".\"address\" (\"geo\" frozen<point>, \"street\" text)",
             ]
         );
         assert_eq!(
             t.create_table_cql("shop", "orders").unwrap(),
             "CREATE TABLE IF NOT EXISTS \"shop\".\"orders\" (\"embedding\" vector<float, 3>, \
              \"items\" list<text>, \"order_id\" uuid, \"placed_at\" timestamp, \"region\" text STATIC, \
-             \"ship_to\" frozen<\"address\">, \"shop_id\" int, \
+             \"ship_to\" frozen<address>, \"shop_id\" int, \
              PRIMARY KEY ((\"shop_id\"), \"placed_at\", \"order_id\")) \
              WITH CLUSTERING ORDER BY (\"placed_at\" DESC, \"order_id\" ASC) AND default_time_to_live = 86400"
         );
@@ -585,6 +443,9 @@ mod tests {
             "text\"",
             "",
             "list<text> extra",
+            "frozen<\"address\"\"); DROP TABLE x; --\">",
+            "'org.apache.cassandra.db.marshal.UTF8Type'",
+            "vector<float, 0>",
         ] {
             assert!(t.render_type(bad).is_err(), "{bad:?} was accepted");
         }
@@ -592,6 +453,11 @@ mod tests {
             t.render_type("MAP<TEXT,  frozen<tuple<int, text>>>")
                 .unwrap(),
             "map<text, frozen<tuple<int, text>>>"
+        );
+        assert_eq!(
+            t.render_type("frozen<\"address\">").unwrap(),
+            "frozen<address>",
+            "a quoted name is read as CQL reads it"
         );
     }
 

@@ -322,6 +322,11 @@ columns = { customer = "customer.name", order_id = "key", __ttl = "value.keep", 
             "pipelines[0].columns._x",
             "lower-case",
         ),
+        (
+            "columns = { custmer = \"customer.name\" }\n[pipelines.create_table]\npartition_key = [\"id\"]\ncolumns = { id = \"uuid\", customer = \"text\" }",
+            "pipelines[0].columns.custmer",
+            "declared: customer, id",
+        ),
         ("ttl = \"0s\"", "pipelines[0].ttl", "20 years"),
         ("ttl = \"500ms\"", "pipelines[0].ttl", "whole seconds"),
         ("ttl = \"21years\"", "pipelines[0].ttl", "20 years"),
@@ -339,6 +344,11 @@ columns = { customer = "customer.name", order_id = "key", __ttl = "value.keep", 
             "query = \"UPDATE t SET n = :n WHERE id = :id\"\nttl = \"1d\"",
             "pipelines[0].ttl",
             "USING TTL",
+        ),
+        (
+            "query = \"UPDATE t USING TIMESTAMP :ts SET n = :n WHERE id = :id\"\ncolumns = { ts = \"kafka.timestamp\" }",
+            "pipelines[0].columns.ts",
+            "columns.__timestamp",
         ),
     ] {
         let file = format!("{base}{extra}\n");

@@ -2,6 +2,7 @@
 //! topic names Kafka rejects, the default password on a public bind, and the like.
 
 use super::{Config, ConfigError, RecordFormat, DEFAULT_PASSWORD};
+use crate::stream::mapping::{TIMESTAMP, TTL};
 
 impl Config {
     /// Rejects values that parse but cannot work, naming the key and the fix.
@@ -88,6 +89,23 @@ impl Config {
                         key(&format!("create_table.{}", e.key)),
                         e.problem,
                         &e.fix,
+                    ));
+                }
+                // A custom query's markers need not be columns; the upsert's must be.
+                let undeclared = p.columns.keys().find(|c| {
+                    p.query.is_none()
+                        && !matches!(c.as_str(), TTL | TIMESTAMP)
+                        && !table.columns.contains_key(*c)
+                });
+                if let Some(column) = undeclared {
+                    let declared: Vec<&str> = table.columns.keys().map(String::as_str).collect();
+                    return Err(invalid(
+                        key(&format!("columns.{column}")),
+                        format!("names `{column}`, which is not a column of create_table.columns"),
+                        &format!(
+                            "correct the name (declared: {}), or declare the column, e.g. `{column} = \"text\"` under [pipelines.create_table.columns]",
+                            declared.join(", ")
+                        ),
                     ));
                 }
             }
@@ -249,7 +267,7 @@ impl super::PipelineConfig {
     /// `columns`, `ttl` and `query` of the `i`th pipeline: expressions that parse, columns
     /// that are identifiers, a TTL Cassandra accepts, a query cassflow can fill.
     fn check_mapping(&self, i: usize) -> Result<(), ConfigError> {
-        use crate::stream::mapping::{Source, MAX_TTL_SECONDS, TIMESTAMP, TTL};
+        use crate::stream::mapping::{Source, MAX_TTL_SECONDS};
         let invalid = |field: &str, problem: String, fix: &str| ConfigError::Invalid {
             key: format!("pipelines[{i}].{field}"),
             origin: "the configuration".into(),
@@ -304,17 +322,9 @@ impl super::PipelineConfig {
                     QUERY_FIX,
                 ));
             }
-            if let Some(option) = [TTL, TIMESTAMP]
-                .into_iter()
-                .find(|k| self.columns.contains_key(*k))
-                .map(|k| format!("columns.{k}"))
-                .or(self.ttl.map(|_| "ttl".to_string()))
-            {
-                return Err(invalid(
-                    &option,
-                    "cannot be combined with `query`, which says itself how it is written".into(),
-                    "put it in the query, e.g. `... USING TTL :ttl` with `columns.ttl = \"value.ttl\"`",
-                ));
+            let using = crate::stream::statement::using_markers(query);
+            if let Err(e) = crate::stream::statement::check_using(self, &using) {
+                return Err(invalid(&e.key, e.problem, &e.fix));
             }
         }
         Ok(())

@@ -21,8 +21,8 @@ pub use exact_json::parse_json;
 pub(super) use numbers::whole;
 pub(super) use temporal::iso_micros;
 
-use super::cql_type::{CqlType, Native};
 use super::mapping::Source;
+use crate::cassandra::cql_type::{CqlType, Native};
 use crate::config::EpochUnit;
 use crate::record::{format_timestamp, parse_timestamp};
 use scylla::frame::response::result::{ColumnType as DriverType, NativeType};

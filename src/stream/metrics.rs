@@ -342,7 +342,7 @@ mod tests {
     }
 
     #[test]
-    fn absent_fields_and_uncertain_counter_writes_are_exported_per_column_and_pipeline() {
+    fn absent_fields_and_uncertain_writes_are_exported_per_column_and_pipeline() {
         let metrics = stream_metrics();
         metrics.field_absent("absent-test", "email").inc();
         metrics.pipeline("absent-test").uncertain_writes.inc();
@@ -354,9 +354,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains(
-                r#"cassflow_stream_counter_writes_uncertain_total{pipeline="absent-test"} 1"#
-            ),
+            text.contains(r#"cassflow_stream_uncertain_writes_total{pipeline="absent-test"} 1"#),
             "{text}"
         );
     }

@@ -10,7 +10,6 @@
 
 pub mod consumer;
 pub mod convert;
-pub mod cql_type;
 pub mod dead_letter;
 pub mod intake;
 pub mod mapping;

@@ -5,10 +5,10 @@
 //! [`super::sink`]'s; the CQL text is [`super::statement`]'s.
 
 use super::convert::ColumnPlan;
-use super::cql_type::{CqlType, UdtCatalog};
 use super::mapping;
 use super::statement::{self, ColumnKind, TableColumn};
 use super::StreamError;
+use crate::cassandra::cql_type::{CqlType, UdtCatalog};
 use crate::config::PipelineConfig;
 use scylla::client::session::Session;
 

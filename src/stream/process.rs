@@ -12,11 +12,11 @@ use super::retry::{RecordRetries, Verdict};
 use super::sink::{Op, Prepared, WriteError};
 use super::status::PauseReason;
 use super::{consumer, statement, write_time, Outcome, Shared, StreamError, PROBE_EVERY};
-use std::sync::atomic::Ordering;
-use std::time::Instant;
 use crate::config::RecordFormat;
 use crate::record::UserView;
 use rdkafka::message::{Message, OwnedMessage};
+use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 /// Decodes, converts and writes one record (or deletes the row of a tombstone), or
 /// dead-letters it. Retries transient failures until they succeed or shutdown abandons the
@@ -359,7 +359,6 @@ async fn dead_letter(
         backoff = consumer::next_backoff(backoff, shared.stream.retry_max_backoff);
     }
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -13,13 +13,13 @@
 //! since Cassandra accepts the old statement and would never say so.
 
 use super::convert::Cell;
-use super::cql_type::UdtCatalog;
 use super::mapping::{self, Mapping};
 use super::plan::{
     check_mapped_columns, check_users_sources, column_plan, key_plan, table_columns,
 };
 use super::statement::{self, Shape, TableColumn};
 use super::StreamError;
+use crate::cassandra::cql_type::UdtCatalog;
 use crate::config::{PipelineConfig, RecordFormat, WriteConsistency};
 use scylla::client::session::Session;
 use scylla::errors::{DbError, ExecutionError, RequestAttemptError};
@@ -329,7 +329,8 @@ async fn prepare(
                 .collect();
             // The USING markers are cassflow's to fill; the mapping fills the others.
             let using = statement::using_markers(query);
-            let place = |name: &Option<String>, clause: &str| match name {
+            let place = |name: &Option<String>, clause: &str| {
+                match name {
                 None => Ok(None),
                 Some(name) => match markers.iter().position(|(m, _, _)| m == name) {
                     Some(at) => Ok(Some(at)),
@@ -337,6 +338,7 @@ async fn prepare(
                         "its `{clause}` names marker `{name}`, which the prepared statement does not list"
                     ))),
                 },
+            }
             };
             let write_time_at = place(&using.timestamp, "USING TIMESTAMP")?;
             let ttl_at = place(&using.ttl, "USING TTL")?;
@@ -361,7 +363,8 @@ async fn prepare(
         }
         None => {
             check_mapped_columns(pipeline, config_key, &columns).map_err(schema_err)?;
-            let mut plan = column_plan(pipeline, config_key, &columns, &udts).map_err(schema_err)?;
+            let mut plan =
+                column_plan(pipeline, config_key, &columns, &udts).map_err(schema_err)?;
             if counter {
                 // The counters, then the key (the WHERE clause).
                 plan.retain(|c| !c.key);

@@ -9,8 +9,8 @@
 //! [`super::sink`]'s.
 
 use super::convert::{Cell, ColumnPlan};
-use super::cql_type::UdtCatalog;
 use super::mapping::{self, Extras, Row};
+use crate::cassandra::cql_type::UdtCatalog;
 use crate::cassandra::schema::quote;
 use crate::config::PipelineConfig;
 use scylla::frame::response::result::{CollectionType, ColumnType as DriverType, NativeType};
@@ -303,9 +303,59 @@ fn where_key<'a>(keys: impl Iterator<Item = &'a ColumnPlan>) -> String {
         .join(" AND ")
 }
 
-/// Why a custom query cannot be planned: a `columns` entry with no marker to fill, a
-/// record TTL or write time with no `USING` marker to take it, or a `USING` marker mapped
-/// as if it were a column. `markers` are the query's others.
+/// What a custom query's `USING` clause leaves wrong in its pipeline: the key (under the
+/// pipeline), the problem, and the fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsingError {
+    pub key: String,
+    pub problem: String,
+    pub fix: String,
+}
+
+/// A record TTL or write time needs the `USING` marker that takes it, and a `USING` marker
+/// is cassflow's to fill, never a `columns` entry. Checked at load and again at start.
+pub fn check_using(pipeline: &PipelineConfig, using: &UsingMarkers) -> Result<(), UsingError> {
+    let no_place = |key: &str, clause: &str| {
+        UsingError {
+        key: key.to_string(),
+        problem: format!("has no place in the query: it has no `{clause}`"),
+        fix: format!(
+            "add `{clause}` to the query (cassflow fills it with the record's value), or remove `{key}`"
+        ),
+    }
+    };
+    if pipeline.ttl.is_some() && using.ttl.is_none() {
+        return Err(no_place("ttl", "USING TTL :ttl"));
+    }
+    if pipeline.columns.contains_key(mapping::TTL) && using.ttl.is_none() {
+        return Err(no_place("columns.__ttl", "USING TTL :ttl"));
+    }
+    if pipeline.columns.contains_key(mapping::TIMESTAMP) && using.timestamp.is_none() {
+        return Err(no_place("columns.__timestamp", "USING TIMESTAMP :ts"));
+    }
+    let taken = [
+        (&using.timestamp, "USING TIMESTAMP", "the record's write time in microseconds", "to take the write time from the record, map `columns.__timestamp` and set `timestamp_unit`"),
+        (&using.ttl, "USING TTL", "the record's TTL", "map `columns.__ttl` and set `ttl_unit`, or set `ttl`"),
+    ];
+    for (marker, clause, what, instead) in taken {
+        if let Some(m) = marker
+            .as_deref()
+            .filter(|m| pipeline.columns.contains_key(*m))
+        {
+            return Err(UsingError {
+                key: format!("columns.{m}"),
+                problem: format!(
+                    "maps the query's `{clause} :{m}`, which cassflow fills with {what}"
+                ),
+                fix: format!("remove `columns.{m}`; {instead}"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Why a custom query cannot be planned: a `columns` entry with no marker to fill, or what
+/// [`check_using`] refuses. `markers` are the query's others.
 pub fn check_query_markers(
     markers: &[(String, String)],
     using: &UsingMarkers,
@@ -315,41 +365,15 @@ pub fn check_query_markers(
     if markers.is_empty() {
         return Err("it has no bind markers, so no record value would reach it".into());
     }
-    let no_place = |option: &str, clause: &str| {
-        format!(
-            "`{option}` has no place in it (fix: add `{clause}` to the query, which cassflow fills \
-             with the record's value, or remove `{option}`)"
-        )
-    };
-    if pipeline.ttl.is_some() && using.ttl.is_none() {
-        return Err(no_place("ttl", "USING TTL :ttl"));
-    }
+    check_using(pipeline, using)
+        .map_err(|e| format!("`{}` {} (fix: {})", e.key, e.problem, e.fix))?;
     for column in pipeline.columns.keys() {
         let column = column.as_str();
-        if column == mapping::TTL && using.ttl.is_none() {
-            return Err(no_place("columns.__ttl", "USING TTL :ttl"));
-        }
-        if column == mapping::TIMESTAMP && using.timestamp.is_none() {
-            return Err(no_place("columns.__timestamp", "USING TIMESTAMP :ts"));
-        }
         if column == mapping::TTL || column == mapping::TIMESTAMP {
             continue;
         }
-        if using.timestamp.as_deref() == Some(column) {
-            return Err(format!(
-                "`columns.{column}` maps its `USING TIMESTAMP :{column}`, which cassflow fills with \
-                 the record's write time in microseconds (fix: remove it; to take the write time \
-                 from the record, map `columns.__timestamp` and set `timestamp_unit`)"
-            ));
-        }
-        if using.ttl.as_deref() == Some(column) {
-            return Err(format!(
-                "`columns.{column}` maps its `USING TTL :{column}`, which cassflow fills with the \
-                 record's TTL (fix: remove it; map `columns.__ttl` and set `ttl_unit`, or set `ttl`)"
-            ));
-        }
-        let known = markers.iter().any(|(m, _)| m == column)
-            || table_keys.iter().any(|k| k.name == column);
+        let known =
+            markers.iter().any(|(m, _)| m == column) || table_keys.iter().any(|k| k.name == column);
         if !known {
             return Err(format!(
                 "`columns.{column}` names no bind marker of the query (markers: {})",
@@ -597,7 +621,10 @@ mod tests {
             found(r#"INSERT INTO t ("using", b) VALUES (:a, :b)"#),
             UsingMarkers::default()
         );
-        assert_eq!(found("INSERT INTO t (a) VALUES ('unterminated"), UsingMarkers::default());
+        assert_eq!(
+            found("INSERT INTO t (a) VALUES ('unterminated"),
+            UsingMarkers::default()
+        );
     }
 
     #[test]
@@ -612,14 +639,19 @@ mod tests {
         assert_eq!(check_query_markers(&markers, &none, &p, &[]), Ok(()));
         p.ttl = Some(std::time::Duration::from_secs(60));
         let err = check_query_markers(&markers, &ts, &p, &[]).expect_err("no TTL marker");
-        assert!(err.contains("`ttl` has no place") && err.contains("USING TTL :ttl"), "{err}");
+        assert!(
+            err.contains("`ttl` has no place") && err.contains("USING TTL :ttl"),
+            "{err}"
+        );
+        assert_eq!(check_using(&p, &ts).expect_err("no TTL marker").key, "ttl");
         p.ttl = None;
         p.columns.insert("__timestamp".into(), "value.at".into());
         let err = check_query_markers(&markers, &none, &p, &[]).expect_err("no TIMESTAMP marker");
         assert!(err.contains("USING TIMESTAMP :ts"), "{err}");
         assert_eq!(check_query_markers(&markers, &ts, &p, &[]), Ok(()));
         p.columns.insert("ts".into(), "kafka.timestamp".into());
-        let err = check_query_markers(&markers, &ts, &p, &[]).expect_err("the marker is cassflow's");
+        let err =
+            check_query_markers(&markers, &ts, &p, &[]).expect_err("the marker is cassflow's");
         assert!(err.contains("columns.__timestamp"), "{err}");
     }
 

@@ -6,8 +6,8 @@
 
 use super::exact_json::parse_json;
 use super::{scalar, shown, Field};
+use crate::cassandra::cql_type::{CqlType, Native};
 use crate::config::EpochUnit;
-use crate::stream::cql_type::{CqlType, Native};
 use scylla::value::CqlValue;
 use serde_json::Value;
 
@@ -139,8 +139,8 @@ fn elements(t: &CqlType, items: &[Value], unit: EpochUnit) -> Result<Vec<CqlValu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cassandra::cql_type::UdtCatalog;
     use crate::stream::convert::{convert, Cell, ColumnPlan, ConvertError};
-    use crate::stream::cql_type::UdtCatalog;
     use scylla::value::{CqlDate, CqlDecimal};
     use serde_json::json;
 

@@ -1,7 +1,7 @@
 use super::*;
+use crate::cassandra::cql_type::CqlType;
 use crate::config::PipelineConfig;
 use crate::record::{format_timestamp, UserView};
-use crate::stream::cql_type::CqlType;
 use scylla::value::CqlTimestamp;
 use serde_json::json;
 use std::borrow::Cow;
@@ -216,17 +216,34 @@ fn ttl_and_write_time_come_from_expressions_with_units() {
 #[test]
 fn ttl_and_write_time_read_numbers_and_times_as_columns_do() {
     // The exact parse (a decimal column in the table) keeps `3600.0` as its text.
-    assert_eq!(ttl_seconds(Field::Text("3600.0"), TtlUnit::Seconds), Ok(3600));
+    assert_eq!(
+        ttl_seconds(Field::Text("3600.0"), TtlUnit::Seconds),
+        Ok(3600)
+    );
     let number = json!(3600.0);
-    assert_eq!(ttl_seconds(Field::Json(&number), TtlUnit::Seconds), Ok(3600));
+    assert_eq!(
+        ttl_seconds(Field::Json(&number), TtlUnit::Seconds),
+        Ok(3600)
+    );
     let fraction = json!(1.5);
     assert!(ttl_seconds(Field::Json(&fraction), TtlUnit::Seconds).is_err());
     let micros = |text| write_time_micros(Field::Text(text), TimestampUnit::Milliseconds);
     let new_year = Ok(1_767_225_600_000_000);
     assert_eq!(micros("2026-01-01T00:00:00Z"), new_year);
-    assert_eq!(micros("2026-01-01T00:00:00.000+0000"), new_year, "CQL's own form");
-    assert_eq!(micros("2026-01-01"), new_year, "a bare date is its midnight");
-    assert_eq!(micros("2026-01-01T00:00:00.000123Z"), Ok(1_767_225_600_000_123));
+    assert_eq!(
+        micros("2026-01-01T00:00:00.000+0000"),
+        new_year,
+        "CQL's own form"
+    );
+    assert_eq!(
+        micros("2026-01-01"),
+        new_year,
+        "a bare date is its midnight"
+    );
+    assert_eq!(
+        micros("2026-01-01T00:00:00.000123Z"),
+        Ok(1_767_225_600_000_123)
+    );
 }
 
 #[test]

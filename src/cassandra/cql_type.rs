@@ -1,9 +1,10 @@
 //! The CQL type of a column as a tree: parsed from the text Cassandra 5.0 writes into
 //! `system_schema.columns.type` (`int`, `list<text>`, `map<int, frozen<address>>`,
 //! `vector<float, 3>`, `"MyType"`), with user-defined types resolved to their fields from
-//! `system_schema.types`, and displayed again as CQL spells it (the name a user sees in
-//! every conversion error). It owns the type model only: converting a value into a type is
-//! `convert`'s job, reading a table's columns is `sink`'s.
+//! `system_schema.types` (or from a table declared in config), and displayed again as CQL
+//! spells it (the name a user sees in every conversion error, and the text of every type
+//! cassflow creates). It owns the type model only: converting a value into a type is the
+//! stream's `convert`, reading a table's columns its `plan`.
 
 use scylla::client::session::Session;
 use std::collections::HashMap;

@@ -315,7 +315,7 @@ async fn prepare(
                 .iter()
                 .map(|i| usize::from(i.index))
                 .collect();
-            let mut markers: Vec<(String, String, bool)> = prepared
+            let markers: Vec<statement::Marker> = prepared
                 .get_variable_col_specs()
                 .iter()
                 .enumerate()
@@ -329,36 +329,11 @@ async fn prepare(
                 .collect();
             // The USING markers are cassflow's to fill; the mapping fills the others.
             let using = statement::using_markers(query);
-            let place = |name: &Option<String>, clause: &str| {
-                match name {
-                None => Ok(None),
-                Some(name) => match markers.iter().position(|(m, _, _)| m == name) {
-                    Some(at) => Ok(Some(at)),
-                    None => Err(query_err(format!(
-                        "its `{clause}` names marker `{name}`, which the prepared statement does not list"
-                    ))),
-                },
-            }
-            };
-            let write_time_at = place(&using.timestamp, "USING TIMESTAMP")?;
-            let ttl_at = place(&using.ttl, "USING TTL")?;
-            let mut places: Vec<usize> = write_time_at.into_iter().chain(ttl_at).collect();
-            places.sort_unstable();
-            for at in places.into_iter().rev() {
-                markers.remove(at);
-            }
-            let names: Vec<(String, String)> = markers
-                .iter()
-                .map(|(n, t, _)| (n.clone(), t.clone()))
-                .collect();
+            let (markers, shape) = statement::split_using(markers, &using).map_err(query_err)?;
             let table_keys = statement::key_columns(&columns);
-            statement::check_query_markers(&names, &using, pipeline, &table_keys)
+            statement::check_query_markers(&markers, &using, pipeline, &table_keys)
                 .map_err(query_err)?;
             let plan = statement::query_plan(pipeline, &markers, &udts).map_err(query_err)?;
-            let shape = Shape::Custom {
-                write_time_at,
-                ttl_at,
-            };
             (plan, query.clone(), shape, Some(prepared))
         }
         None => {

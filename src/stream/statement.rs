@@ -354,10 +354,44 @@ pub fn check_using(pipeline: &PipelineConfig, using: &UsingMarkers) -> Result<()
     Ok(())
 }
 
+/// A custom query's bind marker as its prepared statement lists it: the name, the CQL type,
+/// and whether it fills part of the partition key.
+pub type Marker = (String, String, bool);
+
+/// Takes the markers of the query's `USING` clause out of `markers` (cassflow fills them
+/// with the record's write time and TTL), leaving the mapping's, and the shape that puts
+/// them back in their places.
+pub fn split_using(
+    mut markers: Vec<Marker>,
+    using: &UsingMarkers,
+) -> Result<(Vec<Marker>, Shape), String> {
+    let place = |name: &Option<String>, clause: &str| match name {
+        None => Ok(None),
+        Some(name) => match markers.iter().position(|(m, _, _)| m == name) {
+            Some(at) => Ok(Some(at)),
+            None => Err(format!(
+                "its `{clause}` names marker `{name}`, which the prepared statement does not list"
+            )),
+        },
+    };
+    let write_time_at = place(&using.timestamp, "USING TIMESTAMP")?;
+    let ttl_at = place(&using.ttl, "USING TTL")?;
+    let mut places: Vec<usize> = write_time_at.into_iter().chain(ttl_at).collect();
+    places.sort_unstable();
+    for at in places.into_iter().rev() {
+        markers.remove(at);
+    }
+    let shape = Shape::Custom {
+        write_time_at,
+        ttl_at,
+    };
+    Ok((markers, shape))
+}
+
 /// Why a custom query cannot be planned: a `columns` entry with no marker to fill, or what
 /// [`check_using`] refuses. `markers` are the query's others.
 pub fn check_query_markers(
-    markers: &[(String, String)],
+    markers: &[Marker],
     using: &UsingMarkers,
     pipeline: &PipelineConfig,
     table_keys: &[&TableColumn],
@@ -372,14 +406,14 @@ pub fn check_query_markers(
         if column == mapping::TTL || column == mapping::TIMESTAMP {
             continue;
         }
-        let known =
-            markers.iter().any(|(m, _)| m == column) || table_keys.iter().any(|k| k.name == column);
+        let known = markers.iter().any(|(m, _, _)| m == column)
+            || table_keys.iter().any(|k| k.name == column);
         if !known {
             return Err(format!(
                 "`columns.{column}` names no bind marker of the query (markers: {})",
                 markers
                     .iter()
-                    .map(|(m, _)| format!(":{m}"))
+                    .map(|(m, _, _)| format!(":{m}"))
                     .collect::<Vec<_>>()
                     .join(", ")
             ));
@@ -392,7 +426,7 @@ pub fn check_query_markers(
 /// partition key): each filled by `columns.<name>` or the value field of its name.
 pub fn query_plan(
     pipeline: &PipelineConfig,
-    markers: &[(String, String, bool)],
+    markers: &[Marker],
     udts: &UdtCatalog,
 ) -> Result<Vec<ColumnPlan>, String> {
     markers
@@ -628,9 +662,39 @@ mod tests {
     }
 
     #[test]
+    fn using_markers_are_split_from_the_mappings() {
+        let m = |name: &str, ty: &str| (name.to_string(), ty.to_string(), false);
+        // UPDATE t USING TTL :t AND TIMESTAMP :ts SET n = :n WHERE id = :id
+        let markers = vec![
+            m("t", "int"),
+            m("ts", "bigint"),
+            m("n", "int"),
+            m("id", "text"),
+        ];
+        let using =
+            using_markers("UPDATE t USING TTL :t AND TIMESTAMP :ts SET n = :n WHERE id = :id");
+        let (rest, shape) = split_using(markers.clone(), &using).expect("split");
+        assert_eq!(rest, [m("n", "int"), m("id", "text")]);
+        assert_eq!(
+            shape,
+            Shape::Custom {
+                write_time_at: Some(1),
+                ttl_at: Some(0)
+            }
+        );
+        let wrong = UsingMarkers {
+            timestamp: Some("when".into()),
+            ttl: None,
+        };
+        assert!(split_using(markers, &wrong)
+            .expect_err("no such marker")
+            .contains("`when`"));
+    }
+
+    #[test]
     fn a_custom_query_takes_ttl_and_write_time_only_at_its_using_markers() {
         let mut p = pipeline();
-        let markers = [("a".to_string(), "int".to_string())];
+        let markers = [("a".to_string(), "int".to_string(), false)];
         let none = UsingMarkers::default();
         let ts = UsingMarkers {
             timestamp: Some("ts".into()),

@@ -322,8 +322,8 @@ impl super::PipelineConfig {
                     QUERY_FIX,
                 ));
             }
-            let using = crate::stream::statement::using_markers(query);
-            if let Err(e) = crate::stream::statement::check_using(self, &using) {
+            let using = crate::stream::custom_query::using_markers(query);
+            if let Err(e) = crate::stream::custom_query::check_using(self, &using) {
                 return Err(invalid(&e.key, e.problem, &e.fix));
             }
         }

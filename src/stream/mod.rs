@@ -10,6 +10,7 @@
 
 pub mod consumer;
 pub mod convert;
+pub mod custom_query;
 pub mod dead_letter;
 pub mod intake;
 pub mod mapping;

@@ -13,6 +13,7 @@
 //! since Cassandra accepts the old statement and would never say so.
 
 use super::convert::Cell;
+use super::custom_query;
 use super::mapping::{self, Mapping};
 use super::plan::{
     check_mapped_columns, check_users_sources, column_plan, key_plan, table_columns,
@@ -315,25 +316,25 @@ async fn prepare(
                 .iter()
                 .map(|i| usize::from(i.index))
                 .collect();
-            let markers: Vec<statement::Marker> = prepared
+            let markers: Vec<custom_query::Marker> = prepared
                 .get_variable_col_specs()
                 .iter()
                 .enumerate()
                 .map(|(i, spec)| {
                     (
                         spec.name().to_string(),
-                        statement::cql_type_text(spec.typ()),
+                        custom_query::cql_type_text(spec.typ()),
                         pk.contains(&i),
                     )
                 })
                 .collect();
             // The USING markers are cassflow's to fill; the mapping fills the others.
-            let using = statement::using_markers(query);
-            let (markers, shape) = statement::split_using(markers, &using).map_err(query_err)?;
+            let using = custom_query::using_markers(query);
+            let (markers, shape) = custom_query::split_using(markers, &using).map_err(query_err)?;
             let table_keys = statement::key_columns(&columns);
-            statement::check_query_markers(&markers, &using, pipeline, &table_keys)
+            custom_query::check_query_markers(&markers, &using, pipeline, &table_keys)
                 .map_err(query_err)?;
-            let plan = statement::query_plan(pipeline, &markers, &udts).map_err(query_err)?;
+            let plan = custom_query::query_plan(pipeline, &markers, &udts).map_err(query_err)?;
             (plan, query.clone(), shape, Some(prepared))
         }
         None => {

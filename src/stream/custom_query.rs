@@ -320,14 +320,6 @@ pub fn cql_type_text(t: &DriverType<'_>) -> String {
 mod tests {
     use super::*;
 
-    fn pipeline() -> PipelineConfig {
-        PipelineConfig {
-            keyspace: "shop".into(),
-            table: "orders".into(),
-            ..PipelineConfig::default()
-        }
-    }
-
     #[test]
     fn using_markers_are_found_outside_literals_and_names() {
         let found = |cql| using_markers(cql);
@@ -402,7 +394,7 @@ mod tests {
 
     #[test]
     fn a_custom_query_takes_ttl_and_write_time_only_at_its_using_markers() {
-        let mut p = pipeline();
+        let mut p = PipelineConfig::default();
         let markers = [("a".to_string(), "int".to_string(), false)];
         let none = UsingMarkers::default();
         let ts = UsingMarkers {

@@ -9,6 +9,7 @@ pub mod bench;
 pub mod cassandra;
 pub mod checks;
 pub mod config;
+pub mod error_line;
 pub mod import_connector;
 pub mod json;
 pub mod kafka;

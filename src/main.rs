@@ -25,7 +25,7 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
             Err(e) => {
-                eprintln!("error: {e}");
+                eprintln!("error: {}", cassflow::error_line::render(&e));
                 ExitCode::from(1)
             }
         };
@@ -44,8 +44,8 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            // One line for what failed and what to do, as cargo and kubectl do.
-            eprintln!("error: {e:#}");
+            // One line for what failed and what to do, as cargo and kubectl do; each cause once.
+            eprintln!("error: {}", cassflow::error_line::render(e.as_ref()));
             ExitCode::from(1)
         }
     }
@@ -142,6 +142,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Runs(args) => return scheduler_cli::runs(&config, args),
         Command::Check { command } => return scheduler_cli::check(&config, command).await,
         Command::Config { show_secrets } => {
+            // The configuration check applies the web UI's rules too (`up` applies them itself).
+            config.validate_web()?;
             let shown = if show_secrets {
                 config
             } else {

@@ -25,6 +25,8 @@ macro_rules! say {
 #[non_exhaustive]
 pub enum UpError {
     #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
     Local(#[from] LocalError),
     #[error(transparent)]
     Kafka(#[from] KafkaError),
@@ -100,6 +102,8 @@ pub async fn prepare(config: &Config) -> Result<Prepared, UpError> {
 /// The whole `up` command: prepare, run scheduler + stream job + web UI until a stop
 /// signal, stop what was started.
 pub async fn run(config: Config, keep_stack: bool) -> Result<(), UpError> {
+    // Before anything starts: the web UI's rules apply to the commands that serve it.
+    config.validate_web()?;
     let prepared = prepare(&config).await?;
     let watch = tokio_util::sync::CancellationToken::new();
     let supervisor = (!prepared.started.is_empty()).then(|| {

@@ -39,13 +39,16 @@ pub enum ConfigError {
         problem: String,
         fix: String,
     },
+    /// A file that is not TOML: where, and what the parser expected there.
+    #[error("{origin} is not valid TOML: {problem} (fix: correct the syntax there; docs/configuration.md shows every key with an example)")]
+    Syntax { origin: String, problem: String },
 }
 
 impl ConfigError {
     /// The dotted name of the offending key, if the error is about one.
     pub fn key(&self) -> Option<&str> {
         match self {
-            ConfigError::MissingFile { .. } => None,
+            ConfigError::MissingFile { .. } | ConfigError::Syntax { .. } => None,
             ConfigError::UnknownKey { key, .. } | ConfigError::Invalid { key, .. } => Some(key),
         }
     }
@@ -130,7 +133,7 @@ fn figment_would_panic(value: &str) -> bool {
 
 /// A user's message is one line: line breaks and other control characters that came from
 /// a value (a string with a newline) or from a parser's report are shown escaped.
-fn one_line(err: ConfigError) -> ConfigError {
+pub(super) fn one_line(err: ConfigError) -> ConfigError {
     let clean = |s: String| -> String {
         if !s.chars().any(char::is_control) {
             return s;
@@ -144,6 +147,10 @@ fn one_line(err: ConfigError) -> ConfigError {
     };
     match err {
         ConfigError::MissingFile { path } => ConfigError::MissingFile { path },
+        ConfigError::Syntax { origin, problem } => ConfigError::Syntax {
+            origin: clean(origin),
+            problem: clean(problem),
+        },
         ConfigError::UnknownKey {
             key,
             origin,
@@ -201,7 +208,7 @@ fn from_figment_raw(err: figment::Error) -> ConfigError {
         },
         None => "the configuration".to_string(),
     };
-    let mut key = err.path.join(".");
+    let mut key = key_path(&err.path);
     match &err.kind {
         Kind::UnknownField(field, expected) => {
             // figment's path sometimes ends with the field already.
@@ -217,17 +224,38 @@ fn from_figment_raw(err: figment::Error) -> ConfigError {
                 expected: expected.join(", "),
             }
         }
-        Kind::InvalidType(actual, expected) => ConfigError::Invalid {
+        Kind::InvalidType(actual, expected) | Kind::InvalidValue(actual, expected) => {
+            let (what, example) = expected_words(expected);
+            ConfigError::Invalid {
+                key,
+                origin,
+                problem: format!("found {actual}, expected {what}"),
+                fix: format!("give it {what}, e.g. {example}"),
+            }
+        }
+        Kind::UnknownVariant(actual, expected) => ConfigError::Invalid {
             key,
             origin,
-            problem: format!("found {actual}, expected {expected}"),
-            fix: format!("give it {expected}"),
+            problem: format!("`{actual}` is not one of {}", expected.join(", ")),
+            fix: format!(
+                "use one of {}, e.g. `\"{}\"`",
+                expected.join(", "),
+                expected.first().copied().unwrap_or_default()
+            ),
         },
-        Kind::InvalidValue(actual, expected) => ConfigError::Invalid {
+        // A value figment cannot place under a key is the file's syntax (TOML reports it
+        // with a position), not a key's.
+        Kind::Message(text) if key.is_empty() => ConfigError::Syntax {
+            origin,
+            problem: parser_report(text),
+        },
+        Kind::Message(text) if text.contains("socket address") => ConfigError::Invalid {
             key,
             origin,
-            problem: format!("found {actual}, expected {expected}"),
-            fix: format!("give it {expected}"),
+            problem:
+                "is not an IP address and port (a host name such as `localhost` is not accepted)"
+                    .into(),
+            fix: "give an IP:port, e.g. `127.0.0.1:8080` or `0.0.0.0:8080`".into(),
         },
         other => ConfigError::Invalid {
             key,
@@ -235,5 +263,40 @@ fn from_figment_raw(err: figment::Error) -> ConfigError {
             problem: parser_report(&other.to_string()),
             fix: "see docs/configuration.md for the key's type and default".into(),
         },
+    }
+}
+
+/// figment's path (`["pipelines", "0", "topic"]`) written as the validation writes keys:
+/// `pipelines[0].topic`.
+fn key_path(path: &[String]) -> String {
+    let mut key = String::new();
+    for part in path {
+        if !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()) && !key.is_empty() {
+            key.push_str(&format!("[{part}]"));
+        } else {
+            if !key.is_empty() {
+                key.push('.');
+            }
+            key.push_str(part);
+        }
+    }
+    key
+}
+
+/// What serde calls the expected type (`usize`, `a duration`), in words a user knows, with
+/// an example value.
+fn expected_words(expected: &str) -> (String, &'static str) {
+    let words = |w: &str| w.to_string();
+    match expected.trim() {
+        "u8" | "u16" | "u32" | "u64" | "u128" | "usize" => (words("a whole number"), "256"),
+        "i8" | "i16" | "i32" | "i64" | "i128" | "isize" => (words("a whole number"), "6"),
+        "f32" | "f64" => (words("a number"), "0.5"),
+        "a boolean" => (words("true or false"), "true"),
+        "a duration" => (words("a duration"), "\"30s\", \"5m\" or \"1h30m\""),
+        "a string" => (words("text"), "\"users_created\""),
+        "a sequence" => (words("a list"), "[\"a\", \"b\"]"),
+        "a map" => (words("a table of keys"), "{ key = \"value\" }"),
+        "socket address" | "a socket address" => (words("an IP:port"), "\"127.0.0.1:8080\""),
+        other => (other.to_string(), "the example in docs/configuration.md"),
     }
 }

@@ -143,44 +143,6 @@ impl Config {
                 "use at least 1",
             ));
         }
-        if self.web.password.is_empty() {
-            return Err(invalid(
-                "web.password".into(),
-                "is empty, so anyone could log in".into(),
-                "set web.password (or CASSFLOW_WEB__PASSWORD) to a secret, e.g. `openssl rand -hex 16`",
-            ));
-        }
-        for host in &self.web.allowed_hosts {
-            if host.is_empty() || host.contains(['/', ' ', '@']) {
-                return Err(invalid(
-                    "web.allowed_hosts".into(),
-                    format!("`{host}` is not a host name"),
-                    "list bare host names, e.g. `allowed_hosts = [\"cassflow.example.com\"]`",
-                ));
-            }
-        }
-        if !self.web.bind.ip().is_loopback() && self.web.password == DEFAULT_PASSWORD {
-            return Err(invalid(
-                "web.password".into(),
-                format!(
-                    "the default password is allowed only on loopback, but web.bind is {}",
-                    self.web.bind
-                ),
-                "set web.password (or CASSFLOW_WEB__PASSWORD) to a strong secret, or bind to 127.0.0.1",
-            ));
-        }
-        if self
-            .web
-            .api_token
-            .as_ref()
-            .is_some_and(|t| t.trim().len() < 16)
-        {
-            return Err(invalid(
-                "web.api_token".into(),
-                "a token shorter than 16 characters is easy to guess".into(),
-                "use a long random string, e.g. `openssl rand -hex 32`",
-            ));
-        }
         if self.scheduler.parallelism == 0 {
             return Err(invalid(
                 "scheduler.parallelism".into(),
@@ -258,6 +220,64 @@ impl Config {
                     "use a number with a unit, e.g. `512m` or `1g`",
                 ));
             }
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// The rules of a web UI that is served: a password to log in with, the default one
+    /// only on loopback, a token long enough, bare host names. Only the commands that serve
+    /// the UI (`cassflow up`) and the configuration check (`cassflow config`) apply them: a
+    /// command that serves nothing (`dags list`) must not fail on them.
+    pub fn validate_web(&self) -> Result<(), ConfigError> {
+        self.web_rules().map_err(super::load::one_line)
+    }
+
+    fn web_rules(&self) -> Result<(), ConfigError> {
+        let invalid = |key: String, problem: String, fix: &str| ConfigError::Invalid {
+            key,
+            origin: "the configuration".into(),
+            problem,
+            fix: fix.into(),
+        };
+        if self.web.password.is_empty() {
+            return Err(invalid(
+                "web.password".into(),
+                "is empty, so anyone could log in".into(),
+                "set web.password (or CASSFLOW_WEB__PASSWORD) to a secret, e.g. `openssl rand -hex 16`",
+            ));
+        }
+        for host in &self.web.allowed_hosts {
+            if host.is_empty() || host.contains(['/', ' ', '@']) {
+                return Err(invalid(
+                    "web.allowed_hosts".into(),
+                    format!("`{host}` is not a host name"),
+                    "list bare host names, e.g. `allowed_hosts = [\"cassflow.example.com\"]`",
+                ));
+            }
+        }
+        if !self.web.bind.ip().is_loopback() && self.web.password == DEFAULT_PASSWORD {
+            return Err(invalid(
+                "web.password".into(),
+                format!(
+                    "the default password is allowed only on loopback, but web.bind is {}",
+                    self.web.bind
+                ),
+                "set web.password (or CASSFLOW_WEB__PASSWORD) to a strong secret, or bind to 127.0.0.1",
+            ));
+        }
+        if self
+            .web
+            .api_token
+            .as_ref()
+            .is_some_and(|t| t.trim().len() < 16)
+        {
+            return Err(invalid(
+                "web.api_token".into(),
+                "a token shorter than 16 characters is easy to guess".into(),
+                "use a long random string, e.g. `openssl rand -hex 32`",
+            ));
         }
         Ok(())
     }

@@ -12,7 +12,9 @@ use rdkafka::error::KafkaError;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// A client context that remembers the reason of the last client-level error.
+/// A client context that remembers the reason of the last client-level error, and sends
+/// librdkafka's own log lines to `debug`: a one-shot command reports the failure once
+/// itself, with what to do, instead of librdkafka's lines on the terminal.
 #[derive(Debug, Default)]
 pub struct LastClientError {
     last: Mutex<Option<String>>,
@@ -26,6 +28,10 @@ impl LastClientError {
 }
 
 impl ClientContext for LastClientError {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        tracing::debug!(?level, fac, message = log_message, "librdkafka");
+    }
+
     fn error(&self, error: KafkaError, reason: &str) {
         // librdkafka repeats these while it retries; the caller reports the last one once.
         tracing::debug!(%error, reason, "Kafka client error");

@@ -281,7 +281,8 @@ impl LocalStack {
         let mut report = StopReport::default();
         for server in Server::ALL.into_iter().filter(|s| servers.contains(s)) {
             let outcome = process::stop(&self.files(server), self.local.stop_timeout).await;
-            tracing::info!(server = server.id(), ?outcome, "stopped");
+            // The report prints one line per server; this is for --log-level debug only.
+            tracing::debug!(server = server.id(), ?outcome, "stopped");
             report.outcomes.push((server, outcome));
         }
         Ok(report)

@@ -113,7 +113,11 @@ impl fmt::Display for ProduceSummary {
 pub enum ProduceError {
     #[error(transparent)]
     Kafka(#[from] KafkaError),
-    #[error("{source} ({sent} records were sent before it failed)")]
+    /// The source's error ends with its fix, so what was sent before comes first.
+    #[error(
+        "{}{source}",
+        if *.sent > 0 { format!("after {} records were sent: ", .sent) } else { String::new() }
+    )]
     Source {
         #[source]
         source: SourceError,

@@ -34,7 +34,10 @@ pub struct SkippedUser {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SourceError {
-    #[error("randomuser API at {url} failed after {attempts} attempt(s): {problem} (set source.kind = \"generator\" to work offline)")]
+    #[error(
+        "randomuser API at {url} failed after {attempts} {tries}: {problem} (fix: set source.kind = \"generator\" or pass --source generator to work offline)",
+        tries = if *.attempts == 1 { "attempt" } else { "attempts" }
+    )]
     Api {
         url: String,
         attempts: u32,

@@ -85,8 +85,10 @@ impl RandomUserClient {
                         .retry_after
                         .unwrap_or_else(|| jitter(backoff))
                         .min(self.max_backoff.max(Duration::from_millis(1)));
+                    // `attempt` is the one that failed, of all the tries (retries + 1), as the
+                    // final `failed after N attempts` counts them.
                     tracing::warn!(
-                        url = %self.url, attempt, of = self.retries, problem = %failure.what,
+                        url = %self.url, attempt, of = self.retries + 1, problem = %failure.what,
                         retry_in_ms = delay.as_millis() as u64, "randomuser request failed, retrying"
                     );
                     tokio::time::sleep(delay).await;

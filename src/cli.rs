@@ -67,13 +67,7 @@ pub enum Command {
     /// Creates the topic when missing. Shows a progress bar on a terminal and always ends
     /// with a summary line; exits 1 if any record was not delivered or any input line was
     /// invalid. The users sources write only into a users pipeline's topic.
-    ///
-    /// Examples:
-    ///   cassflow produce --count 10000 --source generator
-    ///   cassflow produce --duration 60s --rate 500
-    ///   cassflow produce --source stdin < users.jsonl
-    ///   cassflow produce --pipeline orders < orders.jsonl   (keyed by the pipeline's `key`)
-    ///   printf 'not json\n' | cassflow produce --raw
+    #[command(after_help = PRODUCE_EXAMPLES)]
     Produce(ProduceArgs),
     /// Measure cassflow side by side with Spark Structured Streaming, Kafka Connect, a raw
     /// driver loop and kafka-producer-perf-test on the configured Kafka and Cassandra
@@ -122,25 +116,41 @@ pub enum Command {
     /// Astra bundles, Avro, transforms, ...) fails the import with its name and why, exit 1.
     /// Needs no running server; the printed file names no Kafka brokers unless the input does.
     ///
-    /// Example:
-    ///   cassflow import-connector cassandra-sink.properties > cassflow.toml
-    ///   cassflow --config cassflow.toml config     (check it loads)
+    #[command(after_help = IMPORT_CONNECTOR_EXAMPLES)]
     ImportConnector {
         /// The connector configuration: `.properties` or JSON.
         #[arg(value_name = "FILE")]
         file: PathBuf,
     },
     /// Print a shell completion script to stdout.
-    ///
-    /// Examples:
-    ///   cassflow completions bash > ~/.local/share/bash-completion/completions/cassflow
-    ///   cassflow completions zsh > ~/.zfunc/_cassflow   (with ~/.zfunc in $fpath)
-    ///   cassflow completions fish > ~/.config/fish/completions/cassflow.fish
+    #[command(after_help = COMPLETIONS_EXAMPLES)]
     Completions {
+        /// The shell to complete for.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
 }
+
+// Examples are printed as written (doc comments are re-wrapped into paragraphs, which ran
+// them together on one line).
+const PRODUCE_EXAMPLES: &str = "\
+Examples:
+  cassflow produce --count 10000 --source generator
+  cassflow produce --duration 60s --rate 500
+  cassflow produce --source stdin < users.jsonl
+  cassflow produce --pipeline orders < orders.jsonl   (keyed by the pipeline's `key`)
+  printf 'not json\\n' | cassflow produce --raw";
+
+const COMPLETIONS_EXAMPLES: &str = "\
+Examples:
+  cassflow completions bash > ~/.local/share/bash-completion/completions/cassflow
+  cassflow completions zsh > ~/.zfunc/_cassflow   (with ~/.zfunc in $fpath)
+  cassflow completions fish > ~/.config/fish/completions/cassflow.fish";
+
+const IMPORT_CONNECTOR_EXAMPLES: &str = "\
+Example:
+  cassflow import-connector cassandra-sink.properties > cassflow.toml
+  cassflow --config cassflow.toml config     (check it loads)";
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
@@ -224,8 +234,8 @@ pub struct ProduceArgs {
     /// Send for this long, e.g. 60s or 5m (the seed's DAG task runs for 60s).
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub duration: Option<std::time::Duration>,
-    /// Records per second (default: as fast as Kafka takes them).
-    #[arg(long, value_name = "R", value_parser = positive_rate)]
+    /// Records per second, e.g. 500 (default: as fast as Kafka takes them).
+    #[arg(long, value_name = "R", value_parser = positive_rate, allow_negative_numbers = true)]
     pub rate: Option<f64>,
     /// Where users come from (default: `source.kind`, which defaults to auto: the API when
     /// it answers, else the generator).
@@ -244,8 +254,9 @@ pub struct ProduceArgs {
     #[arg(long)]
     pub seed: Option<String>,
     /// Send stdin lines untouched and without a key, like Kafka's console producer (no
-    /// validation; for testing dead-letter handling). Implies `--source stdin`.
-    #[arg(long)]
+    /// validation; for testing dead-letter handling). Reads stdin, so it cannot be given
+    /// with --source or --seed.
+    #[arg(long, conflicts_with_all = ["source", "seed"])]
     pub raw: bool,
 }
 
@@ -254,7 +265,7 @@ fn positive_rate(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(r) if (MIN_RATE..=MAX_RATE).contains(&r) => Ok(r),
         _ => Err(format!(
-            "`{text}` is not a rate between {MIN_RATE} and {MAX_RATE} records per second"
+            "`{text}` is not a rate between {MIN_RATE} and {MAX_RATE} records per second (fix: give a positive number, e.g. --rate 100)"
         )),
     }
 }

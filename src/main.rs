@@ -3,6 +3,7 @@
 
 mod cli;
 mod scheduler_cli;
+mod stream_progress;
 
 use cassflow::stream::consumer::Replay;
 use clap::Parser;
@@ -117,6 +118,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     }
                 });
             }
+            tokio::spawn(stream_progress::log_until(shutdown.clone()));
             let summaries = cassflow::stream::run(&config, replay, shutdown).await?;
             for s in summaries {
                 match &s.failed {
@@ -298,15 +300,15 @@ fn progress_bar(limit: cassflow::produce::Limit) -> indicatif::ProgressBar {
     let (bar, template) = match limit {
         Limit::Count(n) => (
             ProgressBar::new(n),
-            "{msg:>10} [{bar:40}] {human_pos}/{human_len} {per_sec} ETA {eta}",
+            "{msg:>10} [{bar:40}] {human_pos}/{human_len} {rate} ETA {eta}",
         ),
         Limit::Duration(_) => (
             ProgressBar::no_length(),
-            "{msg:>10} {spinner} {human_pos} records {per_sec} elapsed {elapsed} of %DUR%",
+            "{msg:>10} {spinner} {human_pos} records {rate} elapsed {elapsed} of %DUR%",
         ),
         Limit::Unbounded => (
             ProgressBar::no_length(),
-            "{msg:>10} {spinner} {human_pos} records {per_sec}",
+            "{msg:>10} {spinner} {human_pos} records {rate}",
         ),
     };
     let template = match limit {
@@ -314,6 +316,17 @@ fn progress_bar(limit: cassflow::produce::Limit) -> indicatif::ProgressBar {
         _ => template.to_string(),
     };
     if let Ok(style) = ProgressStyle::with_template(&template) {
+        // Whole records per second (`1,293/s`): indicatif's {per_sec} prints four decimals.
+        let style = style.with_key(
+            "rate",
+            |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(
+                    w,
+                    "{}/s",
+                    indicatif::HumanCount(state.per_sec().round() as u64)
+                );
+            },
+        );
         bar.set_style(style.progress_chars("=> "));
     }
     bar.enable_steady_tick(std::time::Duration::from_millis(200));

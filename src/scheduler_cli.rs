@@ -14,11 +14,13 @@ use std::time::Duration;
 pub enum DagsCommand {
     /// List the DAGs: schedule, paused, next run, last run's state.
     List {
+        /// Output format: a table for people, or JSON (Airflow's field names) for scripts.
         #[arg(long, short = 'o', value_enum, default_value_t = Output::Table)]
         output: Output,
     },
     /// Create a manual run now (started by the running scheduler of `cassflow up`).
     Trigger {
+        /// The DAG to run, e.g. user_automation (`cassflow dags list` shows them).
         dag_id: String,
         /// Run parameters as a JSON object; they override the DAG's params.
         #[arg(long, value_name = "JSON")]
@@ -28,14 +30,22 @@ pub enum DagsCommand {
         wait: bool,
     },
     /// Stop creating scheduled runs for a DAG.
-    Pause { dag_id: String },
+    Pause {
+        /// The DAG to pause, e.g. user_automation (`cassflow dags list` shows them).
+        dag_id: String,
+    },
     /// Resume a DAG's schedule.
-    Unpause { dag_id: String },
+    Unpause {
+        /// The DAG to unpause, e.g. user_automation (`cassflow dags list` shows them).
+        dag_id: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Output {
+    /// Aligned columns for people.
     Table,
+    /// JSON for scripts.
     Json,
 }
 
@@ -46,6 +56,7 @@ pub struct RunsArgs {
     /// Runs per DAG, newest first.
     #[arg(long, default_value_t = 10)]
     pub limit: usize,
+    /// Output format: a table for people, or JSON (Airflow's field names) for scripts.
     #[arg(long, short = 'o', value_enum, default_value_t = Output::Table)]
     pub output: Output,
 }
@@ -87,14 +98,14 @@ pub async fn dags(config: &Config, command: DagsCommand) -> anyhow::Result<ExitC
             let mut rows = vec![row(&[
                 "DAG_ID", "SCHEDULE", "PAUSED", "NEXT RUN", "LAST RUN",
             ])];
+            let now = chrono::Utc::now();
             for d in dags {
+                let next_run = next_run_cell(d.is_paused, d.next_dagrun.as_ref(), now);
                 rows.push(vec![
                     d.dag_id,
                     d.schedule,
                     d.is_paused.to_string(),
-                    d.next_dagrun
-                        .map(|n| n.run_after.to_rfc3339())
-                        .unwrap_or_else(|| "-".into()),
+                    next_run,
                     d.last_run
                         .map(|r| format!("{} ({})", r.state, r.run_id))
                         .unwrap_or_else(|| "-".into()),
@@ -125,6 +136,24 @@ pub async fn dags(config: &Config, command: DagsCommand) -> anyhow::Result<ExitC
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// When the next scheduled run starts, as seen from `now`: `paused`, `-` (no more runs),
+/// `due now` when its interval is complete (the scheduler of `cassflow up` starts it on its
+/// next tick; the time itself would read as the past), else the time.
+fn next_run_cell(
+    paused: bool,
+    next: Option<&cassflow::scheduler::schedule::NextRun>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> String {
+    match next {
+        _ if paused => "paused".into(),
+        None => "-".into(),
+        Some(n) if n.run_after <= now => "due now".into(),
+        Some(n) => n
+            .run_after
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    }
 }
 
 async fn wait_for_run(s: &Scheduler, dag_id: &str, run_id: &str) -> anyhow::Result<ExitCode> {

@@ -17,6 +17,10 @@ pub fn init(level: &str) {
         .with_writer(std::io::stderr)
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        // A log line that cannot be written (stderr a closed pipe: `cassflow stream | head`,
+        // a log shipper that died) is dropped. Reporting it would print to the same stderr,
+        // and that print panics the task that logged: a stream then ignored SIGTERM.
+        .log_internal_errors(false)
         .try_init();
 }
 

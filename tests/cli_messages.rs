@@ -155,6 +155,28 @@ fn check_lag_with_kafka_down_names_the_broker_and_the_fix() {
 }
 
 #[test]
+fn stream_and_produce_with_kafka_down_say_it_once_with_the_fix() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let [port] = common::free_ports();
+    let bootstrap = format!("127.0.0.1:{port}");
+    let env = [
+        ("CASSFLOW_KAFKA__BOOTSTRAP", bootstrap.as_str()),
+        ("CASSFLOW_KAFKA__REQUEST_TIMEOUT", "2s"),
+    ];
+    for args in [
+        &["stream"][..],
+        &["produce", "--source", "generator", "--count", "1"][..],
+    ] {
+        let line = the_error(&cassflow(dir.path(), args, &env));
+        assert!(line.contains(&bootstrap), "{args:?}: {line}");
+        assert!(
+            line.contains("cassflow local start") && line.contains("kafka.bootstrap"),
+            "{args:?}: {line}"
+        );
+    }
+}
+
+#[test]
 fn check_rows_with_cassandra_down_gives_the_cause_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let [port] = common::free_ports();

@@ -197,7 +197,7 @@ async fn rest_api_like_airflows() {
     .await;
     // `hello` declares only `who`: an unknown key is refused at the door, naming it.
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
-    let error = r.json()["error"].as_str().unwrap_or_default().to_string();
+    let error = r.json()["detail"].as_str().unwrap_or_default().to_string();
     assert!(
         error.contains("`n`") && error.contains("who (a string)"),
         "{error}"
@@ -322,7 +322,7 @@ async fn rest_api_like_airflows() {
     ] {
         let r = api(&mut client, method.clone(), path, body).await;
         assert_eq!(r.status, status, "{method} {path}: {}", r.body);
-        assert!(r.json()["error"].is_string(), "{}", r.body);
+        assert!(r.json()["detail"].is_string(), "{}", r.body);
     }
 }
 
@@ -332,7 +332,7 @@ async fn without_a_scheduler_the_dag_routes_say_so() {
     let r = api(&mut client, Method::GET, "/api/v1/dags", None).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert!(
-        r.json()["error"]
+        r.json()["detail"]
             .as_str()
             .unwrap_or_default()
             .contains("cassflow up"),

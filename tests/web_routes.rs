@@ -70,7 +70,7 @@ async fn every_route_refuses_without_a_session() {
                     route.method
                 );
                 assert!(r.headers.contains_key(header::WWW_AUTHENTICATE), "{path}");
-                assert!(r.json()["error"].is_string(), "{path}: {}", r.body);
+                assert!(r.json()["detail"].is_string(), "{path}: {}", r.body);
                 // A wrong token or password is refused the same way.
                 for auth in ["Bearer wrong-token-0123456789", &basic(USER, "wrong")] {
                     let request = Request::builder()
@@ -328,7 +328,7 @@ async fn the_api_takes_basic_auth_a_token_or_a_session() {
         "passes auth, no such pipeline: {}",
         r.body
     );
-    assert!(r.json()["error"]
+    assert!(r.json()["detail"]
         .as_str()
         .unwrap_or("")
         .contains("pipeline `nope`"));

@@ -226,7 +226,9 @@ pub fn tail(path: &Path, lines: usize) -> std::io::Result<String> {
     Ok(out)
 }
 
-/// Total size of the files below `dir`, in bytes.
+/// Disk space the files below `dir` take, in bytes: their allocated blocks, not their
+/// apparent length (Kafka preallocates 10 MiB index files per segment, which a listing would
+/// count whole though they hold a few KiB).
 pub fn dir_size(dir: &Path) -> u64 {
     let Ok(entries) = fs::read_dir(dir) else {
         return 0;
@@ -235,15 +237,31 @@ pub fn dir_size(dir: &Path) -> u64 {
         .flatten()
         .map(|e| match e.file_type() {
             Ok(t) if t.is_dir() => dir_size(&e.path()),
-            Ok(_) => e.metadata().map(|m| m.len()).unwrap_or(0),
+            Ok(_) => e.metadata().map(|m| on_disk(&m)).unwrap_or(0),
             Err(_) => 0,
         })
         .sum()
 }
 
+/// Bytes a file occupies on disk (`st_blocks` counts 512-byte units whatever the block size).
+fn on_disk(metadata: &fs::Metadata) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    metadata.blocks().saturating_mul(512)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sparse_file_counts_its_blocks_not_its_length() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = fs::File::create(dir.path().join("00000.index")).expect("create");
+        file.set_len(1 << 30).expect("preallocate like Kafka");
+        fs::write(dir.path().join("00000.log"), vec![1u8; 8192]).expect("write");
+        let size = dir_size(dir.path());
+        assert!((8192..1 << 20).contains(&size), "{size}");
+    }
 
     #[tokio::test]
     async fn spawn_track_and_stop_a_process() {

@@ -33,12 +33,30 @@ impl DeliveryCounts {
     }
 }
 
-/// The producer's context: receives every delivery report.
+/// The producer's context: receives every delivery report. librdkafka's own lines go to
+/// debug; the first client-level error (a broker that does not answer) is said once, as
+/// deliveries keep being retried until they time out and are counted as failed.
 pub struct DeliveryContext {
     counts: Arc<DeliveryCounts>,
+    warned: std::sync::atomic::AtomicBool,
 }
 
-impl ClientContext for DeliveryContext {}
+impl ClientContext for DeliveryContext {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
+        tracing::debug!(?level, fac, message = log_message, "librdkafka");
+    }
+
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        if self.warned.swap(true, Ordering::Relaxed) {
+            tracing::debug!(%error, reason, "Kafka client error");
+        } else {
+            tracing::warn!(
+                error = reason,
+                "Kafka does not answer yet: the producer keeps retrying"
+            );
+        }
+    }
+}
 
 impl ProducerContext for DeliveryContext {
     type DeliveryOpaque = ();
@@ -91,6 +109,7 @@ impl RecordProducer {
         let inner = cfg
             .create_with_context(DeliveryContext {
                 counts: counts.clone(),
+                warned: Default::default(),
             })
             .map_err(|source| KafkaError::Client {
                 bootstrap: kafka.bootstrap.clone(),

@@ -2,15 +2,19 @@
 //! stored by the job only after a record is finished (`enable.auto.offset.store=false`) and
 //! committed asynchronously; stored offsets are committed synchronously when partitions are
 //! revoked. Also resets a group's offsets for replays, and reports lag from librdkafka's
-//! statistics.
+//! statistics. While Kafka does not answer, the pipeline says so once, then a summary every
+//! 30 s, and once when a broker is up again; librdkafka's own lines go to debug.
 
-use super::metrics::StreamMetrics;
+use super::metrics::{self, StreamMetrics};
+use super::pause_log::PauseLog;
 use super::StreamError;
 use crate::config::{KafkaConfig, PipelineConfig};
 use crate::kafka::client_config;
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
+use rdkafka::error::KafkaError;
 use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::ClientContext;
@@ -29,6 +33,8 @@ pub struct PipelineContext {
     topic: String,
     events: Mutex<Vec<RebalanceEvent>>,
     metrics: Arc<StreamMetrics>,
+    /// Kafka's current outage, as seen by the client's error events.
+    outage: PauseLog,
 }
 
 impl PipelineContext {
@@ -38,6 +44,11 @@ impl PipelineContext {
             .lock()
             .map(|mut e| std::mem::take(&mut *e))
             .unwrap_or_default()
+    }
+
+    /// Whether Kafka is not answering (its outage is logged already).
+    pub fn kafka_down(&self) -> bool {
+        self.outage.is_on()
     }
 
     fn push(&self, event: RebalanceEvent) {
@@ -52,7 +63,39 @@ fn partitions(tpl: &TopicPartitionList) -> Vec<i32> {
 }
 
 impl ClientContext for PipelineContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        tracing::debug!(pipeline = %self.pipeline, ?level, fac, message = log_message, "librdkafka");
+    }
+
+    /// librdkafka reports each failed connection while it reconnects; the pipeline says
+    /// the outage once and then sums it up (see [`PauseLog`]).
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::debug!(pipeline = %self.pipeline, %error, reason, "Kafka client error");
+        metrics::note_error(&self.pipeline, &format!("Kafka: {reason}"));
+        if self.outage.is_on() {
+            self.outage
+                .failed(&self.pipeline, "kafka_unavailable", reason, 0);
+        } else {
+            tracing::warn!(pipeline = %self.pipeline, error = reason, "Kafka does not answer: the pipeline waits while librdkafka reconnects");
+            self.outage.started(reason, 0);
+        }
+    }
+
     fn stats(&self, stats: Statistics) {
+        let up = stats
+            .brokers
+            .values()
+            .any(|b| b.nodeid >= 0 && b.state == "UP");
+        if up {
+            if let Some(ended) = self.outage.ended() {
+                tracing::info!(
+                    pipeline = %self.pipeline,
+                    down_s = ended.lasted.as_secs(),
+                    errors = ended.failures,
+                    "Kafka answers again: pipeline reading"
+                );
+            }
+        }
         if let Some(topic) = stats.topics.get(&self.topic) {
             for (partition, p) in &topic.partitions {
                 if *partition >= 0 && p.consumer_lag >= 0 {
@@ -136,6 +179,7 @@ pub fn subscribe(
         topic: pipeline.topic.clone(),
         events: Mutex::new(Vec::new()),
         metrics,
+        outage: PauseLog::default(),
     };
     let consumer: PipelineConsumer = consumer_config(kafka, pipeline)
         .create_with_context(context)

@@ -12,6 +12,7 @@
 //! worth retrying. This module never retries itself.
 
 use crate::config::{KafkaConfig, PipelineConfig};
+use crate::kafka::diagnose::LastClientError;
 use crate::kafka::{admin, client_config, KafkaError};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -119,7 +120,8 @@ fn fix_for(code: Option<RDKafkaErrorCode>, topic: &str) -> String {
 }
 
 pub struct DeadLetterQueue {
-    producer: FutureProducer,
+    /// librdkafka's lines go to debug: the consumer's outage log speaks for the pipeline.
+    producer: FutureProducer<LastClientError>,
     topic: String,
     /// The largest (compressed) message the topic takes, as far as we know.
     limit: usize,
@@ -173,7 +175,7 @@ impl DeadLetterQueue {
             .set("compression.type", "lz4")
             .set("message.max.bytes", MAX_DEAD_LETTER_BYTES.to_string())
             .set("linger.ms", "5")
-            .create()
+            .create_with_context(LastClientError::default())
             .map_err(|source| KafkaError::Client {
                 bootstrap: kafka.bootstrap.clone(),
                 source,

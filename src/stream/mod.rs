@@ -16,6 +16,7 @@ pub mod intake;
 pub mod mapping;
 pub mod metrics;
 pub mod offsets;
+pub mod pause_log;
 pub mod plan;
 mod process;
 pub mod retry;
@@ -223,6 +224,8 @@ struct Shared {
     shutdown: CancellationToken,
     /// Why the pipeline stopped by itself, if it did.
     failure: std::sync::Mutex<Option<StreamError>>,
+    /// The current pause's failures, for its periodic summary and its end.
+    pause_log: pause_log::PauseLog,
 }
 
 impl Shared {
@@ -259,9 +262,13 @@ impl Shared {
         } else {
             self.pause.swap(code, Ordering::Relaxed)
         };
+        let waiting = u64::try_from(self.metrics.in_flight.get()).unwrap_or(0);
         if before != 0 && (before == code || reason == PauseReason::CassandraUnavailable) {
+            self.pause_log
+                .failed(&self.pipeline.name, reason.label(), detail, waiting);
             return;
         }
+        self.pause_log.started(detail, waiting);
         let name = &self.pipeline.name;
         let table = format!("{}.{}", self.pipeline.keyspace, self.pipeline.table);
         let said = match reason {
@@ -294,7 +301,15 @@ impl Shared {
         if self.pause.load(Ordering::Relaxed) != 0 {
             let before = self.pause.swap(0, Ordering::Relaxed);
             if let Some(reason) = PauseReason::from_code(before) {
-                tracing::info!(pipeline = %self.pipeline.name, reason = reason.label(), "writes succeed again: pipeline running");
+                let ended = self.pause_log.ended();
+                tracing::info!(
+                    pipeline = %self.pipeline.name,
+                    reason = reason.label(),
+                    paused_s = ended.as_ref().map(|e| e.lasted.as_secs()),
+                    failures = ended.as_ref().map(|e| e.failures),
+                    records_waited = ended.as_ref().map(|e| e.waiting),
+                    "writes succeed again: pipeline running"
+                );
                 status::set(&self.pipeline.name, State::Running, None, None);
             }
         }
@@ -360,13 +375,23 @@ pub async fn run_pipeline(
                 true => "stopped",
                 false => "cannot start",
             };
-            tracing::error!(
-                pipeline = %pipeline.name,
-                topic = %pipeline.topic,
-                table = %format!("{}.{}", pipeline.keyspace, pipeline.table),
-                error = %e,
-                "pipeline {what}; the other pipelines keep running"
-            );
+            let table = format!("{}.{}", pipeline.keyspace, pipeline.table);
+            if config.pipelines.len() == 1 && !e.stopped_running() {
+                // The command's own error line says it, once.
+                tracing::debug!(pipeline = %pipeline.name, error = %e, "pipeline cannot start");
+            } else {
+                let others = match config.pipelines.len() {
+                    1 => "",
+                    _ => "; the other pipelines keep running",
+                };
+                tracing::error!(
+                    pipeline = %pipeline.name,
+                    topic = %pipeline.topic,
+                    %table,
+                    error = %e,
+                    "pipeline {what}{others}"
+                );
+            }
             let said = format!("{what}: {e}");
             metrics::note_error(&pipeline.name, &said);
             status::set(&pipeline.name, State::Failed, None, Some(said));
@@ -453,6 +478,7 @@ async fn start_and_run(
             .unwrap_or_else(|| "<role>".into()),
         shutdown: shutdown.child_token(),
         failure: std::sync::Mutex::new(None),
+        pause_log: pause_log::PauseLog::default(),
     });
     let mut job = Job {
         shared,
@@ -534,6 +560,10 @@ impl Job {
                         let cost = intake::message_cost(&message, format);
                         self.intake.hold(message, cost);
                     }
+                    Err(e) if self.consumer.context().kafka_down() => {
+                        // Said by the consumer's outage log, once.
+                        tracing::debug!(pipeline = %self.shared.pipeline.name, error = %e, "Kafka consumer error");
+                    }
                     Err(e) => self.kafka_errors.warn(&self.shared.pipeline.name, &e.to_string()),
                 },
                 _ = tick.tick() => {}
@@ -568,10 +598,11 @@ impl Job {
     fn pause_or_resume(&mut self) {
         let outage = self.shared.outage.load(Ordering::Relaxed);
         if outage && !self.paused {
-            tracing::warn!(pipeline = %self.shared.pipeline.name, "Cassandra writes failing: pausing partitions until they succeed");
+            // The pipeline's own pause line (`Shared::pause_for`) says why, once.
+            tracing::debug!(pipeline = %self.shared.pipeline.name, "pausing partitions until writes succeed");
             self.set_paused(true);
         } else if !outage && self.paused {
-            tracing::info!(pipeline = %self.shared.pipeline.name, "Cassandra writes succeed again: resuming partitions");
+            tracing::debug!(pipeline = %self.shared.pipeline.name, "resuming partitions");
             self.set_paused(false);
         }
     }

@@ -202,7 +202,9 @@ async fn write<'a>(
                     .observe(started.elapsed().as_secs_f64());
                 shared.metrics.written.inc();
                 if failures > 0 {
-                    tracing::info!(
+                    // Per record: the pipeline logs the pause and its end once.
+                    tracing::debug!(
+                        pipeline = %shared.pipeline.name,
                         partition = message.partition(),
                         offset = message.offset(),
                         failures,
@@ -267,9 +269,9 @@ async fn write<'a>(
                         }
                     }
                 }
-                if failures == 1 || failures.is_multiple_of(20) {
-                    tracing::warn!(partition = message.partition(), offset = message.offset(), failures, counted = retries.counted(), error = %e, "write failed, retrying");
-                }
+                // Per record, so debug: a pause is logged by the pipeline (start, a summary
+                // every 30 s, end), and a record that fails alone ends as a dead letter.
+                tracing::debug!(pipeline = %shared.pipeline.name, partition = message.partition(), offset = message.offset(), failures, counted = retries.counted(), error = %e, "write failed, retrying");
             }
         }
         tokio::select! {

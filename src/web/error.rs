@@ -1,6 +1,6 @@
 //! The web module's one error type and its one mapping to HTTP responses. Pages get a
-//! small HTML page, the API gets `{"error": ...}` (the API router converts the body using
-//! the [`ErrorBody`] extension every error response carries).
+//! small HTML page, the API gets a problem document (`super::problem` converts the body
+//! using the [`ErrorBody`] extension every error response carries).
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -51,7 +51,7 @@ pub enum WebError {
 }
 
 /// The status and message of an error response, for layers that re-render it (the API
-/// turns it into JSON).
+/// turns it into a problem document).
 #[derive(Debug, Clone)]
 pub struct ErrorBody {
     pub status: StatusCode,

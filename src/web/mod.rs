@@ -26,6 +26,7 @@ pub mod kafka;
 pub mod layout;
 pub mod messages;
 pub mod openapi;
+pub mod problem;
 pub mod routes;
 pub mod sampler;
 pub mod state;

@@ -38,8 +38,7 @@ pub fn document() -> Value {
                     "description": "The UI's session; calls that change state also need the X-CSRF-Token header." },
             },
             "schemas": {
-                "Error": { "type": "object", "required": ["error", "status"],
-                    "properties": { "error": { "type": "string" }, "status": { "type": "integer" } } },
+                "Problem": super::problem::schema(),
             },
         },
         "paths": paths,
@@ -56,31 +55,44 @@ fn merge(paths: &mut Map<String, Value>, path: String, item: Value) {
     }
 }
 
-fn responses(extra: Value) -> Value {
-    let mut r = json!({
-        "200": { "description": "OK", "content": { "application/json": {} } },
-        "401": { "description": "No or wrong credentials",
-            "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
-    });
-    if let (Value::Object(r), Value::Object(extra)) = (&mut r, extra) {
-        r.extend(extra);
+/// An error response: its description and the problem document it carries.
+pub fn problem_response(description: &str) -> Value {
+    json!({ "description": description,
+        "content": { super::problem::CONTENT_TYPE: { "schema": { "$ref": "#/components/schemas/Problem" } } } })
+}
+
+/// The responses of an operation: 200, the errors every API route can answer (401, 405,
+/// 500, 502) and `errors` (status to description), each error a problem document.
+fn responses(errors: &[(&str, &str)]) -> Value {
+    let mut r = Map::new();
+    r.insert(
+        "200".into(),
+        json!({ "description": "OK", "content": { "application/json": {} } }),
+    );
+    let common = [
+        ("401", "No or wrong credentials"),
+        ("405", "Method not allowed on this path"),
+        ("500", "Internal error"),
+        ("502", "Kafka or Cassandra failed to answer"),
+    ];
+    for (status, description) in common.iter().chain(errors) {
+        r.insert((*status).into(), problem_response(description));
     }
-    r
+    Value::Object(r)
 }
 
 /// A GET operation.
 pub fn get_op(tag: &str, summary: &str, parameters: Vec<Value>) -> Value {
     json!({ "tags": [tag], "summary": summary, "parameters": parameters,
-        "responses": responses(json!({ "404": { "description": "Not found" } })) })
+        "responses": responses(&[("404", "Not found")]) })
 }
 
 /// A POST operation with a JSON body described by `body_schema`.
 pub fn post_op(tag: &str, summary: &str, parameters: Vec<Value>, body_schema: Value) -> Value {
     json!({ "tags": [tag], "summary": summary, "parameters": parameters,
         "requestBody": { "required": true, "content": { "application/json": { "schema": body_schema } } },
-        "responses": responses(json!({ "400": { "description": "Bad request" },
-            "403": { "description": "Session call without X-CSRF-Token" },
-            "404": { "description": "Not found" } })) })
+        "responses": responses(&[("400", "Bad request"),
+            ("403", "Session call without X-CSRF-Token"), ("404", "Not found")]) })
 }
 
 pub fn param_path(name: &str) -> Value {

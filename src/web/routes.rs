@@ -7,13 +7,12 @@
 //! your module and call it from [`build`]; see `.helpers/web.md`.
 
 use super::auth::middleware::{require_api, require_session};
-use super::error::ErrorBody;
-use super::{api, assets, auth, cassandra_pages, dead_letters, stream_page, topics};
+use super::{api, assets, auth, cassandra_pages, dead_letters, problem, stream_page, topics};
 use super::{AppState, WebError};
 use axum::handler::Handler;
 use axum::http::{header, HeaderValue, Method};
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{Redirect, Response};
 use axum::routing::{on, MethodFilter};
 use axum::Router;
 
@@ -120,6 +119,18 @@ impl Routes {
         self
     }
 
+    /// The methods of each API route, by path pattern.
+    fn allowed_methods(&self) -> problem::AllowedMethods {
+        let mut allowed: std::collections::HashMap<&'static str, Vec<Method>> = Default::default();
+        for route in self.list.iter().filter(|r| r.access == Access::Api) {
+            allowed
+                .entry(route.path)
+                .or_default()
+                .push(route.method.clone());
+        }
+        std::sync::Arc::new(allowed)
+    }
+
     /// Every registered route, in registration order.
     pub fn list(&self) -> &[RouteInfo] {
         &self.list
@@ -128,13 +139,14 @@ impl Routes {
     /// The router, each class behind its guard, every route behind the Host and Origin
     /// checks, with security headers on every response.
     pub fn into_router(self, state: AppState) -> Router {
+        let allowed = self.allowed_methods();
         let pages = self
             .pages
             .layer(from_fn_with_state(state.clone(), require_session));
         let api = self
             .api
             .layer(from_fn_with_state(state.clone(), require_api))
-            .layer(from_fn(json_errors));
+            .layer(from_fn_with_state(allowed, problem::api_errors));
         self.public
             .merge(pages)
             .merge(api)
@@ -143,29 +155,21 @@ impl Routes {
                 state.clone(),
                 auth::origin::check_host_and_origin,
             ))
+            .layer(from_fn(problem::api_path_errors))
             .layer(from_fn(security_headers))
             .with_state(state)
     }
 }
 
 async fn not_found(uri: axum::http::Uri) -> WebError {
-    WebError::NotFound(uri.path().to_string())
-}
-
-/// API errors as `{"error": "..."}` with the same status.
-async fn json_errors(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let response = next.run(request).await;
-    let Some(body) = response.extensions().get::<ErrorBody>().cloned() else {
-        return response;
-    };
-    let (mut parts, _) = response.into_parts();
-    parts.headers.remove(header::CONTENT_TYPE);
-    parts.headers.remove(header::CONTENT_LENGTH);
-    let json = axum::Json(serde_json::json!({
-        "error": body.message,
-        "status": body.status.as_u16(),
-    }));
-    (parts, json).into_response()
+    let path = uri.path();
+    if problem::is_api_path(path) {
+        WebError::NotFound(format!(
+            "no API route `{path}` (fix: the routes are listed in /api/v1/openapi.json, e.g. GET /api/v1/pipelines)"
+        ))
+    } else {
+        WebError::NotFound(path.to_string())
+    }
 }
 
 /// Scripts and styles only from this server, no framing, no MIME sniffing.

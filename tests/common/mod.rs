@@ -284,11 +284,24 @@ pub fn write_config(dir: &Path, config: &Config, pipelines: &[PipelineConfig]) -
 pub struct StopOnDrop(pub std::process::Child);
 
 impl Drop for StopOnDrop {
+    /// SIGTERM, then up to a minute for a graceful stop; a process still running after that
+    /// is killed and the test fails (a hang in shutdown is a defect, not a slow test).
     fn drop(&mut self) {
         use nix::sys::signal::{kill, Signal};
         use nix::unistd::Pid;
         let _ = kill(Pid::from_raw(self.0.id() as i32), Signal::SIGTERM);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while std::time::Instant::now() < deadline {
+            if !matches!(self.0.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = self.0.kill();
         let _ = self.0.wait();
+        if !std::thread::panicking() {
+            panic!("the process did not stop within 60 s of SIGTERM");
+        }
     }
 }
 

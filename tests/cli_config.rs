@@ -3,24 +3,6 @@
 
 mod common;
 
-use std::process::{Command, Output};
-
-fn cassflow(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(common::cassflow_bin());
-    cmd.args(args).current_dir(dir);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("run cassflow")
-}
-
-fn error_line(out: &Output) -> String {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(errors.len(), 1, "exactly one error line: {stderr}");
-    errors[0].to_string()
-}
-
 #[test]
 fn unknown_key_in_file_is_named() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -29,9 +11,9 @@ fn unknown_key_in_file_is_named() {
         "[cassandra]\nkeyspace = \"x\"\n",
     )
     .expect("write");
-    let out = cassflow(dir.path(), &["config"], &[]);
+    let out = common::run_cassflow(dir.path(), &["config"], &[]);
     assert_eq!(out.status.code(), Some(1));
-    let line = error_line(&out);
+    let line = common::error_line(&out);
     assert!(
         line.contains("unknown config key `cassandra.keyspace`"),
         "{line}"
@@ -43,13 +25,13 @@ fn unknown_key_in_file_is_named() {
 #[test]
 fn bad_value_in_environment_is_named() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = cassflow(
+    let out = common::run_cassflow(
         dir.path(),
         &["config"],
         &[("CASSFLOW_LOCAL__STOP_TIMEOUT", "later")],
     );
     assert_eq!(out.status.code(), Some(1));
-    let line = error_line(&out);
+    let line = common::error_line(&out);
     assert!(line.contains("`local.stop_timeout`"), "{line}");
     assert!(line.contains("CASSFLOW_LOCAL__STOP_TIMEOUT"), "{line}");
 }
@@ -57,7 +39,7 @@ fn bad_value_in_environment_is_named() {
 #[test]
 fn effective_config_is_printed_with_overrides() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = cassflow(
+    let out = common::run_cassflow(
         dir.path(),
         &["config"],
         &[("CASSFLOW_KAFKA__BOOTSTRAP", "127.0.0.1:1234")],
@@ -76,7 +58,7 @@ fn effective_config_is_printed_with_overrides() {
 #[test]
 fn help_explains_the_commands() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = cassflow(dir.path(), &["--help"], &[]);
+    let out = common::run_cassflow(dir.path(), &["--help"], &[]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     for word in ["up", "local", "CASSFLOW_KAFKA__BOOTSTRAP"] {
@@ -96,7 +78,7 @@ fn secrets_are_redacted_unless_asked_for() {
         ("CASSFLOW_WEB__PASSWORD", "web-secret-1"),
         ("CASSFLOW_WEB__API_TOKEN", "token-secret-2-0123456789"),
     ];
-    let out = cassflow(dir.path(), &["config"], &env);
+    let out = common::run_cassflow(dir.path(), &["config"], &env);
     assert!(
         out.status.success(),
         "{}",
@@ -117,7 +99,7 @@ fn secrets_are_redacted_unless_asked_for() {
         "{text}"
     );
 
-    let out = cassflow(dir.path(), &["config", "--show-secrets"], &env);
+    let out = common::run_cassflow(dir.path(), &["config", "--show-secrets"], &env);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     for secret in [
@@ -133,13 +115,13 @@ fn secrets_are_redacted_unless_asked_for() {
 #[test]
 fn values_the_clients_refuse_are_named_at_the_config_check() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = cassflow(
+    let out = common::run_cassflow(
         dir.path(),
         &["config"],
         &[("CASSFLOW_KAFKA__REQUEST_TIMEOUT", "500ms")],
     );
     assert_eq!(out.status.code(), Some(1));
-    let line = error_line(&out);
+    let line = common::error_line(&out);
     assert!(line.contains("`kafka.request_timeout`"), "{line}");
     assert!(line.contains("500ms") && line.contains("1s"), "{line}");
 
@@ -148,18 +130,18 @@ fn values_the_clients_refuse_are_named_at_the_config_check() {
         "[kafka.properties]\n\"socket.timeout.ms\" = \"5\"\n",
     )
     .expect("write");
-    let out = cassflow(dir.path(), &["config"], &[]);
+    let out = common::run_cassflow(dir.path(), &["config"], &[]);
     assert_eq!(out.status.code(), Some(1));
-    let line = error_line(&out);
+    let line = common::error_line(&out);
     assert!(line.contains("socket.timeout.ms"), "{line}");
 }
 
 #[test]
 fn an_empty_web_password_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = cassflow(dir.path(), &["config"], &[("CASSFLOW_WEB__PASSWORD", "")]);
+    let out = common::run_cassflow(dir.path(), &["config"], &[("CASSFLOW_WEB__PASSWORD", "")]);
     assert_eq!(out.status.code(), Some(1));
-    let line = error_line(&out);
+    let line = common::error_line(&out);
     assert!(
         line.contains("`web.password`") && line.contains("empty"),
         "{line}"
@@ -174,17 +156,17 @@ fn run_parameters_are_checked_when_triggered() {
         (r#"{"count": "five"}"#, "`count`"),
         (r#"{"cnt": 5}"#, "`cnt`"),
     ] {
-        let out = cassflow(
+        let out = common::run_cassflow(
             dir.path(),
             &["dags", "trigger", "user_automation", "--conf", conf],
             &[],
         );
         assert_eq!(out.status.code(), Some(1), "{conf}");
-        let line = error_line(&out);
+        let line = common::error_line(&out);
         assert!(line.contains(key), "{line}");
         assert!(line.contains("a whole number of at least 1"), "{line}");
     }
-    let out = cassflow(dir.path(), &["runs", "user_automation", "-o", "json"], &[]);
+    let out = common::run_cassflow(dir.path(), &["runs", "user_automation", "-o", "json"], &[]);
     assert!(
         out.status.success(),
         "{}",
@@ -197,7 +179,7 @@ fn run_parameters_are_checked_when_triggered() {
         Some(0),
         "nothing queued: {runs}"
     );
-    let out = cassflow(
+    let out = common::run_cassflow(
         dir.path(),
         &[
             "dags",

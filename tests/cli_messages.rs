@@ -6,16 +6,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn cassflow(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(common::cassflow_bin());
-    cmd.args(args).current_dir(dir).env_remove("RUST_LOG");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("run cassflow")
-}
+use std::process::Output;
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -42,7 +33,7 @@ fn config_error(file: Option<&str>, env: &[(&str, &str)]) -> String {
     if let Some(text) = file {
         std::fs::write(dir.path().join("cassflow.toml"), text).expect("write");
     }
-    the_error(&cassflow(dir.path(), &["config"], env))
+    the_error(&common::run_cassflow(dir.path(), &["config"], env))
 }
 
 #[test]
@@ -100,21 +91,21 @@ fn key_paths_are_written_one_way() {
 fn the_web_password_rule_applies_only_where_the_ui_is_served() {
     let dir = tempfile::tempdir().expect("tempdir");
     let public = [("CASSFLOW_WEB__BIND", "0.0.0.0:18080")];
-    let out = cassflow(dir.path(), &["dags", "list"], &public);
+    let out = common::run_cassflow(dir.path(), &["dags", "list"], &public);
     assert!(
         out.status.success(),
         "dags list serves nothing: {}",
         stderr(&out)
     );
     // The configuration check still applies it.
-    let line = the_error(&cassflow(dir.path(), &["config"], &public));
+    let line = the_error(&common::run_cassflow(dir.path(), &["config"], &public));
     assert!(line.contains("`web.password`"), "{line}");
 }
 
 #[test]
 fn local_stop_when_nothing_runs_prints_one_line_per_server() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = cassflow(dir.path(), &["local", "stop"], &[]);
+    let out = common::run_cassflow(dir.path(), &["local", "stop"], &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stderr(&out), "", "no log lines before the report");
     let text = String::from_utf8_lossy(&out.stdout);
@@ -135,7 +126,7 @@ fn check_lag_with_kafka_down_names_the_broker_and_the_fix() {
     let dir = tempfile::tempdir().expect("tempdir");
     let [port] = common::free_ports();
     let bootstrap = format!("127.0.0.1:{port}");
-    let out = cassflow(
+    let out = common::run_cassflow(
         dir.path(),
         &["check", "lag"],
         &[
@@ -167,7 +158,7 @@ fn stream_and_produce_with_kafka_down_say_it_once_with_the_fix() {
         &["stream"][..],
         &["produce", "--source", "generator", "--count", "1"][..],
     ] {
-        let line = the_error(&cassflow(dir.path(), args, &env));
+        let line = the_error(&common::run_cassflow(dir.path(), args, &env));
         assert!(line.contains(&bootstrap), "{args:?}: {line}");
         assert!(
             line.contains("cassflow local start") && line.contains("kafka.bootstrap"),
@@ -181,7 +172,7 @@ fn check_rows_with_cassandra_down_gives_the_cause_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let [port] = common::free_ports();
     let contact = format!("127.0.0.1:{port}");
-    let out = cassflow(
+    let out = common::run_cassflow(
         dir.path(),
         &["check", "rows", "--min", "1"],
         &[("CASSFLOW_CASSANDRA__CONTACT_POINTS", &contact)],
@@ -202,7 +193,7 @@ fn produce_from_an_unreachable_api_counts_its_attempts_one_way() {
     let [port] = common::free_ports();
     let url = format!("http://127.0.0.1:{port}/api/");
     let bootstrap = common::stack_config().kafka.bootstrap;
-    let out = cassflow(
+    let out = common::run_cassflow(
         dir.path(),
         &["produce", "--source", "randomuser", "--count", "1"],
         &[
@@ -239,7 +230,7 @@ async fn check_rows_on_a_missing_table_says_which_and_how_to_create_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (file, p) = stack_file(dir.path());
     let file = file.to_string_lossy().into_owned();
-    let out = cassflow(
+    let out = common::run_cassflow(
         dir.path(),
         &["--config", &file, "check", "rows", "--min", "1"],
         &[],
@@ -262,7 +253,7 @@ async fn check_lag_on_a_missing_topic_says_which_and_how_to_create_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (file, p) = stack_file(dir.path());
     let file = file.to_string_lossy().into_owned();
-    let out = cassflow(dir.path(), &["--config", &file, "check", "lag"], &[]);
+    let out = common::run_cassflow(dir.path(), &["--config", &file, "check", "lag"], &[]);
     let line = the_error(&out);
     assert!(
         line.contains(&format!("topic `{}` does not exist", p.topic)),
@@ -280,7 +271,7 @@ async fn check_rows_passes_on_a_table_that_holds_them() {
     common::produce(&config, &p.topic, &records).await;
     common::stream_until_table_holds(&config, &p, &records).await;
     let file = file.to_string_lossy().into_owned();
-    let out = cassflow(
+    let out = common::run_cassflow(
         dir.path(),
         &["--config", &file, "check", "rows", "--min", "3"],
         &[],

@@ -4,26 +4,10 @@
 
 mod common;
 
-use std::process::{Command, Output};
-
-fn cassflow(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(common::cassflow_bin());
-    cmd.args(args).current_dir(dir).env_remove("RUST_LOG");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("run cassflow")
-}
+use std::process::Output;
 
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn error_line(out: &Output) -> String {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(errors.len(), 1, "exactly one error line: {stderr}");
-    errors[0].to_string()
 }
 
 #[test]
@@ -50,7 +34,7 @@ fn examples_in_help_are_one_per_line() {
             &["  cassflow import-connector cassandra-sink.properties > cassflow.toml"][..],
         ),
     ] {
-        let out = cassflow(dir.path(), args, &[]);
+        let out = common::run_cassflow(dir.path(), args, &[]);
         assert!(out.status.success(), "{args:?}");
         let text = stdout(&out);
         for example in examples {
@@ -73,7 +57,7 @@ fn every_option_and_argument_is_described() {
         let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
         // `-h`: one line per entry (long help puts descriptions on the next line).
         args.push("-h");
-        let out = cassflow(dir.path(), &args, &[]);
+        let out = common::run_cassflow(dir.path(), &args, &[]);
         assert!(out.status.success(), "{args:?}");
         let text = stdout(&out);
         let mut section = "";
@@ -142,9 +126,9 @@ fn produce_refuses_flags_that_conflict_naming_both() {
             ["--raw", "--seed"],
         ),
     ] {
-        let out = cassflow(dir.path(), args, &[]);
+        let out = common::run_cassflow(dir.path(), args, &[]);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
-        let line = error_line(&out);
+        let line = common::error_line(&out);
         assert!(line.contains("cannot be used with"), "{args:?}: {line}");
         for name in names {
             assert!(line.contains(name), "{args:?}: {line}");
@@ -156,9 +140,9 @@ fn produce_refuses_flags_that_conflict_naming_both() {
 fn a_negative_rate_is_explained_with_an_example() {
     let dir = tempfile::tempdir().expect("tempdir");
     for rate in ["-1", "0", "fast"] {
-        let out = cassflow(dir.path(), &["produce", "--rate", rate], &[]);
+        let out = common::run_cassflow(dir.path(), &["produce", "--rate", rate], &[]);
         assert_eq!(out.status.code(), Some(2), "{rate}");
-        let line = error_line(&out);
+        let line = common::error_line(&out);
         assert!(line.contains(&format!("`{rate}` is not a rate")), "{line}");
         assert!(line.contains("e.g. --rate 100"), "{line}");
     }
@@ -169,7 +153,7 @@ fn dags_list_shows_no_next_run_in_the_past() {
     let dir = tempfile::tempdir().expect("tempdir");
     let now = chrono::Utc::now();
     let next_run = |dir: &std::path::Path| {
-        let out = cassflow(dir, &["dags", "list"], &[]);
+        let out = common::run_cassflow(dir, &["dags", "list"], &[]);
         assert!(
             out.status.success(),
             "{}",
@@ -195,7 +179,7 @@ fn dags_list_shows_no_next_run_in_the_past() {
         Ok(at) => assert!(at >= now, "NEXT RUN {cell} is in the past"),
         Err(_) => assert_eq!(cell, "due now"),
     }
-    let out = cassflow(dir.path(), &["dags", "pause", "user_automation"], &[]);
+    let out = common::run_cassflow(dir.path(), &["dags", "pause", "user_automation"], &[]);
     assert!(
         out.status.success(),
         "{}",
@@ -232,7 +216,7 @@ fn local_status_counts_data_on_disk_not_preallocated_length() {
         ),
     ];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let out = cassflow(dir.path(), &["local", "status"], &env);
+    let out = common::run_cassflow(dir.path(), &["local", "status"], &env);
     assert_eq!(
         out.status.code(),
         Some(3),

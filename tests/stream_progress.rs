@@ -9,6 +9,25 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+/// `cassflow stream` on `file` with its stderr (the log) and stdout (the summary) piped.
+fn stream_logging_to_a_pipe(
+    dir: &std::path::Path,
+    file: &std::path::Path,
+) -> (common::StopOnDrop, std::process::ChildStderr) {
+    let mut child = Command::new(common::cassflow_bin())
+        .arg("--config")
+        .arg(file)
+        .arg("stream")
+        .env_remove("RUST_LOG")
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn cassflow stream");
+    let stderr = child.stderr.take().expect("stderr");
+    (common::StopOnDrop(child), stderr)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stream_logs_assignment_and_progress() {
     let config = common::stack().await;
@@ -17,18 +36,7 @@ async fn stream_logs_assignment_and_progress() {
     let records = common::users(200, "progress");
     common::produce(&config, &pipeline.topic, &records).await;
     let file = common::write_config(dir.path(), &config, std::slice::from_ref(&pipeline));
-    let mut child = Command::new(common::cassflow_bin())
-        .arg("--config")
-        .arg(&file)
-        .arg("stream")
-        .env_remove("RUST_LOG")
-        .current_dir(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn cassflow stream");
-    let stderr = child.stderr.take().expect("stderr");
-    let _stream = common::StopOnDrop(child);
+    let (_stream, stderr) = stream_logging_to_a_pipe(dir.path(), &file);
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -71,19 +79,8 @@ async fn a_stream_whose_log_reader_went_away_still_stops_on_sigterm() {
     let dir = tempfile::tempdir().expect("tempdir");
     let pipeline = common::users_pipeline("closedlog");
     let file = common::write_config(dir.path(), &config, std::slice::from_ref(&pipeline));
-    let mut child = Command::new(common::cassflow_bin())
-        .arg("--config")
-        .arg(&file)
-        .arg("stream")
-        .env_remove("RUST_LOG")
-        .current_dir(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn cassflow stream");
-    let stderr = child.stderr.take().expect("stderr");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut stream = common::StopOnDrop(child);
+    let (mut stream, stderr) = stream_logging_to_a_pipe(dir.path(), &file);
+    let stdout = stream.0.stdout.take().expect("stdout");
     let ours = format!("pipeline={}", pipeline.name);
     let started = tokio::task::spawn_blocking(move || {
         let mut lines = BufReader::new(stderr).lines().map_while(Result::ok);

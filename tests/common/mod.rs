@@ -279,6 +279,25 @@ pub fn write_config(dir: &Path, config: &Config, pipelines: &[PipelineConfig]) -
     file
 }
 
+/// `cassflow <args>` run in `dir` with `env` added (and no inherited `RUST_LOG`), to the end.
+pub fn run_cassflow(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    std::process::Command::new(cassflow_bin())
+        .args(args)
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .envs(env.iter().copied())
+        .output()
+        .expect("run cassflow")
+}
+
+/// The one `error:` line a failed run printed on stderr.
+pub fn error_line(out: &std::process::Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "exactly one error line: {stderr}");
+    errors[0].to_string()
+}
+
 /// A child process (e.g. `cassflow stream`), stopped with SIGTERM and reaped when dropped,
 /// even when an assertion fails.
 pub struct StopOnDrop(pub std::process::Child);

@@ -98,9 +98,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let mut config = config;
             if let Some(name) = pipeline {
+                let names: Vec<String> = config
+                    .pipelines
+                    .iter()
+                    .map(|p| format!("`{}`", p.name))
+                    .collect();
                 config.pipelines.retain(|p| p.name == name);
                 if config.pipelines.is_empty() {
-                    anyhow::bail!("no pipeline named `{name}` (fix: see `cassflow config` for the configured names)");
+                    anyhow::bail!(
+                        "no pipeline named `{name}`; configured: {} (fix: pass one of them to --pipeline)",
+                        names.join(", ")
+                    );
                 }
             }
             let shutdown = CancellationToken::new();

@@ -280,3 +280,17 @@ async fn check_rows_passes_on_a_table_that_holds_them() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("has 3 rows"), "{text}");
 }
+
+#[test]
+fn stream_of_an_unknown_pipeline_lists_the_configured_ones() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let line = the_error(&common::run_cassflow(
+        dir.path(),
+        &["stream", "--pipeline", "nope"],
+        &[],
+    ));
+    assert!(
+        line.contains("`nope`") && line.contains("configured: `users`"),
+        "{line}"
+    );
+}

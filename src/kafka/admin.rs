@@ -10,6 +10,8 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::types::RDKafkaErrorCode;
 use std::time::Duration;
 
+const MIN_INSYNC_REPLICAS: &str = "min.insync.replicas";
+
 /// What a broker told us about the cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterInfo {
@@ -49,8 +51,9 @@ pub async fn probe(cfg: &KafkaConfig, timeout: Duration) -> Result<ClusterInfo, 
     .await?
 }
 
-/// Creates `topic` with the given partitions and replication unless it exists.
-/// Returns true when this call created it.
+/// Creates `topic` with the given partitions and replication unless it exists; a
+/// replication of -1 takes the brokers' `default.replication.factor` (as Kafka's
+/// CreateTopics request does). Returns true when this call created it.
 pub async fn ensure_topic(
     cfg: &KafkaConfig,
     topic: &str,
@@ -61,7 +64,9 @@ pub async fn ensure_topic(
 }
 
 /// Like [`ensure_topic`], with topic configs (e.g. `max.message.bytes`) for a topic it
-/// creates; an existing topic is left as it is.
+/// creates; an existing topic is left as it is. A replication of 3 or more gets
+/// `min.insync.replicas` a majority of it (2 of 3) unless `configs` sets it, so an
+/// `acks=all` write survives the loss of one broker and is never acknowledged by one alone.
 ///
 /// The topic is looked up first and created only when the broker says it is missing, so an
 /// existing topic needs only Describe permission, not Create (a user allowed to read and
@@ -89,6 +94,10 @@ pub async fn ensure_topic_with(
         partitions,
         TopicReplication::Fixed(i32::from(replication)),
     );
+    let majority = (replication / 2 + 1).to_string();
+    if replication >= 3 && !configs.iter().any(|(k, _)| *k == MIN_INSYNC_REPLICAS) {
+        new_topic = new_topic.set(MIN_INSYNC_REPLICAS, &majority);
+    }
     for (key, value) in configs {
         new_topic = new_topic.set(key, value);
     }

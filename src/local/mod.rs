@@ -208,6 +208,10 @@ impl LocalStack {
                 report.already_running.push((node, pid));
                 continue;
             }
+            // Just killed (kill -9, a crash): its ports are free once its last thread is gone.
+            if let Some(pid) = process::recorded_pid(&self.files(node)) {
+                process::wait_gone(pid, Duration::from_secs(10)).await;
+            }
             self.check_ports_free(node, &ports)?;
             pending.push(node);
         }

@@ -12,6 +12,13 @@ use std::time::Duration;
 
 const MIN_INSYNC_REPLICAS: &str = "min.insync.replicas";
 
+/// The `min.insync.replicas` a topic created with `replication` gets: a majority from 3
+/// replicas on (2 of 3, 3 of 5); None below (and for -1, the brokers' default), where a
+/// majority would be every replica and one broker's loss would stop the writes.
+fn min_insync_replicas(replication: i16) -> Option<i16> {
+    (replication >= 3).then_some(replication / 2 + 1)
+}
+
 /// What a broker told us about the cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterInfo {
@@ -94,9 +101,11 @@ pub async fn ensure_topic_with(
         partitions,
         TopicReplication::Fixed(i32::from(replication)),
     );
-    let majority = (replication / 2 + 1).to_string();
-    if replication >= 3 && !configs.iter().any(|(k, _)| *k == MIN_INSYNC_REPLICAS) {
-        new_topic = new_topic.set(MIN_INSYNC_REPLICAS, &majority);
+    let majority = min_insync_replicas(replication).map(|n| n.to_string());
+    if let Some(majority) = &majority {
+        if !configs.iter().any(|(k, _)| *k == MIN_INSYNC_REPLICAS) {
+            new_topic = new_topic.set(MIN_INSYNC_REPLICAS, majority);
+        }
     }
     for (key, value) in configs {
         new_topic = new_topic.set(key, value);
@@ -253,6 +262,15 @@ async fn unreachable_reason(cfg: &KafkaConfig) -> Result<String, KafkaError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replicated_topics_need_a_majority_in_sync() {
+        assert_eq!(min_insync_replicas(-1), None, "the brokers' default");
+        assert_eq!(min_insync_replicas(1), None);
+        assert_eq!(min_insync_replicas(2), None);
+        assert_eq!(min_insync_replicas(3), Some(2));
+        assert_eq!(min_insync_replicas(5), Some(3));
+    }
 
     #[test]
     fn an_existing_topic_is_not_created_again() {

@@ -74,7 +74,7 @@ pub async fn prepare(config: &Config) -> Result<Prepared, UpError> {
         );
         let report = stack.start_only(&missing).await?;
         say!("{}", report.to_string().trim_end());
-        prepared.started = report.started.iter().map(|(s, ..)| *s).collect();
+        prepared.started = report.started_servers();
     }
     for pipeline in &config.pipelines {
         for (topic, partitions) in [
@@ -85,7 +85,7 @@ pub async fn prepare(config: &Config) -> Result<Prepared, UpError> {
                 &config.kafka,
                 &topic,
                 partitions,
-                pipeline.topic_replication,
+                pipeline.topic_replication_factor(),
             )
             .await?;
             tracing::info!(%topic, partitions, created, "topic ready");

@@ -196,3 +196,61 @@ fn run_parameters_are_checked_when_triggered() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn local_cluster_sizes_outside_what_the_stack_runs_are_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (var, value, key, range) in [
+        (
+            "CASSFLOW_LOCAL__CASSANDRA_NODES",
+            "4",
+            "local.cassandra_nodes",
+            "1 to 3",
+        ),
+        (
+            "CASSFLOW_LOCAL__KAFKA_BROKERS",
+            "0",
+            "local.kafka_brokers",
+            "1 to 5",
+        ),
+        (
+            "CASSFLOW_LOCAL__KAFKA_BROKERS",
+            "6",
+            "local.kafka_brokers",
+            "1 to 5",
+        ),
+    ] {
+        let out = cassflow(dir.path(), &["config"], &[(var, value)]);
+        assert_eq!(out.status.code(), Some(1), "{var}={value}");
+        let line = error_line(&out);
+        assert!(line.contains(&format!("`{key}`")), "{line}");
+        assert!(line.contains(range), "{line}");
+        assert!(line.contains("fix: use"), "{line}");
+    }
+}
+
+#[test]
+fn a_bootstrap_that_does_not_list_every_local_broker_is_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("cassflow.toml"),
+        "[kafka]\nbootstrap = \"127.0.0.1:9092\"\n[local]\nkafka_brokers = 3\n",
+    )
+    .expect("write");
+    let out = cassflow(dir.path(), &["config"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let line = error_line(&out);
+    assert!(line.contains("`kafka.bootstrap`"), "{line}");
+    assert!(line.contains("local.kafka_brokers = 3"), "{line}");
+    assert!(
+        line.contains("127.0.0.1:9092,127.0.0.1:9192,127.0.0.1:9292"),
+        "{line}"
+    );
+    let three = "127.0.0.1:9092,127.0.0.1:9192,127.0.0.1:9292";
+    let out = cassflow(
+        dir.path(),
+        &["config"],
+        &[("CASSFLOW_KAFKA__BOOTSTRAP", three)],
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+}

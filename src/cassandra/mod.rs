@@ -39,14 +39,9 @@ pub enum CassandraError {
 /// quoted user-defined type name (`list<frozen<"Person">>`), which with full metadata
 /// makes every schema refresh, and so every DDL's schema agreement, fail cluster-wide.
 pub async fn connect(cfg: &CassandraConfig) -> Result<Session, CassandraError> {
-    let mut builder = SessionBuilder::new()
-        .connection_timeout(cfg.request_timeout)
-        .fetch_full_schema_metadata(false);
+    let mut builder = session_builder(cfg);
     for node in cfg.contact_points.split(',').map(str::trim) {
         builder = builder.known_node(node);
-    }
-    if let (Some(user), Some(password)) = (&cfg.username, &cfg.password) {
-        builder = builder.user(user, password);
     }
     builder
         .build()
@@ -55,6 +50,17 @@ pub async fn connect(cfg: &CassandraConfig) -> Result<Session, CassandraError> {
             contact_points: cfg.contact_points.clone(),
             source,
         })
+}
+
+/// A session builder with the configured timeouts and credentials, and no node yet.
+fn session_builder(cfg: &CassandraConfig) -> SessionBuilder {
+    let mut builder = SessionBuilder::new()
+        .connection_timeout(cfg.request_timeout)
+        .fetch_full_schema_metadata(false);
+    if let (Some(user), Some(password)) = (&cfg.username, &cfg.password) {
+        builder = builder.user(user, password);
+    }
+    builder
 }
 
 /// The server's `release_version`, e.g. `5.0.6`.
@@ -108,6 +114,37 @@ async fn system_local(session: &Session, column: &'static str) -> Result<String,
             what,
             detail: "no row".into(),
         })
+}
+
+/// Connects to the one node at `address` (the driver is kept from its peers) and asks it
+/// for its release version, within `timeout`: proof that this node serves CQL, which a
+/// node does only once it has joined its ring.
+pub async fn probe_node(
+    cfg: &CassandraConfig,
+    address: std::net::SocketAddr,
+    timeout: Duration,
+) -> Result<String, CassandraError> {
+    let connect_failed = |source| CassandraError::Connect {
+        contact_points: address.to_string(),
+        source,
+    };
+    tokio::time::timeout(timeout, async {
+        let only =
+            scylla::policies::host_filter::AllowListHostFilter::new([address]).map_err(|e| {
+                connect_failed(scylla::errors::NewSessionError::FailedToResolveAnyHostname(
+                    vec![e.to_string()],
+                ))
+            })?;
+        let session = session_builder(cfg)
+            .known_node_addr(address)
+            .host_filter(std::sync::Arc::new(only))
+            .build()
+            .await
+            .map_err(connect_failed)?;
+        release_version(&session).await
+    })
+    .await
+    .map_err(|_| CassandraError::Timeout(timeout))?
 }
 
 /// Connects and asks for the release version, within `timeout`: proof that CQL is served.

@@ -14,13 +14,14 @@ pub fn quote(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))
 }
 
-/// The replication map for keyspaces cassflow creates.
+/// The replication map for keyspaces cassflow creates. Without a replication factor,
+/// SimpleStrategy takes the server's `default_keyspace_rf` (Cassandra 4.1 and newer).
 fn replication(cfg: &CassandraConfig) -> String {
     if cfg.datacenters.is_empty() {
-        format!(
-            "{{'class': 'SimpleStrategy', 'replication_factor': {}}}",
-            cfg.replication_factor
-        )
+        match cfg.replication_factor {
+            Some(rf) => format!("{{'class': 'SimpleStrategy', 'replication_factor': {rf}}}"),
+            None => "{'class': 'SimpleStrategy'}".into(),
+        }
     } else {
         let dcs: Vec<String> = cfg
             .datacenters
@@ -197,9 +198,11 @@ mod tests {
     #[test]
     fn replication_maps() {
         let mut cfg = CassandraConfig::default();
+        assert_eq!(replication(&cfg), "{'class': 'SimpleStrategy'}");
+        cfg.replication_factor = Some(3);
         assert_eq!(
             replication(&cfg),
-            "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+            "{'class': 'SimpleStrategy', 'replication_factor': 3}"
         );
         cfg.datacenters.insert("dc1".into(), 3);
         assert_eq!(

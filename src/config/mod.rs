@@ -203,8 +203,10 @@ pub struct CassandraConfig {
     /// Password for `username` (used only when both are set).
     #[serde(deserialize_with = "lenient::opt_string")]
     pub password: Option<String>,
-    /// Replication factor for keyspaces cassflow creates (SimpleStrategy).
-    pub replication_factor: u16,
+    /// Replication factor for keyspaces cassflow creates (SimpleStrategy); unset: the
+    /// server's `default_keyspace_rf` (1 unless the cluster sets it; the local stack sets
+    /// it to `min(local.cassandra_nodes, 3)`; needs Cassandra 4.1 or newer).
+    pub replication_factor: Option<u16>,
     /// If set, keyspaces are created with NetworkTopologyStrategy and these per-datacenter factors
     /// instead of `replication_factor`.
     pub datacenters: BTreeMap<String, u16>,
@@ -219,7 +221,7 @@ impl Default for CassandraConfig {
             contact_points: "localhost:9042".into(),
             username: None,
             password: None,
-            replication_factor: 1,
+            replication_factor: None,
             datacenters: BTreeMap::new(),
             request_timeout: Duration::from_secs(12),
         }
@@ -259,8 +261,11 @@ pub struct PipelineConfig {
     pub topic: String,
     /// Partitions used when cassflow creates the topic.
     pub partitions: i32,
-    /// Replication factor used when cassflow creates the topic.
-    pub topic_replication: i16,
+    /// Replication factor used when cassflow creates the topic (with `min.insync.replicas`
+    /// a majority of it when it is 3 or more); unset: the brokers' `default.replication.factor`
+    /// (1 unless the cluster sets it; the local stack sets 3, with `min.insync.replicas` 2,
+    /// when it runs 3 or more brokers).
+    pub topic_replication: Option<i16>,
     /// The Cassandra keyspace of `table`; created when missing whenever the table is (see
     /// `table`), with `cassandra.replication_factor` or `cassandra.datacenters`.
     #[serde(deserialize_with = "lenient::string")]
@@ -345,7 +350,7 @@ impl Default for PipelineConfig {
             name: "users".into(),
             topic: "users_created".into(),
             partitions: 6,
-            topic_replication: 1,
+            topic_replication: None,
             keyspace: "spark_streams".into(),
             table: "created_users".into(),
             dead_letter_topic: None,
@@ -367,6 +372,12 @@ impl Default for PipelineConfig {
 }
 
 impl PipelineConfig {
+    /// The replication factor to create the pipeline's topics with: `topic_replication`,
+    /// or -1, which asks the brokers for their `default.replication.factor`.
+    pub fn topic_replication_factor(&self) -> i16 {
+        self.topic_replication.unwrap_or(-1)
+    }
+
     pub fn dead_letter_topic(&self) -> String {
         self.dead_letter_topic
             .clone()
@@ -581,10 +592,22 @@ pub struct LocalConfig {
     pub kafka_controller_port: u16,
     /// Cassandra's inter-node storage port (loopback only).
     pub cassandra_storage_port: u16,
-    /// JVM heap of the local broker, as given to `-Xmx` (e.g. `512m`).
+    /// Cassandra nodes the local stack runs (1 to 3): node `i` on address `127.0.0.i`, all on
+    /// the ports of `cassandra.contact_points` and `cassandra_storage_port`.
+    pub cassandra_nodes: u8,
+    /// The local JMX port of Cassandra node 1 (node `i` gets this plus `i - 1`), for
+    /// `nodetool -p`; unset: no JMX.
+    pub cassandra_jmx_port: Option<u16>,
+    /// Kafka brokers the local stack runs (1 to 5): broker `i` on the `i`th entry of
+    /// `kafka.bootstrap`, so with more than one broker it must list one entry per broker.
+    /// Brokers 1 to 3 are also KRaft controllers (a quorum of 3 from 3 brokers on, else 1),
+    /// on `kafka_controller_port` plus `i - 1`.
+    pub kafka_brokers: u8,
+    /// JVM heap of each local broker, as given to `-Xmx` (e.g. `512m`).
     #[serde(deserialize_with = "lenient::string")]
     pub kafka_heap: String,
-    /// JVM heap of the local Cassandra, as given to `-Xmx` (e.g. `1g`).
+    /// JVM heap of each local Cassandra node, as given to `-Xmx` (e.g. `1g`; three nodes
+    /// and three brokers fit 24 GB and 2 cores with `768m` and `384m`).
     #[serde(deserialize_with = "lenient::string")]
     pub cassandra_heap: String,
     /// Extra broker properties for the local Kafka, appended to the `server.properties` it
@@ -611,6 +634,9 @@ impl Default for LocalConfig {
             cassandra_version: "5.0.6".into(),
             kafka_controller_port: 9093,
             cassandra_storage_port: 7000,
+            cassandra_nodes: 1,
+            cassandra_jmx_port: None,
+            kafka_brokers: 1,
             kafka_heap: "512m".into(),
             cassandra_heap: "1g".into(),
             kafka_properties: BTreeMap::new(),

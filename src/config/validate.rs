@@ -50,11 +50,11 @@ impl Config {
                     "use a whole number of at least 1",
                 ));
             }
-            if p.topic_replication < 1 {
+            if let Some(rf) = p.topic_replication.filter(|&rf| rf < 1) {
                 return Err(invalid(
                     key("topic_replication"),
-                    format!("{} is not a replication factor", p.topic_replication),
-                    "use a whole number of at least 1",
+                    format!("{rf} is not a replication factor"),
+                    "use a whole number of at least 1, e.g. `topic_replication = 3`, or remove the key for the brokers' default",
                 ));
             }
             if p.group_id.as_ref().is_some_and(|g| g.trim().is_empty()) {
@@ -136,11 +136,11 @@ impl Config {
                 ));
             }
         }
-        if self.cassandra.replication_factor < 1 && self.cassandra.datacenters.is_empty() {
+        if self.cassandra.replication_factor == Some(0) && self.cassandra.datacenters.is_empty() {
             return Err(invalid(
                 "cassandra.replication_factor".into(),
                 "0 replicas cannot hold data".into(),
-                "use at least 1",
+                "use at least 1, e.g. `replication_factor = 3`, or remove the key for the server's default",
             ));
         }
         if self.scheduler.parallelism == 0 {
@@ -209,6 +209,7 @@ impl Config {
             ));
         }
         self.check_client_limits()?;
+        self.check_local_cluster()?;
         for (name, heap) in [
             ("local.kafka_heap", &self.local.kafka_heap),
             ("local.cassandra_heap", &self.local.cassandra_heap),
@@ -282,6 +283,77 @@ impl Config {
         Ok(())
     }
 }
+
+impl Config {
+    /// `local.cassandra_nodes` and `local.kafka_brokers`: node counts the local stack can
+    /// run, and a `kafka.bootstrap` that names every broker (broker `i` listens on its
+    /// `i`th entry).
+    fn check_local_cluster(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, problem: String, fix: String| ConfigError::Invalid {
+            key: key.into(),
+            origin: "the configuration".into(),
+            problem,
+            fix,
+        };
+        let local = &self.local;
+        for (key, value, max) in [
+            (
+                "local.cassandra_nodes",
+                local.cassandra_nodes,
+                MAX_CASSANDRA_NODES,
+            ),
+            (
+                "local.kafka_brokers",
+                local.kafka_brokers,
+                MAX_KAFKA_BROKERS,
+            ),
+        ] {
+            if !(1..=max).contains(&value) {
+                return Err(invalid(
+                    key,
+                    format!("{value} is not a node count the local stack runs (1 to {max})"),
+                    format!(
+                        "use 1 to {max}, e.g. `{} = 3`",
+                        key.trim_start_matches("local.")
+                    ),
+                ));
+            }
+        }
+        let brokers = usize::from(local.kafka_brokers);
+        let listed = self.kafka.bootstrap.split(',').count();
+        if brokers > 1 && listed != brokers {
+            return Err(invalid(
+                "kafka.bootstrap",
+                format!(
+                    "lists {listed} brokers, but local.kafka_brokers = {brokers} runs one per entry"
+                ),
+                format!(
+                    "list one host:port per broker, e.g. `bootstrap = \"{}\"`",
+                    (0..brokers)
+                        .map(|i| format!("127.0.0.1:{}", 9092 + 100 * i))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                ),
+            ));
+        }
+        if let Some(port) = local.cassandra_jmx_port {
+            let last = u32::from(port) + u32::from(local.cassandra_nodes) - 1;
+            if port == 0 || last > u32::from(u16::MAX) {
+                return Err(invalid(
+                    "local.cassandra_jmx_port",
+                    format!("{port} leaves no port for every node"),
+                    "use a port with one free port after it per further node, e.g. `cassandra_jmx_port = 7199`".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The most Cassandra nodes the local stack runs: one per loopback address 127.0.0.1-3.
+pub const MAX_CASSANDRA_NODES: u8 = 3;
+/// The most Kafka brokers the local stack runs.
+pub const MAX_KAFKA_BROKERS: u8 = 5;
 
 impl super::PipelineConfig {
     /// `columns`, `ttl` and `query` of the `i`th pipeline: expressions that parse, columns

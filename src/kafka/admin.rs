@@ -10,6 +10,15 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::types::RDKafkaErrorCode;
 use std::time::Duration;
 
+const MIN_INSYNC_REPLICAS: &str = "min.insync.replicas";
+
+/// The `min.insync.replicas` a topic created with `replication` gets: a majority from 3
+/// replicas on (2 of 3, 3 of 5); None below (and for -1, the brokers' default), where a
+/// majority would be every replica and one broker's loss would stop the writes.
+fn min_insync_replicas(replication: i16) -> Option<i16> {
+    (replication >= 3).then_some(replication / 2 + 1)
+}
+
 /// What a broker told us about the cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterInfo {
@@ -49,8 +58,9 @@ pub async fn probe(cfg: &KafkaConfig, timeout: Duration) -> Result<ClusterInfo, 
     .await?
 }
 
-/// Creates `topic` with the given partitions and replication unless it exists.
-/// Returns true when this call created it.
+/// Creates `topic` with the given partitions and replication unless it exists; a
+/// replication of -1 takes the brokers' `default.replication.factor` (as Kafka's
+/// CreateTopics request does). Returns true when this call created it.
 pub async fn ensure_topic(
     cfg: &KafkaConfig,
     topic: &str,
@@ -61,7 +71,9 @@ pub async fn ensure_topic(
 }
 
 /// Like [`ensure_topic`], with topic configs (e.g. `max.message.bytes`) for a topic it
-/// creates; an existing topic is left as it is.
+/// creates; an existing topic is left as it is. A replication of 3 or more gets
+/// `min.insync.replicas` a majority of it (2 of 3) unless `configs` sets it, so an
+/// `acks=all` write survives the loss of one broker and is never acknowledged by one alone.
 ///
 /// The topic is looked up first and created only when the broker says it is missing, so an
 /// existing topic needs only Describe permission, not Create (a user allowed to read and
@@ -89,6 +101,12 @@ pub async fn ensure_topic_with(
         partitions,
         TopicReplication::Fixed(i32::from(replication)),
     );
+    let majority = min_insync_replicas(replication).map(|n| n.to_string());
+    if let Some(majority) = &majority {
+        if !configs.iter().any(|(k, _)| *k == MIN_INSYNC_REPLICAS) {
+            new_topic = new_topic.set(MIN_INSYNC_REPLICAS, majority);
+        }
+    }
     for (key, value) in configs {
         new_topic = new_topic.set(key, value);
     }
@@ -244,6 +262,15 @@ async fn unreachable_reason(cfg: &KafkaConfig) -> Result<String, KafkaError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replicated_topics_need_a_majority_in_sync() {
+        assert_eq!(min_insync_replicas(-1), None, "the brokers' default");
+        assert_eq!(min_insync_replicas(1), None);
+        assert_eq!(min_insync_replicas(2), None);
+        assert_eq!(min_insync_replicas(3), Some(2));
+        assert_eq!(min_insync_replicas(5), Some(3));
+    }
 
     #[test]
     fn an_existing_topic_is_not_created_again() {

@@ -1,24 +1,66 @@
-//! The local Apache Kafka broker in KRaft mode (one combined broker and controller on
-//! loopback): its config, the one-time storage format, and its command line.
+//! One local Apache Kafka broker in KRaft mode on loopback (a combined broker and
+//! controller, or a broker only; the quorum is [`super::cluster`]'s): its config, the
+//! one-time storage format with the cluster's id, and its command line.
 
-use super::{template, LocalError, Ports};
+use super::{template, LocalError};
 use crate::config::LocalConfig;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
+
+/// Where one broker lives and what it shares with the others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerSpec {
+    pub node_id: u8,
+    pub host: String,
+    pub port: u16,
+    /// Its controller listener's port, when it is one of the quorum's voters.
+    pub controller_port: Option<u16>,
+    /// `controller.quorum.voters`.
+    pub voters: String,
+    /// Default replication of topics (and of Kafka's own offsets and transaction topics).
+    pub replication: u8,
+    pub min_insync_replicas: u8,
+}
+
+impl BrokerSpec {
+    fn vars(&self, log_dirs: &Path) -> Vec<(&'static str, String)> {
+        let mut listeners = format!("PLAINTEXT://{}:{}", self.host, self.port);
+        let roles = match self.controller_port {
+            Some(port) => {
+                listeners.push_str(&format!(",CONTROLLER://127.0.0.1:{port}"));
+                "broker,controller"
+            }
+            None => "broker",
+        };
+        vec![
+            ("roles", roles.into()),
+            ("node_id", self.node_id.to_string()),
+            ("voters", self.voters.clone()),
+            ("listeners", listeners),
+            ("host", self.host.clone()),
+            ("port", self.port.to_string()),
+            ("log_dirs", log_dirs.display().to_string()),
+            ("replication", self.replication.to_string()),
+            ("min_isr", self.min_insync_replicas.to_string()),
+        ]
+    }
+}
 
 pub const MAIN_CLASS: &str = "kafka.Kafka";
 const STORAGE_TOOL: &str = "kafka.tools.StorageTool";
 const SERVER_PROPERTIES: &str = include_str!("../../stack/kafka/server.properties.tmpl");
 const LOG4J: &str = include_str!("../../stack/kafka/log4j.properties.tmpl");
 
-/// Writes the broker's config, formats its storage on first use, and returns the command
-/// that runs it.
+/// Writes the broker's config, formats its storage on first use (with the cluster id of
+/// broker 1's storage in `first_data`, when that is formatted already), and returns the
+/// command that runs it.
 pub fn prepare(
     local: &LocalConfig,
-    ports: &Ports,
+    broker: &BrokerSpec,
     lib: &Path,
     dir: &Path,
+    first_data: &Path,
     console_log: &Path,
 ) -> Result<Command, LocalError> {
     let conf = dir.join("conf");
@@ -29,15 +71,7 @@ pub fn prepare(
         detail,
         log: console_log.to_path_buf(),
     };
-    let properties = template::render(
-        SERVER_PROPERTIES,
-        &[
-            ("port", ports.kafka.to_string()),
-            ("controller_port", ports.kafka_controller.to_string()),
-            ("log_dirs", data.display().to_string()),
-        ],
-    )
-    .map_err(fail)?;
+    let properties = template::render(SERVER_PROPERTIES, &broker.vars(&data)).map_err(fail)?;
     let properties = with_overrides(properties, &local.kafka_properties);
     let log4j =
         template::render(LOG4J, &[("log_dir", logs.display().to_string())]).map_err(fail)?;
@@ -48,7 +82,7 @@ pub fn prepare(
 
     let classpath = format!("{}/*", lib.display());
     if !data.join("meta.properties").exists() {
-        let cluster_id = new_cluster_id();
+        let cluster_id = cluster_id_of(first_data).unwrap_or_else(new_cluster_id);
         tracing::info!(%cluster_id, dir = %data.display(), "formatting Kafka storage");
         let output = java(local)
             .args(["-Xmx256m", "-cp", &classpath])
@@ -147,6 +181,15 @@ fn write(path: &Path, text: &str) -> Result<(), LocalError> {
     std::fs::write(path, text).map_err(|e| LocalError::io(format!("write {}", path.display()), e))
 }
 
+/// The `cluster.id` of a formatted storage directory (its `meta.properties`).
+fn cluster_id_of(data: &Path) -> Option<String> {
+    let meta = std::fs::read_to_string(data.join("meta.properties")).ok()?;
+    meta.lines()
+        .find_map(|l| l.trim().strip_prefix("cluster.id="))
+        .map(|id| id.trim().to_string())
+        .filter(|id| !id.is_empty())
+}
+
 /// A KRaft cluster id: 16 random bytes, base64url without padding (as `kafka-storage
 /// random-uuid` prints). Like Kafka's own `Uuid.randomUuid`, it never starts with `-`:
 /// the storage tool's argument parser would read such an id as an option (one id in 64).
@@ -209,24 +252,87 @@ mod tests {
         assert_eq!(with_overrides("a=1\n".into(), &BTreeMap::new()), "a=1\n");
     }
 
+    fn broker(node_id: u8, of: u8) -> BrokerSpec {
+        use super::super::cluster;
+        BrokerSpec {
+            node_id,
+            host: "127.0.0.1".into(),
+            port: 19091 + u16::from(node_id),
+            controller_port: cluster::kafka_controller_port(of, node_id, 19093),
+            voters: cluster::kafka_voters(of, 19093),
+            replication: cluster::default_replication(of),
+            min_insync_replicas: cluster::min_insync_replicas(of),
+        }
+    }
+
+    fn render(spec: &BrokerSpec) -> String {
+        template::render(SERVER_PROPERTIES, &spec.vars(Path::new("/d")))
+            .expect("server.properties renders")
+    }
+
     #[test]
     fn templates_render_completely() {
-        let ports = Ports {
-            kafka: 1,
-            kafka_controller: 2,
-            cassandra: 3,
-            cassandra_storage: 4,
-        };
-        let out = template::render(
-            SERVER_PROPERTIES,
-            &[
-                ("port", ports.kafka.to_string()),
-                ("controller_port", ports.kafka_controller.to_string()),
-                ("log_dirs", "/d".into()),
-            ],
-        )
-        .expect("server.properties renders");
-        assert!(out.contains("127.0.0.1:1"), "{out}");
+        let out = render(&broker(1, 1));
+        assert!(out.contains("process.roles=broker,controller\n"), "{out}");
+        assert!(out.contains("node.id=1\n"), "{out}");
+        assert!(out.contains("controller.quorum.voters=1@127.0.0.1:19093\n"));
+        assert!(
+            out.contains("listeners=PLAINTEXT://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("offsets.topic.replication.factor=1\n"),
+            "{out}"
+        );
+        assert!(out.contains("min.insync.replicas=1\n"), "{out}");
         assert!(template::render(LOG4J, &[("log_dir", "/l".into())]).is_ok());
+    }
+
+    #[test]
+    fn brokers_of_a_cluster_share_the_quorum_and_replicate_by_three() {
+        let voters =
+            "controller.quorum.voters=1@127.0.0.1:19093,2@127.0.0.1:19094,3@127.0.0.1:19095\n";
+        for id in 1..=3 {
+            let out = render(&broker(id, 3));
+            assert!(out.contains(voters), "{out}");
+            assert!(out.contains(&format!("node.id={id}\n")), "{out}");
+            assert!(out.contains("process.roles=broker,controller\n"), "{out}");
+            assert!(
+                out.contains(&format!(
+                    "advertised.listeners=PLAINTEXT://127.0.0.1:{}\n",
+                    19091 + u16::from(id)
+                )),
+                "{out}"
+            );
+            assert!(out.contains("default.replication.factor=3\n"), "{out}");
+            assert!(
+                out.contains("offsets.topic.replication.factor=3\n"),
+                "{out}"
+            );
+            assert!(out.contains("min.insync.replicas=2\n"), "{out}");
+            assert!(out.contains("transaction.state.log.min.isr=2\n"), "{out}");
+        }
+        let fifth = render(&broker(5, 5));
+        assert!(fifth.contains("process.roles=broker\n"), "{fifth}");
+        assert!(
+            fifth.contains("listeners=PLAINTEXT://127.0.0.1:19096\n"),
+            "{fifth}"
+        );
+        assert!(fifth.contains(voters), "{fifth}");
+    }
+
+    #[test]
+    fn later_brokers_take_the_first_brokers_cluster_id() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert_eq!(cluster_id_of(dir.path()), None);
+        std::fs::write(
+            dir.path().join("meta.properties"),
+            "#\nnode.id=1\nversion=1\ncluster.id=AbCdEfGhIjKlMnOpQrStUv\n",
+        )
+        .expect("write");
+        assert_eq!(
+            cluster_id_of(dir.path()).as_deref(),
+            Some("AbCdEfGhIjKlMnOpQrStUv")
+        );
     }
 }

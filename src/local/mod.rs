@@ -1,83 +1,30 @@
 //! The local stack: real Apache Kafka (KRaft) and Apache Cassandra run as background JVM
 //! processes on loopback, assembled from Maven Central artifacts, for `cassflow local`,
 //! `cassflow up` and the integration tests. Owns the lifecycle (start, wait until answering,
-//! status, stop); the per-server details live in [`kafka`] and [`cassandra`], and watching
+//! status, stop) of every node; which nodes there are and where each lives is
+//! [`cluster`]'s, the per-server details live in [`kafka`] and [`cassandra`], and watching
 //! and restarting what `cassflow up` started in [`supervisor`].
 
 mod artifacts;
 mod cassandra;
+mod cluster;
+mod error;
 mod kafka;
 mod process;
 mod report;
 pub mod supervisor;
 mod template;
 
+pub use cluster::Node;
+pub use error::LocalError;
+pub use process::Stopped;
 pub use report::{ServerStatus, StackStatus, StartReport, StopReport};
 
 use crate::config::{CassandraConfig, Config, KafkaConfig, LocalConfig};
 use process::ProcessFiles;
-use std::net::{Ipv4Addr, SocketAddrV4, TcpListener};
+use std::net::SocketAddrV4;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum LocalError {
-    #[error("{tool} not found (fix: {install}, or set {key} to its path)")]
-    ToolMissing {
-        tool: String,
-        key: String,
-        install: String,
-    },
-    #[error("could not resolve {server} {version} from Maven Central: {hint} (log: {log})")]
-    Resolve {
-        server: String,
-        version: String,
-        log: PathBuf,
-        hint: String,
-    },
-    #[error("port {port} for {what} is already in use by another process (fix: stop that process, or set {key} to a free port)")]
-    PortTaken {
-        what: String,
-        port: u16,
-        key: String,
-    },
-    #[error("{server} exited during start{detail} (log: {log})")]
-    Exited {
-        server: String,
-        detail: String,
-        log: PathBuf,
-    },
-    #[error("{server} did not answer within {timeout:?} (fix: read the log, or raise local.start_timeout) (log: {log})")]
-    StartTimeout {
-        server: String,
-        timeout: Duration,
-        log: PathBuf,
-    },
-    #[error("{server} failed to prepare: {detail} (log: {log})")]
-    Prepare {
-        server: String,
-        detail: String,
-        log: PathBuf,
-    },
-    #[error("{context}: {source}")]
-    Io {
-        context: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{what} must be a loopback host:port to run locally, but is `{value}` (fix: point it at 127.0.0.1 or localhost, or run your own server)")]
-    NotLocal { what: String, value: String },
-}
-
-impl LocalError {
-    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        LocalError::Io {
-            context: context.into(),
-            source,
-        }
-    }
-}
 
 /// One of the two servers of the local stack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -168,27 +115,55 @@ impl LocalStack {
         })
     }
 
-    fn server_dir(&self, server: Server) -> PathBuf {
-        self.local.data_dir.join(server.id())
+    /// Every node of `server` this stack runs (`local.kafka_brokers`,
+    /// `local.cassandra_nodes`).
+    pub fn nodes(&self, server: Server) -> Vec<Node> {
+        let count = match server {
+            Server::Kafka => self.local.kafka_brokers,
+            Server::Cassandra => self.local.cassandra_nodes,
+        };
+        Node::all(server, count)
     }
 
-    fn files(&self, server: Server) -> ProcessFiles {
-        let dir = self.server_dir(server);
+    fn nodes_of(&self, servers: &[Server]) -> Vec<Node> {
+        Server::ALL
+            .into_iter()
+            .filter(|s| servers.contains(s))
+            .flat_map(|s| self.nodes(s))
+            .collect()
+    }
+
+    fn node_dir(&self, node: Node) -> PathBuf {
+        node.dir(&self.local.data_dir)
+    }
+
+    fn files(&self, node: Node) -> ProcessFiles {
+        let dir = self.node_dir(node);
         ProcessFiles {
-            pid: dir.join(format!("{}.pid", server.id())),
+            pid: dir.join(format!("{}.pid", node.server.id())),
             log: dir.join("logs").join("console.log"),
-            marker: server.main_class().to_string(),
+            marker: node.server.main_class().to_string(),
         }
     }
 
-    /// The log a user should read when `server` misbehaves: the server's own log (its
-    /// console log holds only what the JVM prints before logging starts).
+    /// The log a user should read when `server` (its first node) misbehaves.
     pub fn log_path(&self, server: Server) -> PathBuf {
-        let logs = self.server_dir(server).join("logs");
-        match server {
+        self.node_log_path(Node::all(server, 1)[0])
+    }
+
+    /// The log a user should read when a node misbehaves: the server's own log (its
+    /// console log holds only what the JVM prints before logging starts).
+    pub fn node_log_path(&self, node: Node) -> PathBuf {
+        let logs = self.node_dir(node).join("logs");
+        match node.server {
             Server::Kafka => logs.join("server.log"),
             Server::Cassandra => logs.join("system.log"),
         }
+    }
+
+    /// The pid of a node, if it runs.
+    pub fn node_pid(&self, node: Node) -> Option<u32> {
+        process::running_pid(&self.files(node))
     }
 
     /// Resolves both servers' jars into the cache (downloading them on first use) without
@@ -211,64 +186,100 @@ impl LocalStack {
         self.start_only(&Server::ALL).await
     }
 
-    /// Starts the given servers unless they run already, and waits until each answers.
+    /// Starts every node of the given servers unless it runs already, and waits until each
+    /// answers.
     pub async fn start_only(&self, servers: &[Server]) -> Result<StartReport, LocalError> {
+        self.start_nodes(&self.nodes_of(servers)).await
+    }
+
+    /// Starts the given nodes unless they run already, and waits until each answers: Kafka's
+    /// brokers all at once (a controller quorum forms only once a majority runs), Cassandra's
+    /// nodes one after another in index order (Cassandra refuses concurrent bootstraps, and a
+    /// node joins through the seeds, nodes 1 and 2), both servers side by side.
+    pub async fn start_nodes(&self, nodes: &[Node]) -> Result<StartReport, LocalError> {
         let ports = self.ports()?;
         std::fs::create_dir_all(&self.local.data_dir)
             .map_err(|e| LocalError::io(format!("create {}", self.local.data_dir.display()), e))?;
         let _lock = self.lock().await?;
         let mut pending = Vec::new();
         let mut report = StartReport::default();
-        for &server in servers {
-            let files = self.files(server);
-            if let Some(pid) = process::running_pid(&files) {
-                report.already_running.push((server, pid));
+        for &node in nodes {
+            if let Some(pid) = self.node_pid(node) {
+                report.already_running.push((node, pid));
                 continue;
             }
-            self.check_ports_free(server, &ports)?;
-            pending.push(server);
+            // Just killed (kill -9, a crash): its ports are free once its last thread is gone.
+            if let Some(pid) = process::recorded_pid(&self.files(node)) {
+                process::wait_gone(pid, Duration::from_secs(10)).await;
+            }
+            self.check_ports_free(node, &ports)?;
+            pending.push(node);
         }
         if !pending.is_empty() {
             check_java(&self.local.java)?;
         }
-        let cache = self.local.cache_dir();
+        let (brokers, cassandra): (Vec<Node>, Vec<Node>) =
+            pending.into_iter().partition(|n| n.server == Server::Kafka);
         let mut launched = Vec::new();
-        for server in pending {
-            let version = self.version(server);
-            let lib = artifacts::ensure(server, version, &cache, &self.local.maven)?;
-            let dir = self.server_dir(server);
-            let files = self.files(server);
-            for sub in ["logs", "conf", "data"] {
-                std::fs::create_dir_all(dir.join(sub)).map_err(|e| {
-                    LocalError::io(format!("create {}", dir.join(sub).display()), e)
-                })?;
-            }
-            let command = match server {
-                Server::Kafka => kafka::prepare(&self.local, &ports, &lib, &dir, &files.log)?,
-                Server::Cassandra => cassandra::prepare(&self.local, &ports, &lib, &dir)?,
-            };
-            let pid = process::spawn(command, &files)?;
-            std::fs::write(dir.join("version"), version).map_err(|e| {
-                LocalError::io(format!("write {}", dir.join("version").display()), e)
-            })?;
-            tracing::info!(
-                server = server.id(),
-                pid,
-                "started, waiting until it answers"
-            );
-            launched.push((server, pid, Instant::now()));
+        for &broker in &brokers {
+            let pid = self.launch(broker, &ports)?;
+            launched.push((broker, pid, Instant::now()));
         }
-        let waits = launched
-            .iter()
-            .map(|&(server, pid, since)| self.wait_ready(server, pid, since));
-        for result in futures::future::join_all(waits).await {
+        let kafka = futures::future::join_all(
+            launched
+                .iter()
+                .map(|&(node, pid, since)| self.wait_ready(node, pid, since)),
+        );
+        let cassandra = async {
+            let mut ready = Vec::new();
+            for &node in &cassandra {
+                let pid = self.launch(node, &ports)?;
+                ready.push(self.wait_ready(node, pid, Instant::now()).await?);
+            }
+            Ok::<_, LocalError>(ready)
+        };
+        let (kafka, cassandra) = futures::future::join(kafka, cassandra).await;
+        for result in kafka {
             report.started.push(result?);
         }
-        for &(server, pid) in &report.already_running {
-            let version = self.probe(server, Duration::from_secs(10)).await.ok();
-            report.started_versions.push((server, pid, version));
+        report.started.extend(cassandra?);
+        for &(node, pid) in &report.already_running {
+            let version = self.probe_node(node, Duration::from_secs(10)).await.ok();
+            report.started_versions.push((node, pid, version));
         }
         Ok(report)
+    }
+
+    /// Writes one node's config and spawns it; returns its pid.
+    fn launch(&self, node: Node, ports: &Ports) -> Result<u32, LocalError> {
+        let server = node.server;
+        let version = self.version(server);
+        let lib = artifacts::ensure(server, version, &self.local.cache_dir(), &self.local.maven)?;
+        let dir = self.node_dir(node);
+        let files = self.files(node);
+        for sub in ["logs", "conf", "data"] {
+            std::fs::create_dir_all(dir.join(sub))
+                .map_err(|e| LocalError::io(format!("create {}", dir.join(sub).display()), e))?;
+        }
+        let command = match server {
+            Server::Kafka => {
+                let first = self.node_dir(self.nodes(server)[0]).join("data");
+                let spec = self.broker_spec(node)?;
+                kafka::prepare(&self.local, &spec, &lib, &dir, &first, &files.log)?
+            }
+            Server::Cassandra => {
+                cassandra::prepare(&self.local, &self.cassandra_spec(node, ports), &lib, &dir)?
+            }
+        };
+        let pid = process::spawn(command, &files)?;
+        std::fs::write(dir.join("version"), version)
+            .map_err(|e| LocalError::io(format!("write {}", dir.join("version").display()), e))?;
+        tracing::info!(
+            node = %node.name(),
+            pid,
+            "started, waiting until it answers"
+        );
+        Ok(pid)
     }
 
     /// Stops both servers (Kafka first, so no client is left writing to a stopped database).
@@ -276,58 +287,83 @@ impl LocalStack {
         self.stop_only(&Server::ALL).await
     }
 
-    /// Stops the given servers, in the stack's order.
+    /// Stops every node of the given servers, in the stack's order.
     pub async fn stop_only(&self, servers: &[Server]) -> Result<StopReport, LocalError> {
+        self.stop_nodes(&self.nodes_of(servers)).await
+    }
+
+    /// Stops the given nodes: Kafka's first, then Cassandra's, the nodes of one server at
+    /// once (one at a time, the last brokers of a quorum would wait for a majority that
+    /// is gone).
+    pub async fn stop_nodes(&self, nodes: &[Node]) -> Result<StopReport, LocalError> {
         let mut report = StopReport::default();
-        for server in Server::ALL.into_iter().filter(|s| servers.contains(s)) {
-            let outcome = process::stop(&self.files(server), self.local.stop_timeout).await;
-            // The report prints one line per server; this is for --log-level debug only.
-            tracing::debug!(server = server.id(), ?outcome, "stopped");
-            report.outcomes.push((server, outcome));
+        for server in Server::ALL {
+            let of_server: Vec<Node> = nodes
+                .iter()
+                .copied()
+                .filter(|n| n.server == server)
+                .collect();
+            let stops = of_server.iter().map(|&node| async move {
+                let outcome = process::stop(&self.files(node), self.local.stop_timeout).await;
+                // The report prints one line per node; this is for --log-level debug only.
+                tracing::debug!(node = %node.name(), ?outcome, "stopped");
+                (node, outcome)
+            });
+            report
+                .outcomes
+                .extend(futures::future::join_all(stops).await);
         }
         Ok(report)
     }
 
-    /// What runs, on which ports, since when, with how much memory and data.
+    /// What runs, on which address, since when, with how much memory and data: one entry
+    /// per node.
     pub async fn status(&self) -> StackStatus {
         let ports = self.ports().ok();
         let mut servers = Vec::new();
-        for server in Server::ALL {
-            let files = self.files(server);
-            let pid = process::running_pid(&files);
+        for node in self.nodes_of(&Server::ALL) {
+            let server = node.server;
+            let pid = self.node_pid(node);
             let answering = match pid {
-                Some(_) => self.probe(server, Duration::from_secs(5)).await.ok(),
+                Some(_) => self.probe_node(node, Duration::from_secs(5)).await.ok(),
                 None => None,
             };
-            let version = std::fs::read_to_string(self.server_dir(server).join("version"))
+            let dir = self.node_dir(node);
+            let version = std::fs::read_to_string(dir.join("version"))
                 .ok()
                 .map(|v| v.trim().to_string());
+            let address = match server {
+                Server::Kafka => self
+                    .kafka_listener(node)
+                    .ok()
+                    .map(|(host, port)| format!("{host}:{port}")),
+                Server::Cassandra => ports
+                    .map(|p| format!("{}:{}", cluster::cassandra_address(node.index), p.cassandra)),
+            };
             servers.push(ServerStatus {
                 server,
+                node,
                 pid,
                 answering_version: answering,
                 configured_version: version.unwrap_or_else(|| self.version(server).to_string()),
-                port: ports.map(|p| match server {
-                    Server::Kafka => p.kafka,
-                    Server::Cassandra => p.cassandra,
-                }),
+                address,
                 uptime: pid.and_then(process::uptime),
                 rss_bytes: pid.and_then(process::rss_bytes),
-                data_bytes: process::dir_size(&self.server_dir(server).join("data")),
-                log: self.log_path(server),
+                data_bytes: process::dir_size(&dir.join("data")),
+                log: self.node_log_path(node),
             });
         }
         StackStatus { servers }
     }
 
-    /// The end of one server's log, or of both.
+    /// The end of the logs of one server's nodes, or of every node.
     pub fn logs(&self, server: Option<Server>, lines: usize) -> Result<String, LocalError> {
         let mut out = String::new();
-        for s in Server::ALL
-            .into_iter()
-            .filter(|s| server.is_none_or(|x| x == *s))
-        {
-            let path = self.log_path(s);
+        for node in self.nodes_of(&Server::ALL) {
+            if server.is_some_and(|x| x != node.server) {
+                continue;
+            }
+            let path = self.node_log_path(node);
             out.push_str(&format!("==> {} <==\n", path.display()));
             match process::tail(&path, lines) {
                 Ok(text) => out.push_str(&text),
@@ -361,66 +397,62 @@ impl LocalStack {
         }
     }
 
+    /// Proof that one node serves clients: a metadata request to that broker alone, or
+    /// `system.local` over a session that talks to that node alone (a Cassandra node
+    /// serves CQL only once it has joined the ring: up and normal).
+    pub async fn probe_node(&self, node: Node, timeout: Duration) -> Result<String, String> {
+        match node.server {
+            Server::Kafka => {
+                let (host, port) = self.kafka_listener(node).map_err(|e| e.to_string())?;
+                let kafka = KafkaConfig {
+                    bootstrap: format!("{host}:{port}"),
+                    ..self.kafka.clone()
+                };
+                crate::kafka::admin::probe(&kafka, timeout)
+                    .await
+                    .map(|_| self.local.kafka_version.clone())
+                    .map_err(|e| e.to_string())
+            }
+            Server::Cassandra => {
+                let port = self.ports().map_err(|e| e.to_string())?.cassandra;
+                let address = SocketAddrV4::new(cluster::cassandra_address(node.index), port);
+                crate::cassandra::probe_node(&self.cassandra, address.into(), timeout)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+        }
+    }
+
     async fn wait_ready(
         &self,
-        server: Server,
+        node: Node,
         pid: u32,
         since: Instant,
-    ) -> Result<(Server, u32, String, Duration), LocalError> {
-        let files = self.files(server);
+    ) -> Result<(Node, u32, String, Duration), LocalError> {
+        let files = self.files(node);
+        let log = self.node_log_path(node);
         loop {
             if !process::is_alive(pid) {
                 return Err(LocalError::Exited {
-                    server: server.display_name().into(),
-                    detail: exit_detail(server, &files.log, &self.log_path(server)),
+                    server: node.display_name(),
+                    detail: exit_detail(&node.name(), &files.log, &log),
                     log: files.log.clone(),
                 });
             }
-            if let Ok(version) = self.probe(server, Duration::from_secs(3)).await {
+            if let Ok(version) = self.probe_node(node, Duration::from_secs(3)).await {
                 let took = since.elapsed();
-                tracing::info!(server = server.id(), pid, %version, took_s = took.as_secs_f64(), "answering");
-                return Ok((server, pid, version, took));
+                tracing::info!(node = %node.name(), pid, %version, took_s = took.as_secs_f64(), "answering");
+                return Ok((node, pid, version, took));
             }
             if since.elapsed() > self.local.start_timeout {
                 return Err(LocalError::StartTimeout {
-                    server: server.display_name().into(),
+                    server: node.display_name(),
                     timeout: self.local.start_timeout,
-                    log: self.log_path(server),
+                    log,
                 });
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
-    }
-
-    fn check_ports_free(&self, server: Server, ports: &Ports) -> Result<(), LocalError> {
-        let wanted: &[(u16, &str, &str)] = match server {
-            Server::Kafka => &[
-                (ports.kafka, "the Kafka broker", "kafka.bootstrap"),
-                (
-                    ports.kafka_controller,
-                    "the Kafka controller",
-                    "local.kafka_controller_port",
-                ),
-            ],
-            Server::Cassandra => &[
-                (ports.cassandra, "Cassandra CQL", "cassandra.contact_points"),
-                (
-                    ports.cassandra_storage,
-                    "Cassandra storage",
-                    "local.cassandra_storage_port",
-                ),
-            ],
-        };
-        for &(port, what, key) in wanted {
-            if TcpListener::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port)).is_err() {
-                return Err(LocalError::PortTaken {
-                    what: what.into(),
-                    port,
-                    key: key.into(),
-                });
-            }
-        }
-        Ok(())
     }
 
     /// An exclusive lock on the data directory for the duration of a start, so that
@@ -473,8 +505,8 @@ fn check_java(java: &Path) -> Result<(), LocalError> {
     }
 }
 
-/// The line of a server's logs that explains why it exited, if one does.
-fn exit_detail(server: Server, console: &Path, log: &Path) -> String {
+/// The line of a node's logs that explains why it exited, if one does.
+fn exit_detail(node: &str, console: &Path, log: &Path) -> String {
     let mut text = process::tail(console, 200).unwrap_or_default();
     if log != console {
         text.push_str(&process::tail(log, 200).unwrap_or_default());
@@ -500,7 +532,7 @@ fn exit_detail(server: Server, console: &Path, log: &Path) -> String {
             } else {
                 ""
             };
-            return format!(": {short}{hint}; server: {}", server.id());
+            return format!(": {short}{hint}; server: {node}");
         }
     }
     String::new()
@@ -509,6 +541,7 @@ fn exit_detail(server: Server, console: &Path, log: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::TcpListener;
 
     #[test]
     fn loopback_ports() {
@@ -529,7 +562,8 @@ mod tests {
         config.kafka.bootstrap = format!("127.0.0.1:{port}");
         let stack = LocalStack::new(&config);
         let ports = stack.ports().expect("ports");
-        let err = stack.check_ports_free(Server::Kafka, &ports).unwrap_err();
+        let broker = stack.nodes(Server::Kafka)[0];
+        let err = stack.check_ports_free(broker, &ports).unwrap_err();
         let text = err.to_string();
         assert!(text.contains(&format!("port {port}")), "{text}");
         assert!(text.contains("kafka.bootstrap"), "{text}");

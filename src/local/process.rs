@@ -142,6 +142,29 @@ pub fn is_alive(pid: u32) -> bool {
     }
 }
 
+/// Whether every thread of a process has exited, so its sockets are closed. A killed
+/// JVM's main thread turns zombie first while its other threads still tear down, holding
+/// its listening sockets for a moment: [`is_alive`] is already false then.
+pub fn is_gone(pid: u32) -> bool {
+    let threads = match fs::read_dir(format!("/proc/{pid}/task")) {
+        Ok(tasks) => tasks.count(),
+        Err(_) => return true,
+    };
+    threads <= 1 && !is_alive(pid)
+}
+
+/// Waits up to `timeout` until the process is [`is_gone`]; false if it is not by then.
+pub async fn wait_gone(pid: u32, timeout: Duration) -> bool {
+    let started = Instant::now();
+    while !is_gone(pid) {
+        if started.elapsed() >= timeout {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    true
+}
+
 /// How a stop ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stopped {

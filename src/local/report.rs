@@ -1,39 +1,49 @@
-//! What `cassflow local start|stop|status` print: plain aligned lines, one per server.
+//! What `cassflow local start|stop|status` print: plain aligned lines, one per node.
 
 use super::process::Stopped;
-use super::Server;
+use super::{Node, Server};
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Debug, Default)]
 pub struct StartReport {
-    /// Servers this call started: pid, answering version, time until it answered.
-    pub started: Vec<(Server, u32, String, Duration)>,
-    /// Servers that were running before this call.
-    pub already_running: Vec<(Server, u32)>,
-    /// Versions of the already running servers, if they answered.
-    pub started_versions: Vec<(Server, u32, Option<String>)>,
+    /// Nodes this call started: pid, answering version, time until it answered.
+    pub started: Vec<(Node, u32, String, Duration)>,
+    /// Nodes that were running before this call.
+    pub already_running: Vec<(Node, u32)>,
+    /// Versions of the already running nodes, if they answered.
+    pub started_versions: Vec<(Node, u32, Option<String>)>,
+}
+
+impl StartReport {
+    /// The servers of which this call started at least one node, in the stack's order.
+    pub fn started_servers(&self) -> Vec<Server> {
+        Server::ALL
+            .into_iter()
+            .filter(|s| self.started.iter().any(|(n, ..)| n.server == *s))
+            .collect()
+    }
 }
 
 impl fmt::Display for StartReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (server, pid, version, took) in &self.started {
+        for (node, pid, version, took) in &self.started {
             writeln!(
                 f,
-                "{:<10} started      {} {version}  pid {pid}  answering after {:.1}s",
-                server.id(),
-                server.display_name(),
+                "{:<11} started      {} {version}  pid {pid}  answering after {:.1}s",
+                node.name(),
+                node.server.display_name(),
                 took.as_secs_f64()
             )?;
         }
-        for (server, pid, version) in &self.started_versions {
+        for (node, pid, version) in &self.started_versions {
             let version = version.as_deref().unwrap_or("(not answering yet)");
             writeln!(
                 f,
-                "{:<10} already running  {} {version}  pid {pid}",
-                server.id(),
-                server.display_name()
+                "{:<11} already running  {} {version}  pid {pid}",
+                node.name(),
+                node.server.display_name()
             )?;
         }
         Ok(())
@@ -42,18 +52,18 @@ impl fmt::Display for StartReport {
 
 #[derive(Debug, Default)]
 pub struct StopReport {
-    pub outcomes: Vec<(Server, Stopped)>,
+    pub outcomes: Vec<(Node, Stopped)>,
 }
 
 impl fmt::Display for StopReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (server, outcome) in &self.outcomes {
+        for (node, outcome) in &self.outcomes {
             let what = match outcome {
                 Stopped::NotRunning => "was not running".to_string(),
                 Stopped::Gracefully(took) => format!("stopped in {:.1}s", took.as_secs_f64()),
                 Stopped::Killed => "killed after the stop timeout".to_string(),
             };
-            writeln!(f, "{:<10} {what}", server.id())?;
+            writeln!(f, "{:<11} {what}", node.name())?;
         }
         Ok(())
     }
@@ -62,11 +72,13 @@ impl fmt::Display for StopReport {
 #[derive(Debug)]
 pub struct ServerStatus {
     pub server: Server,
+    pub node: Node,
     pub pid: Option<u32>,
     /// The version the server reported, if it answered a probe.
     pub answering_version: Option<String>,
     pub configured_version: String,
-    pub port: Option<u16>,
+    /// `host:port` its clients connect to.
+    pub address: Option<String>,
     pub uptime: Option<Duration>,
     pub rss_bytes: Option<u64>,
     pub data_bytes: u64,
@@ -88,8 +100,8 @@ impl fmt::Display for StackStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "{:<10} {:<12} {:<8} {:<7} {:<8} {:<10} {:<9} {:<9}",
-            "SERVER", "STATE", "VERSION", "PORT", "PID", "UPTIME", "RSS", "DATA"
+            "{:<11} {:<9} {:<8} {:<21} {:<8} {:<8} {:<10} {:<10}",
+            "NODE", "STATE", "VERSION", "ADDRESS", "PID", "UPTIME", "RSS", "DATA"
         )?;
         for s in &self.servers {
             let state = match (s.pid, &s.answering_version) {
@@ -103,11 +115,11 @@ impl fmt::Display for StackStatus {
                 .unwrap_or(&s.configured_version);
             writeln!(
                 f,
-                "{:<10} {:<12} {:<8} {:<7} {:<8} {:<10} {:<9} {:<9}",
-                s.server.id(),
+                "{:<11} {:<9} {:<8} {:<21} {:<8} {:<8} {:<10} {:<10}",
+                s.node.name(),
                 state,
                 version,
-                s.port.map_or("-".into(), |p| p.to_string()),
+                s.address.as_deref().unwrap_or("-"),
                 s.pid.map_or("-".into(), |p| p.to_string()),
                 s.uptime.map_or("-".into(), human_duration),
                 s.rss_bytes.map_or("-".into(), human_bytes),
@@ -115,7 +127,7 @@ impl fmt::Display for StackStatus {
             )?;
         }
         for s in &self.servers {
-            writeln!(f, "{} log: {}", s.server.id(), s.log.display())?;
+            writeln!(f, "{} log: {}", s.node.name(), s.log.display())?;
         }
         Ok(())
     }

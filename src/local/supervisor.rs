@@ -1,5 +1,5 @@
-//! Watching the servers `cassflow up` started, as Compose's `restart: unless-stopped` does:
-//! a server that dies without being stopped (`cassflow local stop` is a stop, a crash or a
+//! Watching the servers `cassflow up` started, node by node, as Compose's `restart:
+//! unless-stopped` does: a node that dies without being stopped (`cassflow local stop` is a stop, a crash or a
 //! `kill -9` is not) is reported at once with the end of its log and started again after a
 //! growing backoff. After [`RestartPolicy::max_crashes`] crashes within
 //! [`RestartPolicy::window`] it is given up, loudly, and the rest of `up` keeps running (the
@@ -9,7 +9,7 @@
 //! Owns the restart policy and the watch loop; what to do with each [`Event`] (print it) is
 //! the caller's. Servers `up` did not start are never handed to it.
 
-use super::{process, LocalStack, Server};
+use super::{process, LocalStack, Node, Server};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -100,7 +100,7 @@ impl CrashHistory {
 pub enum Event {
     /// The server is gone without a stop.
     Died {
-        server: Server,
+        node: Node,
         pid: u32,
         /// "killed by signal 9 (SIGKILL)", when this process spawned it.
         how: Option<String>,
@@ -109,33 +109,33 @@ pub enum Event {
         tail: Vec<String>,
     },
     Restarting {
-        server: Server,
+        node: Node,
         after: Duration,
         crash: usize,
         policy: RestartPolicy,
     },
     Restarted {
-        server: Server,
+        node: Node,
         pid: u32,
         took: Duration,
     },
     RestartFailed {
-        server: Server,
+        node: Node,
         error: String,
     },
     GaveUp {
-        server: Server,
+        node: Node,
         crashes: usize,
         window: Duration,
         log: PathBuf,
     },
     /// Stopped by `cassflow local stop`: not restarted.
     Stopped {
-        server: Server,
+        node: Node,
     },
     /// Running again after a stop or a give-up (started by hand): watched again.
     Watching {
-        server: Server,
+        node: Node,
         pid: u32,
     },
 }
@@ -149,7 +149,7 @@ impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Event::Died {
-                server,
+                node,
                 pid,
                 how,
                 log,
@@ -159,7 +159,7 @@ impl fmt::Display for Event {
                 write!(
                     f,
                     "{} (pid {pid}) died: {how}; last lines of {}:",
-                    server.display_name(),
+                    node.display_name(),
                     log.display()
                 )?;
                 if tail.is_empty() {
@@ -171,29 +171,29 @@ impl fmt::Display for Event {
                 Ok(())
             }
             Event::Restarting {
-                server,
+                node,
                 after,
                 crash,
                 policy,
             } => write!(
                 f,
                 "restarting {} in {} (crash {crash} within {}; gives up at {})",
-                server.display_name(),
+                node.display_name(),
                 humantime::format_duration(*after),
                 humantime::format_duration(policy.window),
                 policy.max_crashes
             ),
-            Event::Restarted { server, pid, took } => write!(
+            Event::Restarted { node, pid, took } => write!(
                 f,
                 "{} restarted: pid {pid}, answering after {:.1}s",
-                server.display_name(),
+                node.display_name(),
                 took.as_secs_f64()
             ),
-            Event::RestartFailed { server, error } => {
-                write!(f, "{} did not come back: {error}", server.display_name())
+            Event::RestartFailed { node, error } => {
+                write!(f, "{} did not come back: {error}", node.display_name())
             }
             Event::GaveUp {
-                server,
+                node,
                 crashes,
                 window,
                 log,
@@ -202,20 +202,20 @@ impl fmt::Display for Event {
                 "{} crashed {crashes} times within {}; not restarting it again, the rest of \
                  cassflow keeps running without it (fix: read {}, then start it with \
                  `cassflow local start`; up watches it again once it runs)",
-                server.display_name(),
+                node.display_name(),
                 humantime::format_duration(*window),
                 log.display()
             ),
-            Event::Stopped { server } => write!(
+            Event::Stopped { node } => write!(
                 f,
                 "{} was stopped (cassflow local stop); not restarting it (start it again \
                  with `cassflow local start`)",
-                server.display_name()
+                node.display_name()
             ),
-            Event::Watching { server, pid } => write!(
+            Event::Watching { node, pid } => write!(
                 f,
                 "{} runs again (pid {pid}); watching it again",
-                server.display_name()
+                node.display_name()
             ),
         }
     }
@@ -224,7 +224,7 @@ impl fmt::Display for Event {
 /// Where events go.
 pub type EventSink = Arc<dyn Fn(&Event) + Send + Sync>;
 
-/// Watches `servers` of `stack` until `shutdown`, restarting any that dies.
+/// Watches every node of `servers` of `stack` until `shutdown`, restarting any that dies.
 pub async fn supervise(
     stack: LocalStack,
     servers: Vec<Server>,
@@ -232,10 +232,11 @@ pub async fn supervise(
     events: EventSink,
     shutdown: CancellationToken,
 ) {
-    let watches = servers.into_iter().map(|server| {
+    let nodes: Vec<Node> = servers.iter().flat_map(|&s| stack.nodes(s)).collect();
+    let watches = nodes.into_iter().map(|node| {
         watch(
             stack.clone(),
-            server,
+            node,
             policy,
             events.clone(),
             shutdown.clone(),
@@ -244,15 +245,15 @@ pub async fn supervise(
     futures::future::join_all(watches).await;
 }
 
-/// One server's watch: alive, dead and restarting, or idle (stopped or given up).
+/// One node's watch: alive, dead and restarting, or idle (stopped or given up).
 async fn watch(
     stack: LocalStack,
-    server: Server,
+    node: Node,
     policy: RestartPolicy,
     events: EventSink,
     shutdown: CancellationToken,
 ) {
-    let files = stack.files(server);
+    let files = stack.files(node);
     let emit = |event: Event| {
         log_event(&event);
         count_event(&event);
@@ -270,7 +271,7 @@ async fn watch(
             if let Some(pid) = running {
                 history.clear();
                 watching = Some(pid);
-                emit(Event::Watching { server, pid });
+                emit(Event::Watching { node, pid });
             }
             continue;
         };
@@ -281,13 +282,13 @@ async fn watch(
         }
         if process::stopped_on_purpose(&files) {
             watching = None;
-            emit(Event::Stopped { server });
+            emit(Event::Stopped { node });
             continue;
         }
         let how = process::exit_description(&files, pid, Duration::from_secs(1)).await;
-        let log = stack.log_path(server);
+        let log = stack.node_log_path(node);
         emit(Event::Died {
-            server,
+            node,
             pid,
             how,
             tail: log_tail(&log),
@@ -297,7 +298,7 @@ async fn watch(
             match history.record(Instant::now(), &policy) {
                 Verdict::GiveUp { crashes } => {
                     emit(Event::GaveUp {
-                        server,
+                        node,
                         crashes,
                         window: policy.window,
                         log: log.clone(),
@@ -306,7 +307,7 @@ async fn watch(
                 }
                 Verdict::Restart { after, crash } => {
                     emit(Event::Restarting {
-                        server,
+                        node,
                         after,
                         crash,
                         policy,
@@ -316,13 +317,13 @@ async fn watch(
                         _ = tokio::time::sleep(after) => {}
                     }
                     if process::stopped_on_purpose(&files) {
-                        emit(Event::Stopped { server });
+                        emit(Event::Stopped { node });
                         break None;
                     }
-                    let only = [server];
+                    let only = [node];
                     let started = tokio::select! {
                         _ = shutdown.cancelled() => return,
-                        started = stack.start_only(&only) => started,
+                        started = stack.start_nodes(&only) => started,
                     };
                     match started {
                         Ok(report) => {
@@ -330,18 +331,18 @@ async fn watch(
                             let running = report.already_running.first().map(|s| s.1);
                             match (restarted, running) {
                                 (Some((pid, took)), _) => {
-                                    emit(Event::Restarted { server, pid, took });
+                                    emit(Event::Restarted { node, pid, took });
                                     break Some(pid);
                                 }
                                 (None, Some(pid)) => {
-                                    emit(Event::Watching { server, pid });
+                                    emit(Event::Watching { node, pid });
                                     break Some(pid);
                                 }
                                 (None, None) => break None,
                             }
                         }
                         Err(e) => emit(Event::RestartFailed {
-                            server,
+                            node,
                             error: e.to_string(),
                         }),
                     }
@@ -396,53 +397,48 @@ fn supervisor_metrics() -> &'static SupervisorMetrics {
 }
 
 fn count_event(event: &Event) {
-    let (family, server) = match event {
-        Event::Died { server, .. } => (&supervisor_metrics().crashes, server),
-        Event::Restarted { server, .. } => (&supervisor_metrics().restarts, server),
+    let (family, node) = match event {
+        Event::Died { node, .. } => (&supervisor_metrics().crashes, node),
+        Event::Restarted { node, .. } => (&supervisor_metrics().restarts, node),
         _ => return,
     };
     family
         .get_or_create(&ServerLabel {
-            server: server.id().to_string(),
+            server: node.server.id().to_string(),
         })
         .inc();
 }
 
 fn log_event(event: &Event) {
     match event {
-        Event::Died {
-            server, pid, how, ..
-        } => tracing::error!(server = server.id(), pid, how = ?how, "server died"),
+        Event::Died { node, pid, how, .. } => {
+            tracing::error!(node = %node.name(), pid, how = ?how, "server died")
+        }
         Event::Restarting {
-            server,
-            after,
-            crash,
-            ..
+            node, after, crash, ..
         } => tracing::warn!(
-            server = server.id(),
+            node = %node.name(),
             after_s = after.as_secs_f64(),
             crash,
             "restarting server"
         ),
-        Event::Restarted { server, pid, took } => tracing::info!(
-            server = server.id(),
+        Event::Restarted { node, pid, took } => tracing::info!(
+            node = %node.name(),
             pid,
             took_s = took.as_secs_f64(),
             "server restarted"
         ),
-        Event::RestartFailed { server, error } => {
-            tracing::error!(server = server.id(), %error, "server restart failed")
+        Event::RestartFailed { node, error } => {
+            tracing::error!(node = %node.name(), %error, "server restart failed")
         }
-        Event::GaveUp {
-            server, crashes, ..
-        } => tracing::error!(
-            server = server.id(),
+        Event::GaveUp { node, crashes, .. } => tracing::error!(
+            node = %node.name(),
             crashes,
             "server crashed too often, not restarting it"
         ),
-        Event::Stopped { server } => tracing::info!(server = server.id(), "server stopped"),
-        Event::Watching { server, pid } => {
-            tracing::info!(server = server.id(), pid, "watching server again")
+        Event::Stopped { node } => tracing::info!(node = %node.name(), "server stopped"),
+        Event::Watching { node, pid } => {
+            tracing::info!(node = %node.name(), pid, "watching server again")
         }
     }
 }
@@ -515,7 +511,7 @@ mod tests {
     #[test]
     fn messages_name_the_server_the_log_and_the_fix() {
         let died = Event::Died {
-            server: Server::Cassandra,
+            node: Node::all(Server::Cassandra, 1)[0],
             pid: 42,
             how: Some("killed by signal 9 (SIGKILL)".into()),
             log: PathBuf::from("/d/cassandra/logs/system.log"),
@@ -527,7 +523,7 @@ mod tests {
              /d/cassandra/logs/system.log:\n    INFO  last line"
         );
         let gave_up = Event::GaveUp {
-            server: Server::Kafka,
+            node: Node::all(Server::Kafka, 1)[0],
             crashes: 5,
             window: Duration::from_secs(600),
             log: PathBuf::from("/d/kafka/logs/server.log"),
@@ -540,7 +536,7 @@ mod tests {
         assert!(text.contains("/d/kafka/logs/server.log"), "{text}");
         assert!(text.contains("cassflow local start"), "{text}");
         let restarting = Event::Restarting {
-            server: Server::Kafka,
+            node: Node::all(Server::Kafka, 1)[0],
             after: Duration::from_secs(2),
             crash: 2,
             policy: policy(),
@@ -548,6 +544,15 @@ mod tests {
         assert_eq!(
             restarting.to_string(),
             "restarting Apache Kafka in 2s (crash 2 within 10m; gives up at 5)"
+        );
+        let node_of_three = Event::Restarted {
+            node: Node::all(Server::Cassandra, 3)[1],
+            pid: 7,
+            took: Duration::from_secs(3),
+        };
+        assert_eq!(
+            node_of_three.to_string(),
+            "Apache Cassandra node 2 restarted: pid 7, answering after 3.0s"
         );
     }
 }

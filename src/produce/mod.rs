@@ -326,7 +326,7 @@ impl<'a> Run<'a> {
             &config.kafka,
             &request.topic,
             pipeline.partitions,
-            pipeline.topic_replication,
+            pipeline.topic_replication_factor(),
         )
         .await?;
         let producer = RecordProducer::new(&config.kafka, &config.producer, &request.topic)?;

@@ -142,7 +142,7 @@ impl DeadLetterQueue {
             kafka,
             &topic,
             pipeline.partitions,
-            pipeline.topic_replication,
+            pipeline.topic_replication_factor(),
             &[("max.message.bytes", &wanted_text)],
         )
         .await?;

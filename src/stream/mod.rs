@@ -414,7 +414,7 @@ async fn start_and_run(
         &config.kafka,
         &pipeline.topic,
         pipeline.partitions,
-        pipeline.topic_replication,
+        pipeline.topic_replication_factor(),
     )
     .await?;
     // After the source topic: the dead-letter topic is sized to fit its messages.

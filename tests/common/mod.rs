@@ -7,6 +7,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod cluster;
+
 use cassflow::config::Config;
 use cassflow::local::LocalStack;
 use std::path::{Path, PathBuf};

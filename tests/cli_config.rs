@@ -220,9 +220,9 @@ fn local_cluster_sizes_outside_what_the_stack_runs_are_named() {
             "1 to 5",
         ),
     ] {
-        let out = cassflow(dir.path(), &["config"], &[(var, value)]);
+        let out = common::run_cassflow(dir.path(), &["config"], &[(var, value)]);
         assert_eq!(out.status.code(), Some(1), "{var}={value}");
-        let line = error_line(&out);
+        let line = common::error_line(&out);
         assert!(line.contains(&format!("`{key}`")), "{line}");
         assert!(line.contains(range), "{line}");
         assert!(line.contains("fix: use"), "{line}");
@@ -237,9 +237,9 @@ fn a_bootstrap_that_does_not_list_every_local_broker_is_named() {
         "[kafka]\nbootstrap = \"127.0.0.1:9092\"\n[local]\nkafka_brokers = 3\n",
     )
     .expect("write");
-    let out = cassflow(dir.path(), &["config"], &[]);
+    let out = common::run_cassflow(dir.path(), &["config"], &[]);
     assert_eq!(out.status.code(), Some(1));
-    let line = error_line(&out);
+    let line = common::error_line(&out);
     assert!(line.contains("`kafka.bootstrap`"), "{line}");
     assert!(line.contains("local.kafka_brokers = 3"), "{line}");
     assert!(
@@ -247,7 +247,7 @@ fn a_bootstrap_that_does_not_list_every_local_broker_is_named() {
         "{line}"
     );
     let three = "127.0.0.1:9092,127.0.0.1:9192,127.0.0.1:9292";
-    let out = cassflow(
+    let out = common::run_cassflow(
         dir.path(),
         &["config"],
         &[("CASSFLOW_KAFKA__BOOTSTRAP", three)],

@@ -1,8 +1,10 @@
-//! Cassandra sessions as cassflow configures them, the CQL type model ([`cql_type`]), and
+//! Cassandra sessions as cassflow configures them ([`connect`], the one place a session is
+//! opened: contact points, login, TLS from [`tls`]), the CQL type model ([`cql_type`]), and
 //! schema management ([`schema`]).
 
 pub mod cql_type;
 pub mod schema;
+pub mod tls;
 pub mod users_row;
 
 use crate::config::CassandraConfig;
@@ -19,6 +21,26 @@ pub enum CassandraError {
         #[source]
         source: scylla::errors::NewSessionError,
     },
+    #[error("Cassandra at {contact_points} rejected the login of cassandra.username `{user}`: {detail} (fix: set cassandra.username and cassandra.password to a role that may log in, e.g. `CREATE ROLE cassflow WITH PASSWORD = '...' AND LOGIN = true`)")]
+    LoginRejected {
+        contact_points: String,
+        user: String,
+        detail: String,
+    },
+    #[error("Cassandra at {contact_points} asks for a login, but cassandra.username and cassandra.password are not set (fix: set both, e.g. `[cassandra] username = \"cassflow\"` and `password = \"...\"`, or CASSFLOW_CASSANDRA__PASSWORD)")]
+    LoginMissing { contact_points: String },
+    #[error("Cassandra at {contact_points} presented a certificate that cassandra.tls.ca does not trust: {detail} (fix: point cassandra.tls.ca at the PEM of the CA that signed the nodes' certificates, e.g. `tls = {{ ca = \".cassflow/cassandra/tls/ca.pem\" }}`)")]
+    Untrusted {
+        contact_points: String,
+        detail: String,
+    },
+    #[error("Cassandra at {contact_points} presented a certificate for another address: {detail} (fix: give the node a certificate whose SAN holds the address in cassandra.contact_points, or set cassandra.tls.verify_hostname = false)")]
+    WrongHost {
+        contact_points: String,
+        detail: String,
+    },
+    #[error(transparent)]
+    TlsFile(#[from] tls::TlsFileError),
     #[error("CQL statement failed ({what}): {source}")]
     Execute {
         what: String,
@@ -31,7 +53,72 @@ pub enum CassandraError {
     Timeout(Duration),
 }
 
-/// Opens a session to the configured contact points.
+impl CassandraError {
+    /// An error waiting cannot cure: a rejected or missing login, an untrusted certificate,
+    /// an unusable TLS file. A job stops on it instead of waiting for Cassandra.
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            CassandraError::LoginRejected { .. }
+                | CassandraError::LoginMissing { .. }
+                | CassandraError::Untrusted { .. }
+                | CassandraError::WrongHost { .. }
+                | CassandraError::TlsFile(_)
+        )
+    }
+
+    /// Sorts a failed session into what the user must fix. The driver wraps a node's
+    /// refusal in several layers of pool and metadata errors (and hands TLS failures over
+    /// as I/O errors), so the decision reads the rendered chain, which names them stably:
+    /// the server's `AuthenticationError`, the driver's missing authenticator, OpenSSL's
+    /// verification result.
+    fn from_session(cfg: &CassandraConfig, source: scylla::errors::NewSessionError) -> Self {
+        let text = crate::error_line::render(&source);
+        let contact_points = cfg.contact_points.clone();
+        let detail = || short_cause(&text);
+        if text.contains("AuthenticationError") || text.contains("Authentication error") {
+            return CassandraError::LoginRejected {
+                contact_points,
+                user: cfg.username.clone().unwrap_or_default(),
+                detail: detail(),
+            };
+        }
+        if text.contains("no AuthenticatorProvider") || text.contains("MissingAuthentication") {
+            return CassandraError::LoginMissing { contact_points };
+        }
+        if text.contains("IP address mismatch") || text.contains("hostname mismatch") {
+            return CassandraError::WrongHost {
+                contact_points,
+                detail: detail(),
+            };
+        }
+        if text.contains("certificate verify failed") {
+            return CassandraError::Untrusted {
+                contact_points,
+                detail: detail(),
+            };
+        }
+        CassandraError::Connect {
+            contact_points,
+            source,
+        }
+    }
+}
+
+/// The innermost part of a rendered error chain that says what happened (the driver's outer
+/// layers only say "metadata fetch failed"), at most 300 characters.
+fn short_cause(text: &str) -> String {
+    let markers = ["Error message: ", "error:", "Authentication"];
+    let from = markers
+        .iter()
+        .filter_map(|m| text.find(m))
+        .min()
+        .unwrap_or(0);
+    text[from..].chars().take(300).collect()
+}
+
+/// Opens a session to the configured contact points, logged in as `cassandra.username` and
+/// over TLS when `cassandra.tls` is set: the only place cassflow opens one.
 ///
 /// The driver keeps only the schema metadata token-aware routing needs (keyspaces, tables,
 /// partitioners), not every column's type: cassflow reads the types it writes from
@@ -48,13 +135,13 @@ pub async fn connect(cfg: &CassandraConfig) -> Result<Session, CassandraError> {
     if let (Some(user), Some(password)) = (&cfg.username, &cfg.password) {
         builder = builder.user(user, password);
     }
+    if let Some(settings) = &cfg.tls {
+        builder = builder.tls_context(Some(tls::context(settings)?));
+    }
     builder
         .build()
         .await
-        .map_err(|source| CassandraError::Connect {
-            contact_points: cfg.contact_points.clone(),
-            source,
-        })
+        .map_err(|source| CassandraError::from_session(cfg, source))
 }
 
 /// The server's `release_version`, e.g. `5.0.6`.

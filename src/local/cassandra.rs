@@ -1,7 +1,8 @@
 //! The local Apache Cassandra node on loopback: its `cassandra.yaml`, logging config, the
-//! JVM flags its release needs on JDK 17, and its command line.
+//! JVM flags its release needs on JDK 17, and its command line. Passwords and TLS are
+//! [`super::security`]'s; this file only splices them in.
 
-use super::{template, LocalError, Ports};
+use super::{security, template, LocalError, Ports};
 use crate::config::LocalConfig;
 use std::path::Path;
 use std::process::Command;
@@ -20,7 +21,12 @@ pub fn prepare(
     dir: &Path,
 ) -> Result<Command, LocalError> {
     let conf = dir.join("conf");
-    let vars = vars(ports, lib, dir);
+    let tls = security::TlsFiles::new(dir);
+    if local.cassandra_tls {
+        tls.ensure(&local.java)?;
+    }
+    let mut vars = vars(ports, lib, dir);
+    vars.push(("security", security::yaml_fragment(local, &tls)?));
     let fail = |detail: String| LocalError::Prepare {
         server: "Apache Cassandra".into(),
         detail,
@@ -41,6 +47,7 @@ pub fn prepare(
         .arg(format!("-Xms{}", local.cassandra_heap))
         .arg(format!("-Xmx{}", local.cassandra_heap))
         .args(flags)
+        .args(security::jvm_flags(local))
         .arg("-cp")
         .arg(format!("{}:{}/*", conf.display(), lib.display()))
         .arg(MAIN_CLASS);
@@ -80,7 +87,8 @@ mod tests {
             cassandra: 19042,
             cassandra_storage: 17000,
         };
-        let v = vars(&ports, Path::new("/lib"), Path::new("/srv/c"));
+        let mut v = vars(&ports, Path::new("/lib"), Path::new("/srv/c"));
+        v.push(("security", String::new()));
         let yaml = template::render(CASSANDRA_YAML, &v).expect("yaml renders");
         assert!(yaml.contains("19042"), "native port in yaml");
         assert!(yaml.contains("17000"), "storage port in yaml");

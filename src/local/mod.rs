@@ -9,6 +9,7 @@ mod cassandra;
 mod kafka;
 mod process;
 mod report;
+mod security;
 pub mod supervisor;
 mod template;
 
@@ -355,9 +356,13 @@ impl LocalStack {
                 .await
                 .map(|_| self.local.kafka_version.clone())
                 .map_err(|e| e.to_string()),
-            Server::Cassandra => crate::cassandra::probe(&self.cassandra, timeout)
-                .await
-                .map_err(|e| e.to_string()),
+            Server::Cassandra => {
+                let tls = security::TlsFiles::new(&self.server_dir(server));
+                let cfg = security::client_config(&self.cassandra, &self.local, &tls);
+                security::probe(&cfg, &self.local, timeout)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
         }
     }
 

@@ -3,11 +3,13 @@
 //! schema management ([`schema`]).
 
 pub mod cql_type;
+mod refusal;
 pub mod schema;
 pub mod tls;
 pub mod users_row;
 
 use crate::config::CassandraConfig;
+use refusal::{refusal, short_cause, Refusal};
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use std::time::Duration;
@@ -67,54 +69,32 @@ impl CassandraError {
         )
     }
 
-    /// Sorts a failed session into what the user must fix. The driver wraps a node's
-    /// refusal in several layers of pool and metadata errors (and hands TLS failures over
-    /// as I/O errors), so the decision reads the rendered chain, which names them stably:
-    /// the server's `AuthenticationError`, the driver's missing authenticator, OpenSSL's
-    /// verification result.
+    /// Sorts a failed session into what the user must fix (see [`refusal()`]).
     fn from_session(cfg: &CassandraConfig, source: scylla::errors::NewSessionError) -> Self {
         let text = crate::error_line::render(&source);
         let contact_points = cfg.contact_points.clone();
-        let detail = || short_cause(&text);
-        if text.contains("AuthenticationError") || text.contains("Authentication error") {
-            return CassandraError::LoginRejected {
+        let detail = short_cause(&text);
+        match refusal(&text) {
+            Some(Refusal::Login) => CassandraError::LoginRejected {
                 contact_points,
                 user: cfg.username.clone().unwrap_or_default(),
-                detail: detail(),
-            };
-        }
-        if text.contains("no AuthenticatorProvider") || text.contains("MissingAuthentication") {
-            return CassandraError::LoginMissing { contact_points };
-        }
-        if text.contains("IP address mismatch") || text.contains("hostname mismatch") {
-            return CassandraError::WrongHost {
+                detail,
+            },
+            Some(Refusal::NoLogin) => CassandraError::LoginMissing { contact_points },
+            Some(Refusal::WrongHost) => CassandraError::WrongHost {
                 contact_points,
-                detail: detail(),
-            };
-        }
-        if text.contains("certificate verify failed") {
-            return CassandraError::Untrusted {
+                detail,
+            },
+            Some(Refusal::Untrusted) => CassandraError::Untrusted {
                 contact_points,
-                detail: detail(),
-            };
-        }
-        CassandraError::Connect {
-            contact_points,
-            source,
+                detail,
+            },
+            None => CassandraError::Connect {
+                contact_points,
+                source,
+            },
         }
     }
-}
-
-/// The innermost part of a rendered error chain that says what happened (the driver's outer
-/// layers only say "metadata fetch failed"), at most 300 characters.
-fn short_cause(text: &str) -> String {
-    let markers = ["Error message: ", "error:", "Authentication"];
-    let from = markers
-        .iter()
-        .filter_map(|m| text.find(m))
-        .min()
-        .unwrap_or(0);
-    text[from..].chars().take(300).collect()
 }
 
 /// Opens a session to the configured contact points, logged in as `cassandra.username` and

@@ -23,6 +23,7 @@ pub struct CassandraTls {
     pub key: Option<PathBuf>,
     /// Check that a node's certificate names the address cassflow connects to (an IP
     /// address SAN, e.g. `IP:10.0.0.5`); `false` trusts any certificate the CA signed.
+    /// Default `true`.
     pub verify_hostname: bool,
 }
 

@@ -595,9 +595,10 @@ pub struct LocalConfig {
     /// Run the local Cassandra with PasswordAuthenticator and CassandraAuthorizer. On start
     /// the stack logs in as the default superuser `cassandra`/`cassandra` and creates the
     /// role `cassandra.username` with `cassandra.password` (both required), LOGIN, and
-    /// CREATE on all keyspaces (a keyspace's creator gets every permission on it and its
-    /// tables). A role of your own needs CREATE only for keyspaces and tables cassflow
-    /// creates; on existing tables MODIFY and SELECT are enough.
+    /// CREATE, MODIFY and SELECT on all keyspaces. On a cluster of your own, cassflow's role
+    /// needs CREATE on all keyspaces only when cassflow creates keyspaces and tables (their
+    /// creator gets every permission on them); on existing tables MODIFY and SELECT are
+    /// enough, e.g. `GRANT MODIFY ON TABLE ks.t TO cassflow`.
     pub cassandra_auth: bool,
     /// Serve the local Cassandra's native port over TLS only (`client_encryption_options`):
     /// on first start the stack makes a CA, a node keystore and a truststore with `keytool`

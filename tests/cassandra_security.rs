@@ -149,6 +149,30 @@ async fn a_role_without_modify_pauses_until_granted(config: &Config) {
     );
 }
 
+/// A CA file that cannot be read is named by its key before anything connects (no server
+/// needed: the TLS context is built first).
+#[test]
+fn a_missing_ca_file_names_cassandra_tls_ca() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("cassflow.toml");
+    std::fs::write(&file, "[cassandra]\ntls = { ca = \"no/such/ca.pem\" }\n").expect("write");
+    let said = run_until_exit(dir.path(), &file, &["check", "rows", "--min", "1"], &[]);
+    let line = error_line(&said);
+    println!("missing CA file: {line}");
+    for part in [
+        "cassandra.tls.ca `no/such/ca.pem`",
+        "cannot be read",
+        "fix: ",
+    ] {
+        assert!(line.contains(part), "no {part:?} in: {said}");
+    }
+    assert_eq!(
+        said.lines().filter(|l| l.starts_with("error: ")).count(),
+        1,
+        "{said}"
+    );
+}
+
 /// Runs `cassflow --config <file> <args>` with `env` until it exits (at most two minutes),
 /// and returns what it printed.
 fn run_until_exit(dir: &Path, file: &Path, args: &[&str], env: &[(&str, &str)]) -> String {

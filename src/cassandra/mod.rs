@@ -1,11 +1,15 @@
-//! Cassandra sessions as cassflow configures them, the CQL type model ([`cql_type`]), and
+//! Cassandra sessions as cassflow configures them ([`connect`], the one place a session is
+//! opened: contact points, login, TLS from [`tls`]), the CQL type model ([`cql_type`]), and
 //! schema management ([`schema`]).
 
 pub mod cql_type;
+mod refusal;
 pub mod schema;
+pub mod tls;
 pub mod users_row;
 
 use crate::config::CassandraConfig;
+use refusal::{refusal, short_cause, Refusal};
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use std::time::Duration;
@@ -19,6 +23,26 @@ pub enum CassandraError {
         #[source]
         source: scylla::errors::NewSessionError,
     },
+    #[error("Cassandra at {contact_points} rejected the login of cassandra.username `{user}`: {detail} (fix: set cassandra.username and cassandra.password to a role that may log in, e.g. `CREATE ROLE cassflow WITH PASSWORD = '...' AND LOGIN = true`)")]
+    LoginRejected {
+        contact_points: String,
+        user: String,
+        detail: String,
+    },
+    #[error("Cassandra at {contact_points} asks for a login, but cassandra.username and cassandra.password are not set (fix: set both, e.g. `[cassandra] username = \"cassflow\"` and `password = \"...\"`, or CASSFLOW_CASSANDRA__PASSWORD)")]
+    LoginMissing { contact_points: String },
+    #[error("Cassandra at {contact_points} presented a certificate that cassandra.tls.ca does not trust: {detail} (fix: point cassandra.tls.ca at the PEM of the CA that signed the nodes' certificates, e.g. `tls = {{ ca = \".cassflow/cassandra/tls/ca.pem\" }}`)")]
+    Untrusted {
+        contact_points: String,
+        detail: String,
+    },
+    #[error("Cassandra at {contact_points} presented a certificate for another address: {detail} (fix: give the node a certificate whose SAN holds the address in cassandra.contact_points, or set cassandra.tls.verify_hostname = false)")]
+    WrongHost {
+        contact_points: String,
+        detail: String,
+    },
+    #[error(transparent)]
+    TlsFile(#[from] tls::TlsFileError),
     #[error("CQL statement failed ({what}): {source}")]
     Execute {
         what: String,
@@ -31,7 +55,50 @@ pub enum CassandraError {
     Timeout(Duration),
 }
 
-/// Opens a session to the configured contact points.
+impl CassandraError {
+    /// An error waiting cannot cure: a rejected or missing login, an untrusted certificate,
+    /// an unusable TLS file. A job stops on it instead of waiting for Cassandra.
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            CassandraError::LoginRejected { .. }
+                | CassandraError::LoginMissing { .. }
+                | CassandraError::Untrusted { .. }
+                | CassandraError::WrongHost { .. }
+                | CassandraError::TlsFile(_)
+        )
+    }
+
+    /// Sorts a failed session into what the user must fix (see [`refusal()`]).
+    fn from_session(cfg: &CassandraConfig, source: scylla::errors::NewSessionError) -> Self {
+        let text = crate::error_line::render(&source);
+        let contact_points = cfg.contact_points.clone();
+        let detail = short_cause(&text);
+        match refusal(&text) {
+            Some(Refusal::Login) => CassandraError::LoginRejected {
+                contact_points,
+                user: cfg.username.clone().unwrap_or_default(),
+                detail,
+            },
+            Some(Refusal::NoLogin) => CassandraError::LoginMissing { contact_points },
+            Some(Refusal::WrongHost) => CassandraError::WrongHost {
+                contact_points,
+                detail,
+            },
+            Some(Refusal::Untrusted) => CassandraError::Untrusted {
+                contact_points,
+                detail,
+            },
+            None => CassandraError::Connect {
+                contact_points,
+                source,
+            },
+        }
+    }
+}
+
+/// Opens a session to the configured contact points, logged in as `cassandra.username` and
+/// over TLS when `cassandra.tls` is set: the only place cassflow opens one.
 ///
 /// The driver keeps only the schema metadata token-aware routing needs (keyspaces, tables,
 /// partitioners), not every column's type: cassflow reads the types it writes from
@@ -39,28 +106,28 @@ pub enum CassandraError {
 /// quoted user-defined type name (`list<frozen<"Person">>`), which with full metadata
 /// makes every schema refresh, and so every DDL's schema agreement, fail cluster-wide.
 pub async fn connect(cfg: &CassandraConfig) -> Result<Session, CassandraError> {
-    let mut builder = session_builder(cfg);
+    let mut builder = session_builder(cfg)?;
     for node in cfg.contact_points.split(',').map(str::trim) {
         builder = builder.known_node(node);
     }
     builder
         .build()
         .await
-        .map_err(|source| CassandraError::Connect {
-            contact_points: cfg.contact_points.clone(),
-            source,
-        })
+        .map_err(|source| CassandraError::from_session(cfg, source))
 }
 
-/// A session builder with the configured timeouts and credentials, and no node yet.
-fn session_builder(cfg: &CassandraConfig) -> SessionBuilder {
+/// A session builder with the configured timeouts, credentials and TLS, and no node yet.
+fn session_builder(cfg: &CassandraConfig) -> Result<SessionBuilder, tls::TlsFileError> {
     let mut builder = SessionBuilder::new()
         .connection_timeout(cfg.request_timeout)
         .fetch_full_schema_metadata(false);
     if let (Some(user), Some(password)) = (&cfg.username, &cfg.password) {
         builder = builder.user(user, password);
     }
-    builder
+    if let Some(settings) = &cfg.tls {
+        builder = builder.tls_context(Some(tls::context(settings)?));
+    }
+    Ok(builder)
 }
 
 /// The server's `release_version`, e.g. `5.0.6`.
@@ -124,10 +191,11 @@ pub async fn probe_node(
     address: std::net::SocketAddr,
     timeout: Duration,
 ) -> Result<String, CassandraError> {
-    let connect_failed = |source| CassandraError::Connect {
+    let node = CassandraConfig {
         contact_points: address.to_string(),
-        source,
+        ..cfg.clone()
     };
+    let connect_failed = |source| CassandraError::from_session(&node, source);
     tokio::time::timeout(timeout, async {
         let only =
             scylla::policies::host_filter::AllowListHostFilter::new([address]).map_err(|e| {
@@ -135,7 +203,7 @@ pub async fn probe_node(
                     vec![e.to_string()],
                 ))
             })?;
-        let session = session_builder(cfg)
+        let session = session_builder(cfg)?
             .known_node_addr(address)
             .host_filter(std::sync::Arc::new(only))
             .build()

@@ -1,7 +1,9 @@
 //! DDL: the keyspace and each pipeline's table, created when missing: the users table of
 //! docs/record.md for a `users` pipeline, the declared table (`create_table`) for any
 //! pipeline that has one. Identifiers are validated by the config and still always quoted,
-//! never spliced bare into CQL. A table that exists is never altered.
+//! never spliced bare into CQL. A table that exists is never altered, and what exists is
+//! looked up in `system_schema` before any CREATE: Cassandra checks the CREATE permission
+//! even for `IF NOT EXISTS`, and a role that may only write an existing table must work.
 
 use super::CassandraError;
 use crate::config::{
@@ -45,6 +47,16 @@ pub async fn ensure_keyspace(
     cfg: &CassandraConfig,
     keyspace: &str,
 ) -> Result<(), CassandraError> {
+    let existing: Vec<(String,)> = super::select(
+        session,
+        &format!("looking up keyspace {keyspace}"),
+        "SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?",
+        (keyspace,),
+    )
+    .await?;
+    if !existing.is_empty() {
+        return Ok(());
+    }
     execute(
         session,
         format!(
@@ -171,6 +183,9 @@ pub async fn ensure_users_table(
     keyspace: &str,
     table: &str,
 ) -> Result<(), CassandraError> {
+    if !table_columns(session, keyspace, table).await?.is_empty() {
+        return Ok(());
+    }
     execute(
         session,
         format!(

@@ -2,6 +2,7 @@
 //! docker-compose stack) and its validation. Loading from file and environment lives in
 //! [`load`]; nothing here talks to a server.
 
+mod cassandra_tls;
 mod client_limits;
 mod lenient;
 mod load;
@@ -10,6 +11,7 @@ pub mod secrets;
 mod table;
 mod validate;
 
+pub use cassandra_tls::CassandraTls;
 pub use load::{load, load_str, ConfigError, ENV_PREFIX};
 pub use scheduler::SchedulerConfig;
 pub use table::{normalize_schema_type, DeclarationError, TableDeclaration};
@@ -203,6 +205,8 @@ pub struct CassandraConfig {
     /// Password for `username` (used only when both are set).
     #[serde(deserialize_with = "lenient::opt_string")]
     pub password: Option<String>,
+    /// Client-to-node TLS; unset: plain connections.
+    pub tls: Option<CassandraTls>,
     /// Replication factor for keyspaces cassflow creates (SimpleStrategy); unset: the
     /// server's `default_keyspace_rf` (1 unless the cluster sets it; the local stack sets
     /// it to `min(local.cassandra_nodes, 3)`; needs Cassandra 4.1 or newer).
@@ -221,6 +225,7 @@ impl Default for CassandraConfig {
             contact_points: "localhost:9042".into(),
             username: None,
             password: None,
+            tls: None,
             replication_factor: None,
             datacenters: BTreeMap::new(),
             request_timeout: Duration::from_secs(12),
@@ -610,6 +615,19 @@ pub struct LocalConfig {
     /// and three brokers fit 24 GB and 2 cores with `768m` and `384m`).
     #[serde(deserialize_with = "lenient::string")]
     pub cassandra_heap: String,
+    /// Run the local Cassandra with PasswordAuthenticator and CassandraAuthorizer. On start
+    /// the stack logs in as the default superuser `cassandra`/`cassandra` and creates the
+    /// role `cassandra.username` with `cassandra.password` (both required), LOGIN, and
+    /// CREATE, MODIFY and SELECT on all keyspaces. On a cluster of your own, cassflow's role
+    /// needs CREATE on all keyspaces only when cassflow creates keyspaces and tables (their
+    /// creator gets every permission on them); on existing tables MODIFY and SELECT are
+    /// enough, e.g. `GRANT MODIFY ON TABLE ks.t TO cassflow`.
+    pub cassandra_auth: bool,
+    /// Serve the local Cassandra's native port over TLS only (`client_encryption_options`):
+    /// on first start the stack makes a CA, a node keystore and a truststore with `keytool`
+    /// under `<data_dir>/cassandra/tls/`, and writes the CA as `ca.pem` there for
+    /// `cassandra.tls.ca`.
+    pub cassandra_tls: bool,
     /// Extra broker properties for the local Kafka, appended to the `server.properties` it
     /// generates (so a key given here wins), e.g. `listeners` with a SASL or TLS listener.
     pub kafka_properties: BTreeMap<String, String>,
@@ -639,6 +657,8 @@ impl Default for LocalConfig {
             kafka_brokers: 1,
             kafka_heap: "512m".into(),
             cassandra_heap: "1g".into(),
+            cassandra_auth: false,
+            cassandra_tls: false,
             kafka_properties: BTreeMap::new(),
             start_timeout: Duration::from_secs(240),
             stop_timeout: Duration::from_secs(60),

@@ -362,3 +362,26 @@ columns = { customer = "customer.name", order_id = "key", __ttl = "value.keep", 
         });
     }
 }
+
+#[test]
+fn local_auth_needs_the_role_to_create_and_tls_loads_from_the_environment() {
+    Jail::expect_with(|jail| {
+        let err = load_in(jail, Some("[local]\ncassandra_auth = true\n")).unwrap_err();
+        assert_eq!(err.key(), Some("cassandra.username"), "{err}");
+        assert!(err.to_string().contains("fix:"), "{err}");
+
+        jail.set_env("CASSFLOW_CASSANDRA__TLS__CA", "/etc/ca.pem");
+        jail.set_env("CASSFLOW_CASSANDRA__TLS__VERIFY_HOSTNAME", "false");
+        let config = load_in(
+            jail,
+            Some(
+                "[cassandra]\nusername = \"u\"\npassword = \"p\"\n[local]\ncassandra_auth = true\n",
+            ),
+        )
+        .expect("loads");
+        let tls = config.cassandra.tls.expect("tls from the environment");
+        assert_eq!(tls.ca.as_deref(), Some(std::path::Path::new("/etc/ca.pem")));
+        assert!(!tls.verify_hostname);
+        Ok(())
+    });
+}

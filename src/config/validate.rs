@@ -15,6 +15,9 @@ impl Config {
         };
         check_host_list("kafka.bootstrap", &self.kafka.bootstrap)?;
         check_host_list("cassandra.contact_points", &self.cassandra.contact_points)?;
+        if let Some(tls) = &self.cassandra.tls {
+            tls.validate()?;
+        }
         if self.pipelines.is_empty() {
             return Err(invalid(
                 "pipelines".into(),
@@ -210,6 +213,19 @@ impl Config {
         }
         self.check_client_limits()?;
         self.check_local_cluster()?;
+        if self.local.cassandra_auth
+            && (self.cassandra.username.is_none() || self.cassandra.password.is_none())
+        {
+            let key = match self.cassandra.username {
+                None => "cassandra.username",
+                Some(_) => "cassandra.password",
+            };
+            return Err(invalid(
+                key.into(),
+                "is unset, but local.cassandra_auth is on and the local stack creates that role".into(),
+                "set both, e.g. `[cassandra] username = \"cassflow\"` and `password = \"...\"` (or CASSFLOW_CASSANDRA__PASSWORD), or turn local.cassandra_auth off",
+            ));
+        }
         for (name, heap) in [
             ("local.kafka_heap", &self.local.kafka_heap),
             ("local.cassandra_heap", &self.local.cassandra_heap),

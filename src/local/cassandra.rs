@@ -1,8 +1,9 @@
 //! One local Apache Cassandra node on loopback: its `cassandra.yaml` (address, seeds and
 //! default replication from [`super::cluster`]), logging config, the JVM flags its release
-//! needs on JDK 17, and its command line.
+//! needs on JDK 17, and its command line. Passwords and TLS are [`super::security`]'s; this
+//! file only splices them in.
 
-use super::{template, LocalError};
+use super::{security, template, LocalError};
 use crate::config::LocalConfig;
 use std::net::Ipv4Addr;
 use std::path::Path;
@@ -35,7 +36,12 @@ pub fn prepare(
     dir: &Path,
 ) -> Result<Command, LocalError> {
     let conf = dir.join("conf");
-    let vars = vars(node, lib, dir);
+    let tls = security::TlsFiles::of_stack(local);
+    if local.cassandra_tls {
+        tls.ensure(&local.java)?;
+    }
+    let mut vars = vars(node, lib, dir);
+    vars.push(("security", security::yaml_fragment(local, &tls)?));
     let fail = |detail: String| LocalError::Prepare {
         server: "Apache Cassandra".into(),
         detail,
@@ -57,6 +63,7 @@ pub fn prepare(
         .arg(format!("-Xmx{}", local.cassandra_heap))
         .args(flags)
         .args(node_flags(node))
+        .args(security::jvm_flags(local))
         .arg("-cp")
         .arg(format!("{}:{}/*", conf.display(), lib.display()))
         .arg(MAIN_CLASS);
@@ -150,7 +157,8 @@ mod tests {
 
     #[test]
     fn templates_render_completely() {
-        let v = vars(&node(1, 1), Path::new("/lib"), Path::new("/srv/c"));
+        let mut v = vars(&node(1, 1), Path::new("/lib"), Path::new("/srv/c"));
+        v.push(("security", String::new()));
         let yaml = template::render(CASSANDRA_YAML, &v).expect("yaml renders");
         assert!(yaml.contains("19042"), "native port in yaml");
         assert!(yaml.contains("17000"), "storage port in yaml");

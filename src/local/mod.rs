@@ -12,6 +12,7 @@ mod error;
 mod kafka;
 mod process;
 mod report;
+mod security;
 pub mod supervisor;
 mod template;
 
@@ -383,6 +384,15 @@ impl LocalStack {
         }
     }
 
+    /// How the stack's own checks reach its Cassandra ([`security::client_config`]).
+    fn cassandra_client(&self) -> CassandraConfig {
+        security::client_config(
+            &self.cassandra,
+            &self.local,
+            &security::TlsFiles::of_stack(&self.local),
+        )
+    }
+
     /// Proof that the server serves clients: a Kafka metadata request, or CQL
     /// `SELECT release_version FROM system.local`. Returns the version to show.
     pub async fn probe(&self, server: Server, timeout: Duration) -> Result<String, String> {
@@ -391,9 +401,12 @@ impl LocalStack {
                 .await
                 .map(|_| self.local.kafka_version.clone())
                 .map_err(|e| e.to_string()),
-            Server::Cassandra => crate::cassandra::probe(&self.cassandra, timeout)
-                .await
-                .map_err(|e| e.to_string()),
+            Server::Cassandra => {
+                let cfg = self.cassandra_client();
+                security::probe(&cfg, &self.local, timeout)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
         }
     }
 
@@ -416,7 +429,8 @@ impl LocalStack {
             Server::Cassandra => {
                 let port = self.ports().map_err(|e| e.to_string())?.cassandra;
                 let address = SocketAddrV4::new(cluster::cassandra_address(node.index), port);
-                crate::cassandra::probe_node(&self.cassandra, address.into(), timeout)
+                let cfg = self.cassandra_client();
+                security::probe_node(&cfg, &self.local, address.into(), timeout)
                     .await
                     .map_err(|e| e.to_string())
             }

@@ -175,7 +175,8 @@ pub async fn run(
     Ok(summaries)
 }
 
-/// Waits for Cassandra, logging at most every few seconds, until it answers or shutdown.
+/// Waits for Cassandra, logging at most every few seconds, until it answers or shutdown;
+/// an error waiting cannot cure (a rejected login, an untrusted certificate) stops it.
 async fn connect_patiently(
     config: &Config,
     shutdown: &CancellationToken,
@@ -185,6 +186,7 @@ async fn connect_patiently(
     loop {
         match cassandra::connect(&config.cassandra).await {
             Ok(session) => return Ok(Some(session)),
+            Err(e) if e.is_permanent() => return Err(StreamError::Cassandra(Box::new(e))),
             Err(e) => {
                 if last_log.is_none_or(|t| t.elapsed() > Duration::from_secs(5)) {
                     tracing::warn!(error = %e, "waiting for Cassandra");

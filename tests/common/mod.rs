@@ -401,6 +401,57 @@ pub async fn private_kafka(shared: &Config, data_dir: &Path) -> (Config, LocalSt
     (config, stack)
 }
 
+/// A Cassandra of its own (fresh ports, data dir `data_dir`) with passwords and TLS on
+/// (`local.cassandra_auth`, `local.cassandra_tls`): the stack creates the role `user` with
+/// `password`, and the returned config logs in as it and trusts the stack's CA. Kafka stays
+/// the shared stack's. Stopped when the returned guard is dropped.
+pub async fn private_cassandra(
+    shared: &Config,
+    data_dir: &Path,
+    user: &str,
+    password: &str,
+) -> (Config, StopServerOnDrop) {
+    let mut config = shared.clone();
+    let [cql, storage] = free_ports();
+    config.cassandra.contact_points = format!("127.0.0.1:{cql}");
+    config.cassandra.username = Some(user.into());
+    config.cassandra.password = Some(password.into());
+    config.cassandra.tls = Some(cassflow::config::CassandraTls {
+        ca: Some(data_dir.join("cassandra").join("tls").join("ca.pem")),
+        ..Default::default()
+    });
+    config.local.cassandra_storage_port = storage;
+    config.local.data_dir = data_dir.to_path_buf();
+    config.local.cassandra_heap = "512m".into();
+    config.local.cassandra_auth = true;
+    config.local.cassandra_tls = true;
+    let stack = LocalStack::new(&config);
+    let guard = StopServerOnDrop(stack.clone(), cassflow::local::Server::Cassandra);
+    if let Err(e) = stack
+        .start_only(&[cassflow::local::Server::Cassandra])
+        .await
+    {
+        panic!("private Cassandra with auth and TLS did not start: {e}");
+    }
+    (config, guard)
+}
+
+/// One server of a private stack, stopped when dropped, even when an assertion fails.
+pub struct StopServerOnDrop(pub LocalStack, pub cassflow::local::Server);
+
+impl Drop for StopServerOnDrop {
+    fn drop(&mut self) {
+        let (stack, server) = (self.0.clone(), self.1);
+        // Dropped inside a test's runtime: stop on a runtime of its own thread.
+        let _ = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Runtime::new() {
+                let _ = rt.block_on(stack.stop_only(&[server]));
+            }
+        })
+        .join();
+    }
+}
+
 /// The pid of a running server of `stack`.
 pub async fn server_pid(stack: &LocalStack, server: cassflow::local::Server) -> u32 {
     stack

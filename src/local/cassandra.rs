@@ -127,7 +127,8 @@ mod tests {
     #[test]
     fn node_of_a_cluster_renders_its_address_seeds_and_jmx() {
         let spec = node(3, 3);
-        let v = vars(&spec, Path::new("/lib"), Path::new("/srv/c3"));
+        let mut v = vars(&spec, Path::new("/lib"), Path::new("/srv/c3"));
+        v.push(("security", String::new()));
         let yaml = template::render(CASSANDRA_YAML, &v).expect("yaml renders");
         assert!(yaml.contains("listen_address: 127.0.0.3\n"), "{yaml}");
         assert!(yaml.contains("rpc_address: 127.0.0.3\n"), "{yaml}");

@@ -105,49 +105,38 @@ impl TlsFiles {
                 .chain(store_args)
                 .collect()
         };
+        // An RSA key pair valid for ten years, with its own certificate.
+        let keypair = |alias: &str, dname: &str, ext: &[&str]| -> Vec<String> {
+            let mut args = [
+                "-genkeypair",
+                "-alias",
+                alias,
+                "-keyalg",
+                "RSA",
+                "-keysize",
+                "2048",
+                "-validity",
+                "3650",
+                "-dname",
+                dname,
+            ]
+            .map(String::from)
+            .to_vec();
+            args.extend(ext.iter().map(|a| a.to_string()));
+            args.extend(["-keypass".to_string(), pass.to_string()]);
+            args
+        };
         for args in [
-            with(
-                &[
-                    "-genkeypair",
-                    "-alias",
-                    "ca",
-                    "-keyalg",
-                    "RSA",
-                    "-keysize",
-                    "2048",
-                    "-validity",
-                    "3650",
-                    "-dname",
-                    "CN=cassflow local CA",
-                    "-ext",
-                    "bc:c",
-                    "-keypass",
-                    pass,
-                ],
+            [
+                keypair("ca", "CN=cassflow local CA", &["-ext", "bc:c"]),
                 store(&ca),
-            ),
+            ]
+            .concat(),
             with(
                 &["-exportcert", "-rfc", "-alias", "ca", "-file", &ca_pem],
                 store(&ca),
             ),
-            with(
-                &[
-                    "-genkeypair",
-                    "-alias",
-                    "node",
-                    "-keyalg",
-                    "RSA",
-                    "-keysize",
-                    "2048",
-                    "-validity",
-                    "3650",
-                    "-dname",
-                    "CN=localhost",
-                    "-keypass",
-                    pass,
-                ],
-                store(&node),
-            ),
+            [keypair("node", "CN=localhost", &[]), store(&node)].concat(),
             with(&["-certreq", "-alias", "node", "-file", &csr], store(&node)),
             with(
                 &[

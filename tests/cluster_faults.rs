@@ -8,11 +8,6 @@ use cassflow::config::WriteConsistency;
 use cassflow::local::Server;
 use std::time::Duration;
 
-/// Rows of the table, counted at LOCAL_QUORUM: 0 while the table is missing or a count fails.
-async fn rows(session: &scylla::client::session::Session, ks: &str, table: &str) -> i64 {
-    common::count_rows(session, ks, table).await
-}
-
 /// kill -9 one Cassandra node while 100k records stream in: the stream keeps writing to the
 /// two others without waiting for it (quorum is 2 of 3), the node restarts and rejoins,
 /// the job is still running, and every id is in the table.
@@ -40,7 +35,7 @@ async fn kill_9_of_one_cassandra_node_mid_load_loses_nothing() {
     assert!(before >= 10_000, "writing before the kill: {before} rows");
 
     cluster.kill(Server::Cassandra, 3).await;
-    let at_kill = rows(&session, ks, table).await;
+    let at_kill = common::count_rows(&session, ks, table).await;
     // While the node is down, 10,000 more rows arrive: the stream does not wait for it.
     let want = (at_kill + 10_000).min(records.len() as i64);
     let during = common::wait_for_rows(&session, ks, table, want, Duration::from_secs(300)).await;

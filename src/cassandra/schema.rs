@@ -1,9 +1,12 @@
 //! DDL: the keyspace and each pipeline's table, created when missing: the users table of
 //! docs/record.md for a `users` pipeline, the declared table (`create_table`) for any
 //! pipeline that has one. Identifiers are validated by the config and still always quoted,
-//! never spliced bare into CQL. A table that exists is never altered, and what exists is
-//! looked up in `system_schema` before any CREATE: Cassandra checks the CREATE permission
-//! even for `IF NOT EXISTS`, and a role that may only write an existing table must work.
+//! never spliced bare into CQL. A table that exists is never altered. Cassandra checks the
+//! CREATE permission even for `IF NOT EXISTS`, so a CREATE refused for want of permission is
+//! answered by a look in `system_schema`: a role that may only write an existing table works.
+//! (The look comes after the CREATE, never instead of it: a schema row another instance's
+//! CREATE has just written can be read before that table is usable, and a prepare then
+//! fails with "table does not exist"; a CREATE IF NOT EXISTS waits for it.)
 
 use super::CassandraError;
 use crate::config::{
@@ -47,17 +50,7 @@ pub async fn ensure_keyspace(
     cfg: &CassandraConfig,
     keyspace: &str,
 ) -> Result<(), CassandraError> {
-    let existing: Vec<(String,)> = super::select(
-        session,
-        &format!("looking up keyspace {keyspace}"),
-        "SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?",
-        (keyspace,),
-    )
-    .await?;
-    if !existing.is_empty() {
-        return Ok(());
-    }
-    execute(
+    let created = execute(
         session,
         format!(
             "CREATE KEYSPACE IF NOT EXISTS {} WITH replication = {}",
@@ -65,7 +58,39 @@ pub async fn ensure_keyspace(
             replication(cfg)
         ),
     )
-    .await
+    .await;
+    match created {
+        Err(e) if is_unauthorized(&e) => {
+            let existing: Vec<(String,)> = super::select(
+                session,
+                &format!("looking up keyspace {keyspace}"),
+                "SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?",
+                (keyspace,),
+            )
+            .await?;
+            if existing.is_empty() {
+                Err(e)
+            } else {
+                Ok(())
+            }
+        }
+        other => other,
+    }
+}
+
+/// Whether Cassandra refused a statement for want of permission.
+fn is_unauthorized(e: &CassandraError) -> bool {
+    use scylla::errors::{DbError, ExecutionError, RequestAttemptError};
+    matches!(
+        e,
+        CassandraError::Execute {
+            source: ExecutionError::LastAttemptError(RequestAttemptError::DbError(
+                DbError::Unauthorized,
+                _
+            )),
+            ..
+        }
+    )
 }
 
 /// What [`ensure_pipeline_table`] did.
@@ -183,10 +208,7 @@ pub async fn ensure_users_table(
     keyspace: &str,
     table: &str,
 ) -> Result<(), CassandraError> {
-    if !table_columns(session, keyspace, table).await?.is_empty() {
-        return Ok(());
-    }
-    execute(
+    let created = execute(
         session,
         format!(
             "CREATE TABLE IF NOT EXISTS {}.{} (\
@@ -197,7 +219,17 @@ pub async fn ensure_users_table(
             quote(table)
         ),
     )
-    .await
+    .await;
+    match created {
+        Err(e) if is_unauthorized(&e) => {
+            if table_columns(session, keyspace, table).await?.is_empty() {
+                Err(e)
+            } else {
+                Ok(())
+            }
+        }
+        other => other,
+    }
 }
 
 #[cfg(test)]

@@ -272,7 +272,15 @@ async fn topic_replication(
                 let min_isr = resource
                     .get("min.insync.replicas")
                     .and_then(|e| e.value.clone());
-                return (replicas, min_isr);
+                // A broker that learned of the topic a moment ago may describe it without
+                // its configs yet (seen once on a fresh machine): ask again.
+                if min_isr.is_some() {
+                    return (replicas, min_isr);
+                }
+                last = format!(
+                    "no min.insync.replicas among {} entries",
+                    resource.entries.len()
+                );
             }
             other => last = format!("{other:?}"),
         }

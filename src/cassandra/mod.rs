@@ -10,8 +10,13 @@ pub mod users_row;
 
 use crate::config::CassandraConfig;
 use refusal::{refusal, short_cause, Refusal};
+use scylla::client::execution_profile::ExecutionProfile;
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
+use scylla::policies::speculative_execution::{
+    SimpleSpeculativeExecutionPolicy, SpeculativeExecutionPolicy,
+};
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -120,7 +125,8 @@ pub async fn connect(cfg: &CassandraConfig) -> Result<Session, CassandraError> {
 fn session_builder(cfg: &CassandraConfig) -> Result<SessionBuilder, tls::TlsFileError> {
     let mut builder = SessionBuilder::new()
         .connection_timeout(cfg.request_timeout)
-        .fetch_full_schema_metadata(false);
+        .fetch_full_schema_metadata(false)
+        .default_execution_profile_handle(execution_profile(cfg).into_handle());
     if let (Some(user), Some(password)) = (&cfg.username, &cfg.password) {
         builder = builder.user(user, password);
     }
@@ -128,6 +134,22 @@ fn session_builder(cfg: &CassandraConfig) -> Result<SessionBuilder, tls::TlsFile
         builder = builder.tls_context(Some(tls::context(settings)?));
     }
     Ok(builder)
+}
+
+/// The driver's defaults, plus speculative execution of idempotent statements after
+/// `cassandra.speculative_delay`: a replica that accepts a write and never answers (a grey
+/// failure) would otherwise hold it, and the in-flight permit it took, for the driver's
+/// whole 30 s request timeout while the other replicas could have taken it at once.
+fn execution_profile(cfg: &CassandraConfig) -> ExecutionProfile {
+    let speculative = (!cfg.speculative_delay.is_zero()).then(|| {
+        Arc::new(SimpleSpeculativeExecutionPolicy {
+            max_retry_count: 2,
+            retry_interval: cfg.speculative_delay,
+        }) as Arc<dyn SpeculativeExecutionPolicy>
+    });
+    ExecutionProfile::builder()
+        .speculative_execution_policy(speculative)
+        .build()
 }
 
 /// The server's `release_version`, e.g. `5.0.6`.

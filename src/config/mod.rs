@@ -217,6 +217,12 @@ pub struct CassandraConfig {
     /// How long connecting to a node may take before it counts as failed.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
+    /// How long a write waits for its node before the same write is also sent to the next
+    /// replica (at most twice): a node that hangs without failing (a long GC pause, a stuck
+    /// disk, a frozen VM) then slows writes by this much instead of holding them until they
+    /// time out. Only idempotent writes are sent twice, never counter updates. `"0s"`: off.
+    #[serde(with = "humantime_serde")]
+    pub speculative_delay: Duration,
 }
 
 impl Default for CassandraConfig {
@@ -229,6 +235,7 @@ impl Default for CassandraConfig {
             replication_factor: None,
             datacenters: BTreeMap::new(),
             request_timeout: Duration::from_secs(12),
+            speculative_delay: Duration::from_secs(1),
         }
     }
 }

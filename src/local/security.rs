@@ -288,9 +288,13 @@ where
     }
 }
 
-/// Logs in as the default superuser and creates the configured role, with LOGIN and what
-/// cassflow needs on the local stack: CREATE on all keyspaces (for the keyspaces and tables
-/// it creates), MODIFY and SELECT on all (for tables that existed before).
+/// Logs in as the default superuser and creates the configured role, with what cassflow
+/// needs on the local stack: CREATE on all keyspaces (for the keyspaces and tables it
+/// creates), MODIFY and SELECT on all (for tables that existed before).
+///
+/// The role may log in only once every grant is made: a setup cut short (a timeout on a
+/// loaded machine) leaves the login rejected, so the next probe runs all of it again (each
+/// statement is idempotent), never a role that logs in without its permissions.
 async fn create_role(cfg: &CassandraConfig) -> Result<(), CassandraError> {
     let (Some(user), Some(password)) = (&cfg.username, &cfg.password) else {
         return Ok(());
@@ -306,13 +310,14 @@ async fn create_role(cfg: &CassandraConfig) -> Result<(), CassandraError> {
     let session = cassandra::connect(&admin).await?;
     let role = quote(user);
     let statements = [
-        format!(
-            "CREATE ROLE IF NOT EXISTS {role} WITH PASSWORD = '{}' AND LOGIN = true",
-            password.replace('\'', "''")
-        ),
+        format!("CREATE ROLE IF NOT EXISTS {role} WITH LOGIN = false"),
         format!("GRANT CREATE ON ALL KEYSPACES TO {role}"),
         format!("GRANT MODIFY ON ALL KEYSPACES TO {role}"),
         format!("GRANT SELECT ON ALL KEYSPACES TO {role}"),
+        format!(
+            "ALTER ROLE {role} WITH PASSWORD = '{}' AND LOGIN = true",
+            password.replace('\'', "''")
+        ),
     ];
     for cql in statements {
         session

@@ -437,7 +437,7 @@ async fn start_and_run(
     if !sink.current().idempotent {
         let what = match sink.current().counter {
             true => "counter table: an increment",
-            false => "custom query: an UPDATE (e.g. a list append)",
+            false => "a write of a non-frozen list, or a custom query's UPDATE,",
         };
         tracing::warn!(
             pipeline = %pipeline.name,

@@ -362,7 +362,7 @@ async fn prepare(
         Some(prepared) => prepared,
         None => prepare_one(session, &cql).await?,
     };
-    let idempotent = shape.idempotent(&cql);
+    let idempotent = shape.idempotent(&cql, &plan);
     write.set_is_idempotent(idempotent);
     write.set_consistency(consistency);
     let delete = match pipeline.deletes {

@@ -10,6 +10,7 @@
 
 use super::convert::{Cell, ColumnPlan};
 use super::mapping::{Extras, Row};
+use crate::cassandra::cql_type::CqlType;
 use crate::cassandra::schema::quote;
 use crate::config::PipelineConfig;
 
@@ -70,14 +71,19 @@ pub enum Shape {
 }
 
 impl Shape {
-    /// Whether running it twice leaves the same row (so a retry after a timeout is safe).
-    pub fn idempotent(self, cql: &str) -> bool {
-        match self {
-            Shape::Upsert { .. } => true,
-            Shape::Counter => false,
-            // An UPDATE may append to a list or add to a counter.
-            Shape::Custom { .. } => cql.trim_start().to_ascii_lowercase().starts_with("insert"),
-        }
+    /// Whether running it twice leaves the same row (so a retry after a timeout, or the
+    /// driver's speculative second try, is safe). Never when it writes a counter, or a
+    /// non-frozen list: Cassandra keys each list element by a time UUID made when the write
+    /// runs, so a list written twice holds its elements twice, even at one write time.
+    pub fn idempotent(self, cql: &str, plan: &[ColumnPlan]) -> bool {
+        let writes_a_list = plan.iter().any(|c| matches!(c.kind, CqlType::List(_)));
+        !writes_a_list
+            && match self {
+                Shape::Upsert { .. } => true,
+                Shape::Counter => false,
+                // An UPDATE may append to a list or add to a counter.
+                Shape::Custom { .. } => cql.trim_start().to_ascii_lowercase().starts_with("insert"),
+            }
     }
 
     /// Whether its writes carry the record's write time, so a tombstone's delete must
@@ -307,9 +313,29 @@ mod tests {
             [Cell::BigInt(7), Cell::Int(1)]
         );
         assert_eq!(delete_binds(vec![Cell::Int(1)], false, 7), [Cell::Int(1)]);
-        assert!(!Shape::Counter.idempotent(""));
-        assert!(!custom(None, None).idempotent("UPDATE t SET l = l + :l WHERE id = :id"));
-        assert!(custom(None, None).idempotent(" insert into t (a) values (:a)"));
+        assert!(!Shape::Counter.idempotent("", &[]));
+        let update = "UPDATE t SET l = l + :l WHERE id = :id";
+        assert!(!custom(None, None).idempotent(update, &[]));
+        assert!(custom(None, None).idempotent(" insert into t (a) values (:a)", &[]));
+    }
+
+    #[test]
+    fn a_write_of_a_non_frozen_list_is_not_idempotent() {
+        let text = CqlType::Native(crate::cassandra::cql_type::Native::Text);
+        let column = |kind| ColumnPlan::new("c", Source::Topic, kind);
+        let list = column(CqlType::List(Box::new(text.clone())));
+        let frozen = column(CqlType::Frozen(Box::new(CqlType::List(Box::new(
+            text.clone(),
+        )))));
+        let set = column(CqlType::Set(Box::new(text)));
+        let upsert = Shape::Upsert { ttl: false };
+        assert!(!upsert.idempotent("", std::slice::from_ref(&list)));
+        assert!(upsert.idempotent("", &[frozen, set.clone()]));
+        let custom = Shape::Custom {
+            write_time_at: None,
+            ttl_at: None,
+        };
+        assert!(!custom.idempotent("INSERT INTO t (c) VALUES (?)", &[set, list]));
     }
 
     #[test]

@@ -6,6 +6,10 @@
 //!
 //! Heaps: 768m per Cassandra node and 384m per broker, so three of each fit a 2-core, 24 GB
 //! machine beside the shared test stack.
+//!
+//! [`shared`] is the 3+3 cluster the tests of one binary take in turn: it starts once (a
+//! minute or two) instead of once per test, is healed before each test takes it, and is
+//! stopped when the test binary exits.
 
 use cassflow::config::Config;
 use cassflow::local::{LocalStack, Node, Server};
@@ -13,6 +17,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::path::Path;
 use std::time::Duration;
+use tokio::sync::{Mutex, MutexGuard};
 
 /// A running private cluster; its config points at it for both servers.
 pub struct Cluster {
@@ -75,6 +80,56 @@ pub async fn private_cluster(
     cluster
 }
 
+/// The shared cluster and the temp dir that holds its nodes (removed after them).
+struct Shared {
+    cluster: Cluster,
+    _dir: tempfile::TempDir,
+}
+
+/// The binary's shared cluster, started by the first test that asks for it.
+static SHARED: Mutex<Option<Shared>> = Mutex::const_new(None);
+
+/// The shared cluster, held by one test at a time (the next waits until this guard drops).
+pub struct SharedCluster(MutexGuard<'static, Option<Shared>>);
+
+impl std::ops::Deref for SharedCluster {
+    type Target = Cluster;
+    fn deref(&self) -> &Cluster {
+        match self.0.as_ref() {
+            Some(shared) => &shared.cluster,
+            None => unreachable!("a SharedCluster is made only once the cluster runs"),
+        }
+    }
+}
+
+/// Takes the binary's 3+3 cluster (3 Cassandra nodes, 3 brokers) for one test: starts it on
+/// first use, and otherwise heals what an earlier test left (a paused node continued, a
+/// stopped or killed one started again), so each test begins on a whole cluster. Each test
+/// uses its own topic and keyspace on it.
+pub async fn shared() -> SharedCluster {
+    let mut guard = SHARED.lock().await;
+    match guard.as_ref() {
+        Some(shared) => shared.cluster.heal().await,
+        None => {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let cluster = private_cluster(&super::stack_config(), dir.path(), 3, 3).await;
+            *guard = Some(Shared { cluster, _dir: dir });
+            // SAFETY: registers a plain `extern "C"` function; nothing else is involved.
+            unsafe { nix::libc::atexit(stop_shared) };
+        }
+    }
+    SharedCluster(guard)
+}
+
+/// Stops the shared cluster as the test binary exits (libtest returns from `main` or calls
+/// `exit`; both run `atexit` handlers). Statics are never dropped, so without this its JVMs
+/// would outlive the tests.
+extern "C" fn stop_shared() {
+    if let Ok(mut guard) = SHARED.try_lock() {
+        drop(guard.take()); // Cluster's drop stops every node, then the temp dir goes.
+    }
+}
+
 impl Cluster {
     /// Node `index` (from 1) of `server`.
     pub fn node(&self, server: Server, index: u8) -> Node {
@@ -133,6 +188,33 @@ impl Cluster {
         }
     }
 
+    /// Stops one node gracefully (SIGTERM, as an operator's restart does), and waits until it
+    /// is gone.
+    pub async fn stop(&self, server: Server, index: u8) {
+        let node = self.node(server, index);
+        if let Err(e) = self.stack.stop_nodes(&[node]).await {
+            panic!("{} did not stop: {e}", node.name());
+        }
+    }
+
+    /// Every node continued (after [`Cluster::pause`]) and running (after a kill or stop),
+    /// each answering.
+    pub async fn heal(&self) {
+        self.continue_all();
+        if let Err(e) = self.stack.start().await {
+            panic!("the cluster did not heal: {e}");
+        }
+    }
+
+    /// SIGCONT to every running node: a no-op for one that was not paused.
+    fn continue_all(&self) {
+        for node in Server::ALL.into_iter().flat_map(|s| self.stack.nodes(s)) {
+            if let Some(pid) = self.stack.node_pid(node) {
+                let _ = kill(Pid::from_raw(pid as i32), Signal::SIGCONT);
+            }
+        }
+    }
+
     /// Resident memory of every running node together, in bytes.
     pub fn rss_bytes(&self) -> u64 {
         Server::ALL
@@ -153,11 +235,7 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         let stack = self.stack.clone();
         // A stopped process takes SIGTERM only once continued.
-        for node in Server::ALL.into_iter().flat_map(|s| stack.nodes(s)) {
-            if let Some(pid) = stack.node_pid(node) {
-                let _ = kill(Pid::from_raw(pid as i32), Signal::SIGCONT);
-            }
-        }
+        self.continue_all();
         // Dropped inside the test's runtime: stop on a runtime of its own thread.
         let _ = std::thread::spawn(move || {
             if let Ok(rt) = tokio::runtime::Runtime::new() {

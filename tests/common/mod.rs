@@ -8,6 +8,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod cluster;
+pub mod load;
 
 use cassflow::config::Config;
 use cassflow::local::LocalStack;
@@ -136,16 +137,32 @@ pub async fn session(config: &Config) -> Session {
         .expect("connect to Cassandra")
 }
 
-/// Rows in `keyspace.table`, 0 if the table does not exist yet.
+/// Rows in `keyspace.table`, 0 if the table does not exist yet (or the count failed, which
+/// it says on stderr).
+///
+/// Paged: Cassandra then counts page by page, each within its own read timeout, where one
+/// unpaged count of a large table on a loaded cluster runs past the range read timeout.
 pub async fn count_rows(session: &Session, keyspace: &str, table: &str) -> i64 {
-    let cql = format!("SELECT COUNT(*) FROM \"{keyspace}\".\"{table}\"");
-    match session.query_unpaged(cql, &[]).await {
-        Ok(r) => r
-            .into_rows_result()
-            .ok()
-            .and_then(|rows| rows.single_row::<(i64,)>().ok())
-            .map_or(0, |(n,)| n),
-        Err(_) => 0,
+    use futures::TryStreamExt;
+    let mut count = scylla::statement::Statement::new(format!(
+        "SELECT COUNT(*) FROM \"{keyspace}\".\"{table}\""
+    ));
+    // A read: sent on to another node when one hangs (cassandra.speculative_delay).
+    count.set_is_idempotent(true);
+    let counted = async {
+        let pages = session.query_iter(count, &[]).await?;
+        let rows: Vec<(i64,)> = pages.rows_stream::<(i64,)>()?.try_collect().await?;
+        Ok::<_, Box<dyn std::error::Error>>(rows.last().map_or(0, |&(n,)| n))
+    };
+    match counted.await {
+        Ok(n) => n,
+        Err(e) => {
+            let text = e.to_string();
+            if !text.contains("unconfigured table") && !text.contains("does not exist") {
+                eprintln!("counting {keyspace}.{table} failed: {text}");
+            }
+            0
+        }
     }
 }
 
@@ -164,6 +181,48 @@ pub async fn wait_for_rows(
             return count;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Every `id` of a table whose partition key is `id`, read at the session's LOCAL_QUORUM in
+/// token order, 1,000 at a time. A page that fails (a read timeout on a cluster still busy
+/// after a fault) is read again, up to 20 times: one slow page costs a retry, not the scan.
+pub async fn table_ids(
+    session: &Session,
+    keyspace: &str,
+    table: &str,
+) -> std::collections::HashSet<uuid::Uuid> {
+    let mut page = scylla::statement::Statement::new(format!(
+        "SELECT id, token(id) FROM \"{keyspace}\".\"{table}\" WHERE token(id) > ? LIMIT 1000"
+    ));
+    page.set_is_idempotent(true);
+    let page = session.prepare(page).await.expect("prepare the id scan");
+    let mut ids = std::collections::HashSet::new();
+    let mut after = i64::MIN;
+    loop {
+        let mut tries = 0;
+        let rows: Vec<(uuid::Uuid, i64)> = loop {
+            let read = async {
+                let result = session.execute_unpaged(&page, (after,)).await?;
+                let rows = result.into_rows_result()?;
+                let typed = rows.rows::<(uuid::Uuid, i64)>()?;
+                Ok::<_, Box<dyn std::error::Error>>(typed.collect::<Result<Vec<_>, _>>()?)
+            };
+            match read.await {
+                Ok(rows) => break rows,
+                Err(e) if tries < 20 => {
+                    tries += 1;
+                    eprintln!("reading ids of {keyspace}.{table} after token {after}: {e}; again");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(e) => panic!("reading ids of {keyspace}.{table}: {e}"),
+            }
+        };
+        let Some(&(_, last)) = rows.last() else {
+            return ids;
+        };
+        ids.extend(rows.into_iter().map(|(id, _)| id));
+        after = last;
     }
 }
 
@@ -310,6 +369,9 @@ impl Drop for StopOnDrop {
     fn drop(&mut self) {
         use nix::sys::signal::{kill, Signal};
         use nix::unistd::Pid;
+        if !matches!(self.0.try_wait(), Ok(None)) {
+            return; // ended (or killed and reaped) already: its pid may be another's now
+        }
         let _ = kill(Pid::from_raw(self.0.id() as i32), Signal::SIGTERM);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         while std::time::Instant::now() < deadline {

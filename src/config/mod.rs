@@ -220,7 +220,8 @@ pub struct CassandraConfig {
     /// How long a write waits for its node before the same write is also sent to the next
     /// replica (at most twice): a node that hangs without failing (a long GC pause, a stuck
     /// disk, a frozen VM) then slows writes by this much instead of holding them until they
-    /// time out. Only idempotent writes are sent twice, never counter updates. `"0s"`: off.
+    /// time out. Only idempotent writes are sent twice: never a counter update or a write
+    /// of a non-frozen list. `"0s"`: off.
     #[serde(with = "humantime_serde")]
     pub speculative_delay: Duration,
 }

@@ -2,10 +2,12 @@
 //! local stack with `local.cassandra_auth` and `local.cassandra_tls`, which makes its CA and
 //! keystores with keytool and creates cassflow's role; Kafka is the shared test stack's.
 //! One node serves every case in turn (a Cassandra start is the slow part):
-//! - the right password and CA: records arrive end to end;
+//! - the right password, CA and client certificate (the node requires one): records
+//!   arrive end to end;
 //! - a wrong password: `cassflow stream` and `cassflow check rows` stop with one line naming
 //!   `cassandra.username`/`cassandra.password` and the fix;
 //! - an untrusted server certificate (another CA): one line naming `cassandra.tls.ca`;
+//! - no client certificate: one line naming `cassandra.tls.cert`;
 //! - a role without MODIFY on the table: the pipeline pauses and says why, dead-letters
 //!   nothing, and after `GRANT MODIFY` resumes with every record written.
 
@@ -30,6 +32,7 @@ async fn passwords_and_tls_on_a_private_node() {
     the_right_password_and_ca_write_end_to_end(&config).await;
     a_wrong_password_stops_with_the_keys_to_fix(&config, dir.path()).await;
     an_untrusted_certificate_names_the_ca_key(&config, dir.path()).await;
+    no_client_certificate_names_the_cert_key(&config, dir.path()).await;
     a_role_without_modify_pauses_until_granted(&config).await;
 }
 
@@ -75,6 +78,27 @@ async fn an_untrusted_certificate_names_the_ca_key(config: &Config, dir: &Path) 
     println!("untrusted certificate: {line}");
     for part in ["does not trust", "cassandra.tls.ca", "fix: "] {
         assert!(line.contains(part), "no {part:?} in: {said}");
+    }
+}
+
+async fn no_client_certificate_names_the_cert_key(config: &Config, dir: &Path) {
+    let mut without = config.clone();
+    if let Some(tls) = without.cassandra.tls.as_mut() {
+        (tls.cert, tls.key) = (None, None);
+    }
+    let pipeline = common::users_pipeline("nocert");
+    let file = common::write_config(dir, &without, std::slice::from_ref(&pipeline));
+    for args in [&["stream"][..], &["check", "rows", "--min", "1"]] {
+        let said = run_until_exit(dir, &file, args, &[]);
+        let line = error_line(&said);
+        println!("no client certificate, {args:?}: {line}");
+        for part in [
+            "requires a client certificate",
+            "cassandra.tls.cert",
+            "fix: ",
+        ] {
+            assert!(line.contains(part), "{args:?}: no {part:?} in: {said}");
+        }
     }
 }
 

@@ -46,6 +46,11 @@ pub enum CassandraError {
         contact_points: String,
         detail: String,
     },
+    #[error("Cassandra at {contact_points} requires a client certificate it trusts, and cassflow presented none or another: {detail} (fix: set cassandra.tls.cert and cassandra.tls.key to a certificate signed by a CA in the nodes' truststore and its key, e.g. `tls = {{ ca = \"ca.pem\", cert = \"client.pem\", key = \"client-key.pem\" }}`)")]
+    ClientCertRefused {
+        contact_points: String,
+        detail: String,
+    },
     #[error(transparent)]
     TlsFile(#[from] tls::TlsFileError),
     #[error("CQL statement failed ({what}): {source}")]
@@ -70,6 +75,7 @@ impl CassandraError {
                 | CassandraError::LoginMissing { .. }
                 | CassandraError::Untrusted { .. }
                 | CassandraError::WrongHost { .. }
+                | CassandraError::ClientCertRefused { .. }
                 | CassandraError::TlsFile(_)
         )
     }
@@ -91,6 +97,10 @@ impl CassandraError {
                 detail,
             },
             Some(Refusal::Untrusted) => CassandraError::Untrusted {
+                contact_points,
+                detail,
+            },
+            Some(Refusal::NoClientCert) => CassandraError::ClientCertRefused {
                 contact_points,
                 detail,
             },

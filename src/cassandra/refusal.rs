@@ -1,5 +1,5 @@
 //! Which failures to open a session are refusals waiting cannot cure (a rejected or missing
-//! login, an untrusted or misnamed certificate), read from the driver's error text; the
+//! login, an untrusted or misnamed certificate, a client certificate missing or refused), read from the driver's error text; the
 //! errors a user sees are [`super::CassandraError`]'s.
 
 /// Why a node refused a session, when waiting cannot help.
@@ -9,6 +9,7 @@ pub(super) enum Refusal {
     NoLogin,
     WrongHost,
     Untrusted,
+    NoClientCert,
 }
 
 /// Reads a refusal out of a rendered session error. The driver wraps a node's answer in
@@ -28,6 +29,10 @@ pub(super) fn refusal(text: &str) -> Option<Refusal> {
         Some(Refusal::WrongHost)
     } else if has(&["certificate verify failed"]) {
         Some(Refusal::Untrusted)
+    } else if has(&["alert certificate required", "alert bad certificate"]) {
+        // The node's alert after the handshake (TLS 1.3) or during it (1.2): it wanted a
+        // client certificate it trusts and got none, or one it does not trust.
+        Some(Refusal::NoClientCert)
     } else {
         None
     }
@@ -68,6 +73,8 @@ mod tests {
         assert_eq!(refusal(&none), Some(Refusal::NoLogin));
         let tls = format!("{pool}error:0A000086:SSL routines:tls_post_process_server_certificate:certificate verify failed:../ssl/statem/statem_clnt.c:1889:");
         assert_eq!(refusal(&tls), Some(Refusal::Untrusted));
+        let no_cert = format!("{pool}error:0A00045C:SSL routines:ssl3_read_bytes:tlsv13 alert certificate required:../ssl/record/rec_layer_s3.c:1601:SSL alert number 116");
+        assert_eq!(refusal(&no_cert), Some(Refusal::NoClientCert));
         assert_eq!(
             refusal(&format!("{pool}Connection refused (os error 111)")),
             None

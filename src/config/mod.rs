@@ -636,6 +636,10 @@ pub struct LocalConfig {
     /// under `<data_dir>/cassandra/tls/`, and writes the CA as `ca.pem` there for
     /// `cassandra.tls.ca`.
     pub cassandra_tls: bool,
+    /// Also require client certificates (`require_client_auth`; needs `cassandra_tls`): the
+    /// stack makes one its CA signed, `client.pem` with its key `client-key.pem` beside
+    /// `ca.pem`, for `cassandra.tls.cert` and `cassandra.tls.key`.
+    pub cassandra_client_auth: bool,
     /// Extra broker properties for the local Kafka, appended to the `server.properties` it
     /// generates (so a key given here wins), e.g. `listeners` with a SASL or TLS listener.
     pub kafka_properties: BTreeMap<String, String>,
@@ -667,6 +671,7 @@ impl Default for LocalConfig {
             cassandra_heap: "1g".into(),
             cassandra_auth: false,
             cassandra_tls: false,
+            cassandra_client_auth: false,
             kafka_properties: BTreeMap::new(),
             start_timeout: Duration::from_secs(240),
             stop_timeout: Duration::from_secs(60),

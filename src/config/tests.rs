@@ -369,6 +369,9 @@ fn local_auth_needs_the_role_to_create_and_tls_loads_from_the_environment() {
         let err = load_in(jail, Some("[local]\ncassandra_auth = true\n")).unwrap_err();
         assert_eq!(err.key(), Some("cassandra.username"), "{err}");
         assert!(err.to_string().contains("fix:"), "{err}");
+        let err = load_in(jail, Some("[local]\ncassandra_client_auth = true\n")).unwrap_err();
+        assert_eq!(err.key(), Some("local.cassandra_client_auth"), "{err}");
+        assert!(err.to_string().contains("cassandra_tls = true"), "{err}");
 
         jail.set_env("CASSFLOW_CASSANDRA__TLS__CA", "/etc/ca.pem");
         jail.set_env("CASSFLOW_CASSANDRA__TLS__VERIFY_HOSTNAME", "false");

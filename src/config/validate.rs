@@ -226,6 +226,14 @@ impl Config {
                 "set both, e.g. `[cassandra] username = \"cassflow\"` and `password = \"...\"` (or CASSFLOW_CASSANDRA__PASSWORD), or turn local.cassandra_auth off",
             ));
         }
+        if self.local.cassandra_client_auth && !self.local.cassandra_tls {
+            return Err(invalid(
+                "local.cassandra_client_auth".into(),
+                "is on, but local.cassandra_tls is off (client certificates are part of TLS)"
+                    .into(),
+                "set `cassandra_tls = true` too, or turn local.cassandra_client_auth off",
+            ));
+        }
         for (name, heap) in [
             ("local.kafka_heap", &self.local.kafka_heap),
             ("local.cassandra_heap", &self.local.cassandra_heap),

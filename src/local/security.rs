@@ -55,14 +55,29 @@ impl TlsFiles {
     fn password_file(&self) -> PathBuf {
         self.dir.join("store-password")
     }
+    fn client_store(&self) -> PathBuf {
+        self.dir.join("client.p12")
+    }
+    /// A client certificate the CA signed (CN=cassflow), as PEM with the CA after it:
+    /// `cassandra.tls.cert` for a node that requires client certificates.
+    pub fn client_pem(&self) -> PathBuf {
+        self.dir.join("client.pem")
+    }
+    /// The unencrypted PKCS#8 key of [`Self::client_pem`]: `cassandra.tls.key`.
+    pub fn client_key_pem(&self) -> PathBuf {
+        self.dir.join("client-key.pem")
+    }
 
     /// Makes the CA, the node keystore (its key and a certificate the CA signed for
-    /// [`NODE_SAN`]) and the truststore, unless a previous start made them all.
+    /// [`NODE_SAN`]), the truststore and a client certificate with its key, unless a
+    /// previous start made them all.
     pub fn ensure(&self, java: &Path) -> Result<(), LocalError> {
         let all = [
             self.ca_pem(),
             self.keystore(),
             self.truststore(),
+            self.client_pem(),
+            self.client_key_pem(),
             self.password_file(),
         ];
         if all.iter().all(|f| f.is_file()) {
@@ -76,16 +91,13 @@ impl TlsFiles {
         write_private(&self.password_file(), &password)?;
         let keytool = keytool(java);
         let run = |args: &[&str]| run_keytool(&keytool, &self.dir, args);
-        let (ca, node, trust) = (
+        let (ca, node, trust, client) = (
             path_text(&self.ca_store()),
             path_text(&self.keystore()),
             path_text(&self.truststore()),
+            path_text(&self.client_store()),
         );
-        let (ca_pem, csr, signed) = (
-            path_text(&self.ca_pem()),
-            path_text(&self.dir.join("node.csr")),
-            path_text(&self.dir.join("node.pem")),
-        );
+        let ca_pem = path_text(&self.ca_pem());
         let pass = password.as_str();
         let store = |path: &str| -> Vec<String> {
             [
@@ -126,57 +138,114 @@ impl TlsFiles {
             args.extend(["-keypass".to_string(), pass.to_string()]);
             args
         };
-        for args in [
-            [
-                keypair("ca", "CN=cassflow local CA", &["-ext", "bc:c"]),
-                store(&ca),
+        // A key pair in `keystore`, its certificate signed by the CA for `usage` (with
+        // `san` when given), stored after the CA's so the keystore holds the whole chain.
+        let signed = |alias: &str, dname: &str, keystore: &str, usage: &str, san: Option<&str>| {
+            let (csr, pem) = (
+                path_text(&self.dir.join(format!("{alias}.csr"))),
+                path_text(&self.dir.join(format!("{alias}.signed.pem"))),
+            );
+            let mut gencert = vec![
+                "-gencert".to_string(),
+                "-alias".into(),
+                "ca".into(),
+                "-infile".into(),
+                csr.clone(),
+                "-outfile".into(),
+                pem.clone(),
+                "-rfc".into(),
+                "-validity".into(),
+                "3650".into(),
+                "-ext".into(),
+                "ku:c=digitalSignature,keyEncipherment".into(),
+                "-ext".into(),
+                format!("eku={usage}"),
+            ];
+            if let Some(san) = san {
+                gencert.extend(["-ext".to_string(), format!("san={san}")]);
+            }
+            let gencert: Vec<&str> = gencert.iter().map(String::as_str).collect();
+            vec![
+                [keypair(alias, dname, &[]), store(keystore)].concat(),
+                with(
+                    &["-certreq", "-alias", alias, "-file", &csr],
+                    store(keystore),
+                ),
+                with(&gencert, store(&ca)),
+                with(
+                    &["-importcert", "-noprompt", "-alias", "ca", "-file", &ca_pem],
+                    store(keystore),
+                ),
+                with(
+                    &["-importcert", "-alias", alias, "-file", &pem],
+                    store(keystore),
+                ),
             ]
-            .concat(),
-            with(
-                &["-exportcert", "-rfc", "-alias", "ca", "-file", &ca_pem],
-                store(&ca),
-            ),
-            [keypair("node", "CN=localhost", &[]), store(&node)].concat(),
-            with(&["-certreq", "-alias", "node", "-file", &csr], store(&node)),
-            with(
-                &[
-                    "-gencert",
-                    "-alias",
-                    "ca",
-                    "-infile",
-                    &csr,
-                    "-outfile",
-                    &signed,
-                    "-rfc",
-                    "-validity",
-                    "3650",
-                    "-ext",
-                    &format!("san={NODE_SAN}"),
-                    "-ext",
-                    "ku:c=digitalSignature,keyEncipherment",
-                    "-ext",
-                    "eku=serverAuth",
-                ],
-                store(&ca),
-            ),
-            with(
-                &["-importcert", "-noprompt", "-alias", "ca", "-file", &ca_pem],
-                store(&node),
-            ),
-            with(
-                &["-importcert", "-alias", "node", "-file", &signed],
-                store(&node),
-            ),
-            with(
+        };
+        let steps = [
+            vec![
+                [
+                    keypair("ca", "CN=cassflow local CA", &["-ext", "bc:c"]),
+                    store(&ca),
+                ]
+                .concat(),
+                with(
+                    &["-exportcert", "-rfc", "-alias", "ca", "-file", &ca_pem],
+                    store(&ca),
+                ),
+            ],
+            signed("node", "CN=localhost", &node, "serverAuth", Some(NODE_SAN)),
+            vec![with(
                 &["-importcert", "-noprompt", "-alias", "ca", "-file", &ca_pem],
                 store(&trust),
-            ),
-        ] {
+            )],
+            signed("client", "CN=cassflow", &client, "clientAuth", None),
+        ];
+        for args in steps.concat() {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             run(&args)?;
         }
+        self.export_client_pem(&password)?;
         tracing::info!(dir = %self.dir.display(), "made the local Cassandra's CA, keystore and truststore");
         Ok(())
+    }
+
+    /// Writes the client keystore's certificate chain and key as PEM, the form
+    /// `cassandra.tls.cert` and `.key` take (keytool cannot export a private key).
+    fn export_client_pem(&self, password: &str) -> Result<(), LocalError> {
+        let fail = |detail: String| LocalError::Prepare {
+            server: "Apache Cassandra".into(),
+            detail,
+            log: self.dir.clone(),
+        };
+        let path = self.client_store();
+        let der = std::fs::read(&path)
+            .map_err(|e| LocalError::io(format!("read {}", path.display()), e))?;
+        let parsed = openssl::pkcs12::Pkcs12::from_der(&der)
+            .and_then(|p12| p12.parse2(password))
+            .map_err(|e| fail(format!("cannot read {}: {e}", path.display())))?;
+        let (Some(key), Some(cert)) = (parsed.pkey, parsed.cert) else {
+            return Err(fail(format!(
+                "{} holds no key and certificate",
+                path.display()
+            )));
+        };
+        // The CA is in the file twice (in the key's chain and as the trusted entry `ca`).
+        let mut chain = cert.to_pem().map_err(|e| fail(e.to_string()))?;
+        let mut seen = Vec::new();
+        for ca in parsed.ca.into_iter().flatten() {
+            let der = ca.to_der().map_err(|e| fail(e.to_string()))?;
+            if !seen.contains(&der) {
+                chain.extend(ca.to_pem().map_err(|e| fail(e.to_string()))?);
+                seen.push(der);
+            }
+        }
+        let key = key
+            .private_key_to_pem_pkcs8()
+            .map_err(|e| fail(e.to_string()))?;
+        let text = |bytes: Vec<u8>| String::from_utf8_lossy(&bytes).into_owned();
+        write_private(&self.client_key_pem(), &text(key))?;
+        write_private(&self.client_pem(), &text(chain))
     }
 
     fn password(&self) -> Result<String, LocalError> {
@@ -208,9 +277,10 @@ pub fn yaml_fragment(local: &LocalConfig, files: &TlsFiles) -> Result<String, Lo
                truststore: {}\n  \
                truststore_password: {password}\n  \
                store_type: PKCS12\n  \
-               require_client_auth: false\n",
+               require_client_auth: {}\n",
             files.keystore().display(),
             files.truststore().display(),
+            local.cassandra_client_auth,
         ));
     }
     Ok(yaml)
@@ -225,7 +295,8 @@ pub fn jvm_flags(local: &LocalConfig) -> Vec<String> {
 }
 
 /// How the stack's own checks reach its Cassandra: as configured, trusting the stack's CA
-/// when TLS is on and `cassandra.tls` is unset.
+/// when TLS is on and `cassandra.tls` is unset, and presenting the stack's client
+/// certificate when the node requires one and `cassandra.tls.cert` is unset.
 pub fn client_config(
     cassandra: &CassandraConfig,
     local: &LocalConfig,
@@ -237,6 +308,12 @@ pub fn client_config(
             ca: Some(files.ca_pem()),
             ..CassandraTls::default()
         });
+    }
+    if let Some(tls) = cfg.tls.as_mut().filter(|t| t.cert.is_none()) {
+        if local.cassandra_client_auth {
+            tls.cert = Some(files.client_pem());
+            tls.key = Some(files.client_key_pem());
+        }
     }
     cfg
 }
@@ -409,11 +486,31 @@ mod tests {
             yaml.contains(&files.keystore().display().to_string()),
             "{yaml}"
         );
+        assert!(yaml.contains("require_client_auth: false"), "{yaml}");
         let tls = CassandraTls {
             ca: Some(files.ca_pem()),
             ..CassandraTls::default()
         };
         assert!(crate::cassandra::tls::context(&tls).is_ok());
+        // The client certificate and its key load together (the key matches the cert).
+        let client = client_config(
+            &CassandraConfig {
+                tls: Some(tls),
+                ..CassandraConfig::default()
+            },
+            &LocalConfig {
+                cassandra_client_auth: true,
+                ..local.clone()
+            },
+            &files,
+        );
+        let with_cert = client.tls.expect("tls");
+        assert_eq!(with_cert.cert, Some(files.client_pem()));
+        if let Err(e) = crate::cassandra::tls::context(&with_cert) {
+            panic!("client certificate: {e}");
+        }
+        let chain = std::fs::read_to_string(files.client_pem()).expect("client.pem");
+        assert_eq!(chain.matches("BEGIN CERTIFICATE").count(), 2, "{chain}");
         // A second start keeps the material (clients keep trusting the same CA).
         let before = std::fs::read(files.ca_pem()).expect("ca");
         files.ensure(Path::new("java")).expect("second run");

@@ -478,8 +478,11 @@ pub async fn private_cassandra(
     config.cassandra.contact_points = format!("127.0.0.1:{cql}");
     config.cassandra.username = Some(user.into());
     config.cassandra.password = Some(password.into());
+    let tls = data_dir.join("cassandra").join("tls");
     config.cassandra.tls = Some(cassflow::config::CassandraTls {
-        ca: Some(data_dir.join("cassandra").join("tls").join("ca.pem")),
+        ca: Some(tls.join("ca.pem")),
+        cert: Some(tls.join("client.pem")),
+        key: Some(tls.join("client-key.pem")),
         ..Default::default()
     });
     config.local.cassandra_storage_port = storage;
@@ -487,6 +490,7 @@ pub async fn private_cassandra(
     config.local.cassandra_heap = "512m".into();
     config.local.cassandra_auth = true;
     config.local.cassandra_tls = true;
+    config.local.cassandra_client_auth = true;
     let stack = LocalStack::new(&config);
     let guard = StopServerOnDrop(stack.clone(), cassflow::local::Server::Cassandra);
     if let Err(e) = stack

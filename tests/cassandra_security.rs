@@ -48,16 +48,34 @@ async fn a_wrong_password_stops_with_the_keys_to_fix(config: &Config, dir: &Path
     let pipeline = common::users_pipeline("wrongpw");
     let file = common::write_config(dir, config, std::slice::from_ref(&pipeline));
     let env = [("CASSFLOW_CASSANDRA__PASSWORD", "not-the-password")];
-    for args in [&["stream"][..], &["check", "rows", "--min", "1"]] {
-        let said = run_until_exit(dir, &file, args, &env);
-        let line = error_line(&said);
-        println!("wrong password, {args:?}: {line}");
-        for part in [
+    stream_and_check_stop_saying(
+        "wrong password",
+        dir,
+        &file,
+        &env,
+        &[
             "rejected the login",
             "cassandra.username `cassflow`",
             "cassandra.password",
             "fix: ",
-        ] {
+        ],
+    );
+}
+
+/// `cassflow stream` and `cassflow check rows` each stop with one error line holding
+/// every one of `parts`.
+fn stream_and_check_stop_saying(
+    case: &str,
+    dir: &Path,
+    file: &Path,
+    env: &[(&str, &str)],
+    parts: &[&str],
+) {
+    for args in [&["stream"][..], &["check", "rows", "--min", "1"]] {
+        let said = run_until_exit(dir, file, args, env);
+        let line = error_line(&said);
+        println!("{case}, {args:?}: {line}");
+        for part in parts {
             assert!(line.contains(part), "{args:?}: no {part:?} in: {said}");
         }
     }
@@ -88,18 +106,17 @@ async fn no_client_certificate_names_the_cert_key(config: &Config, dir: &Path) {
     }
     let pipeline = common::users_pipeline("nocert");
     let file = common::write_config(dir, &without, std::slice::from_ref(&pipeline));
-    for args in [&["stream"][..], &["check", "rows", "--min", "1"]] {
-        let said = run_until_exit(dir, &file, args, &[]);
-        let line = error_line(&said);
-        println!("no client certificate, {args:?}: {line}");
-        for part in [
+    stream_and_check_stop_saying(
+        "no client certificate",
+        dir,
+        &file,
+        &[],
+        &[
             "requires a client certificate",
             "cassandra.tls.cert",
             "fix: ",
-        ] {
-            assert!(line.contains(part), "{args:?}: no {part:?} in: {said}");
-        }
-    }
+        ],
+    );
 }
 
 async fn a_role_without_modify_pauses_until_granted(config: &Config) {

@@ -1,8 +1,9 @@
 //! The local Cassandra's security, each part switched on in `[local]`: passwords
 //! (`cassandra_auth`: PasswordAuthenticator and CassandraAuthorizer, and the configured role,
 //! created by logging in as the default superuser) and client-to-node TLS (`cassandra_tls`:
-//! a CA, a node keystore and a truststore made once with the JDK's `keytool`, the CA also
-//! as PEM for clients). Owns the `cassandra.yaml` fragment, the key material and the role;
+//! a CA, a node keystore, a truststore and a client certificate made once with the JDK's
+//! `keytool`, the CA and the client certificate also as PEM for clients; `cassandra_client_auth`
+//! makes the node require a client certificate). Owns the `cassandra.yaml` fragment, the key material and the role;
 //! starting and stopping the node stays in [`super`] and [`super::cassandra`].
 
 use super::LocalError;
@@ -206,7 +207,7 @@ impl TlsFiles {
             run(&args)?;
         }
         self.export_client_pem(&password)?;
-        tracing::info!(dir = %self.dir.display(), "made the local Cassandra's CA, keystore and truststore");
+        tracing::info!(dir = %self.dir.display(), "made the local Cassandra's CA, keystore, truststore and client certificate");
         Ok(())
     }
 

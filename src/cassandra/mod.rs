@@ -81,8 +81,24 @@ impl CassandraError {
     }
 
     /// Sorts a failed session into what the user must fix (see [`refusal()`]).
-    fn from_session(cfg: &CassandraConfig, source: scylla::errors::NewSessionError) -> Self {
-        let text = crate::error_line::render(&source);
+    /// With TLS on, a failure the driver's text does not explain is followed by a handshake
+    /// of cassflow's own ([`tls::hear_refusal`]) to hear the node's alert.
+    async fn from_session(cfg: &CassandraConfig, source: scylla::errors::NewSessionError) -> Self {
+        let mut text = crate::error_line::render(&source);
+        if let (None, Some(tls)) = (refusal(&text), cfg.tls.clone()) {
+            // A dropped TLS connection may be a refusal whose alert the driver did not read.
+            let (host, port) = cfg.first_contact_point();
+            let host = host.to_string();
+            let wait = cfg.request_timeout.min(Duration::from_secs(2));
+            let heard =
+                tokio::task::spawn_blocking(move || tls::hear_refusal(&tls, &host, port, wait))
+                    .await
+                    .ok()
+                    .flatten();
+            if let Some(heard) = heard {
+                text = format!("{text}; a handshake of its own heard: {heard}");
+            }
+        }
         let contact_points = cfg.contact_points.clone();
         let detail = short_cause(&text);
         match refusal(&text) {
@@ -125,10 +141,10 @@ pub async fn connect(cfg: &CassandraConfig) -> Result<Session, CassandraError> {
     for node in cfg.contact_points.split(',').map(str::trim) {
         builder = builder.known_node(node);
     }
-    builder
-        .build()
-        .await
-        .map_err(|source| CassandraError::from_session(cfg, source))
+    match builder.build().await {
+        Ok(session) => Ok(session),
+        Err(source) => Err(CassandraError::from_session(cfg, source).await),
+    }
 }
 
 /// A session builder with the configured timeouts, credentials and TLS, and no node yet.
@@ -227,20 +243,23 @@ pub async fn probe_node(
         contact_points: address.to_string(),
         ..cfg.clone()
     };
-    let connect_failed = |source| CassandraError::from_session(&node, source);
     tokio::time::timeout(timeout, async {
-        let only =
-            scylla::policies::host_filter::AllowListHostFilter::new([address]).map_err(|e| {
-                connect_failed(scylla::errors::NewSessionError::FailedToResolveAnyHostname(
-                    vec![e.to_string()],
-                ))
-            })?;
-        let session = session_builder(cfg)?
-            .known_node_addr(address)
-            .host_filter(std::sync::Arc::new(only))
-            .build()
-            .await
-            .map_err(connect_failed)?;
+        let built = match scylla::policies::host_filter::AllowListHostFilter::new([address]) {
+            Ok(only) => {
+                session_builder(cfg)?
+                    .known_node_addr(address)
+                    .host_filter(std::sync::Arc::new(only))
+                    .build()
+                    .await
+            }
+            Err(e) => Err(scylla::errors::NewSessionError::FailedToResolveAnyHostname(
+                vec![e.to_string()],
+            )),
+        };
+        let session = match built {
+            Ok(session) => session,
+            Err(source) => return Err(CassandraError::from_session(&node, source).await),
+        };
         release_version(&session).await
     })
     .await

@@ -258,6 +258,11 @@ pub struct ProduceArgs {
     /// with --source or --seed.
     #[arg(long, conflicts_with_all = ["source", "seed"])]
     pub raw: bool,
+    /// Send users records in the Confluent wire format: `avro` or `json_schema`, their
+    /// schema registered in `[schema_registry]` as `<topic>-value` (default: the format of
+    /// the --pipeline, if it reads one; else JSON).
+    #[arg(long, value_enum, conflicts_with = "raw")]
+    pub format: Option<cassflow::registry::users::ProducedFormat>,
 }
 
 fn positive_rate(text: &str) -> Result<f64, String> {

@@ -16,6 +16,7 @@ pub mod kafka;
 pub mod local;
 pub mod produce;
 pub mod record;
+pub mod registry;
 pub mod scheduler;
 pub mod source;
 pub mod stream;

@@ -255,9 +255,13 @@ async fn produce(
     if let Some(topic) = args.topic {
         request.topic = topic;
     }
+    request.wire = args.format;
     if let Some(p) = &pipeline {
         request.topic = p.topic.clone();
         request.format = p.format;
+        if request.wire.is_none() {
+            request.wire = cassflow::registry::users::ProducedFormat::of(p.format);
+        }
         request.key = match p.key.as_deref().filter(|_| json) {
             // Validated at load; parsed again here for its evaluator.
             Some(expr) => Some(

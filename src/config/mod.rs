@@ -29,6 +29,9 @@ use std::time::Duration;
 pub struct Config {
     pub kafka: KafkaConfig,
     pub cassandra: CassandraConfig,
+    /// The Confluent-compatible Schema Registry of pipelines whose `format` or `key_format`
+    /// is `avro`, `protobuf` or `json_schema`.
+    pub schema_registry: SchemaRegistryConfig,
     /// Topic-to-table mappings; the users pipeline of the seed is the default entry.
     pub pipelines: Vec<PipelineConfig>,
     /// Where `cassflow produce` and the scheduler's produce tasks get users.
@@ -48,6 +51,7 @@ impl Default for Config {
         Config {
             kafka: KafkaConfig::default(),
             cassandra: CassandraConfig::default(),
+            schema_registry: SchemaRegistryConfig::default(),
             pipelines: vec![PipelineConfig::default()],
             source: SourceConfig::default(),
             producer: ProducerConfig::default(),
@@ -192,6 +196,42 @@ impl Default for KafkaConfig {
     }
 }
 
+/// How to reach a Schema Registry: any that speaks Confluent's REST API (Confluent's own,
+/// Apicurio's `/apis/ccompat/v7`, Karapace, Redpanda's).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SchemaRegistryConfig {
+    /// Base URL of the Confluent-compatible API, e.g. `http://127.0.0.1:8081` for
+    /// Confluent's registry or `http://127.0.0.1:8081/apis/ccompat/v7` for Apicurio's.
+    #[serde(deserialize_with = "lenient::string")]
+    pub url: String,
+    /// User name for HTTP basic authentication; unset: none.
+    #[serde(deserialize_with = "lenient::opt_string")]
+    pub username: Option<String>,
+    /// Password for `username` (used only when both are set).
+    #[serde(deserialize_with = "lenient::opt_string")]
+    pub password: Option<String>,
+    /// PEM file of the CA that signed an `https` registry's certificate; unset: the
+    /// system's CAs.
+    pub ca: Option<PathBuf>,
+    /// How long one request to the registry may take before it counts as failed (the
+    /// record waits and the request is retried: a registry outage pauses the pipeline).
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+}
+
+impl Default for SchemaRegistryConfig {
+    fn default() -> Self {
+        SchemaRegistryConfig {
+            url: "http://127.0.0.1:8081/apis/ccompat/v7".into(),
+            username: None,
+            password: None,
+            ca: None,
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
 /// How to reach Cassandra and how to create keyspaces.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -295,8 +335,13 @@ pub struct PipelineConfig {
     /// reads its topic whole (two pipelines on one topic must not share a group).
     #[serde(deserialize_with = "lenient::opt_string")]
     pub group_id: Option<String>,
-    /// `users` (the record of docs/record.md) or `json` (any object, mapped by `columns`).
+    /// How values are read: `users` (the record of docs/record.md), `json` (any object,
+    /// mapped by `columns`), or, in the Confluent wire format with their schemas from
+    /// `[schema_registry]`, `avro`, `protobuf` or `json_schema` (mapped by `columns` too).
     pub format: RecordFormat,
+    /// How keys are read for `key` and `key.<path>`: `json` (JSON when the key parses as
+    /// JSON, else its text), or `avro`, `protobuf` or `json_schema` in the wire format.
+    pub key_format: KeyFormat,
     /// Column name -> mapping expression: `value.<path>` (or a bare path, e.g.
     /// `customer.name`, `items[0].sku`, `value."a.b"`), `key`, `key.<path>`,
     /// `header.<name>`, `kafka.topic`, `kafka.partition`, `kafka.offset`, `kafka.timestamp`
@@ -369,6 +414,7 @@ impl Default for PipelineConfig {
             dead_letter_topic: None,
             group_id: None,
             format: RecordFormat::Users,
+            key_format: KeyFormat::Json,
             columns: BTreeMap::new(),
             create_table: None,
             key: None,
@@ -525,12 +571,63 @@ pub enum FutureTimestamp {
 
 /// How a pipeline reads its messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum RecordFormat {
     /// The strict user record of docs/record.md (validated field by field).
     Users,
     /// Any JSON object; columns are filled from fields by `columns` (or by same name).
     Json,
+    /// Avro in the Confluent wire format, its schema from `[schema_registry]`.
+    Avro,
+    /// Protobuf in the Confluent wire format, its schema from `[schema_registry]`.
+    Protobuf,
+    /// JSON in the Confluent wire format (a JSON Schema registered for it).
+    JsonSchema,
+}
+
+impl RecordFormat {
+    /// Its name in the configuration.
+    pub fn name(self) -> &'static str {
+        match self {
+            RecordFormat::Users => "users",
+            RecordFormat::Json => "json",
+            RecordFormat::Avro => "avro",
+            RecordFormat::Protobuf => "protobuf",
+            RecordFormat::JsonSchema => "json_schema",
+        }
+    }
+
+    /// Whether records carry a schema id for `[schema_registry]`.
+    pub fn uses_registry(self) -> bool {
+        matches!(
+            self,
+            RecordFormat::Avro | RecordFormat::Protobuf | RecordFormat::JsonSchema
+        )
+    }
+}
+
+/// How a pipeline reads its message keys.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyFormat {
+    /// JSON when the key parses as JSON, else its UTF-8 text.
+    #[default]
+    Json,
+    Avro,
+    Protobuf,
+    JsonSchema,
+}
+
+impl KeyFormat {
+    /// The value format that reads keys the same way, if keys need the registry.
+    pub fn registry_format(self) -> Option<RecordFormat> {
+        match self {
+            KeyFormat::Json => None,
+            KeyFormat::Avro => Some(RecordFormat::Avro),
+            KeyFormat::Protobuf => Some(RecordFormat::Protobuf),
+            KeyFormat::JsonSchema => Some(RecordFormat::JsonSchema),
+        }
+    }
 }
 
 /// What a number means when it is written into a `timestamp` column: time since

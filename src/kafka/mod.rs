@@ -11,6 +11,8 @@ use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum KafkaError {
+    #[error("cannot encode a record for its schema: {detail}")]
+    Encode { detail: String },
     #[error("cannot create a Kafka client for {bootstrap}: {source}")]
     Client {
         bootstrap: String,

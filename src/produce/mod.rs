@@ -11,6 +11,8 @@ pub mod producer;
 use crate::config::{Config, RecordFormat, SourceKind};
 use crate::kafka::admin::ensure_topic;
 use crate::kafka::KafkaError;
+use crate::registry::users::{ProducedFormat, UsersEncoder};
+use crate::registry::{Registry, RegistryError};
 use crate::source::stdin::{Line, LineMode, LineReader};
 use crate::source::{Source, SourceError};
 use indicatif::ProgressBar;
@@ -52,6 +54,9 @@ pub struct ProduceRequest {
     pub format: RecordFormat,
     /// The key of a `json` line (`produce --pipeline` with the pipeline's `key`).
     pub key: Option<key::KeyPath>,
+    /// Users records in a registry's wire format (their schema registered under
+    /// `<topic>-value`) instead of JSON.
+    pub wire: Option<ProducedFormat>,
 }
 
 impl ProduceRequest {
@@ -65,6 +70,7 @@ impl ProduceRequest {
             raw: false,
             format: RecordFormat::Users,
             key: None,
+            wire: None,
         }
     }
 }
@@ -113,6 +119,8 @@ impl fmt::Display for ProduceSummary {
 pub enum ProduceError {
     #[error(transparent)]
     Kafka(#[from] KafkaError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
     /// The source's error ends with its fix, so what was sent before comes first.
     #[error(
         "{}{source}",
@@ -141,15 +149,15 @@ fn check_users_topic(config: &Config, request: &ProduceRequest) -> Result<(), Pr
         .iter()
         .filter(|p| p.topic == request.topic)
         .collect();
-    let users = readers.iter().any(|p| p.format == RecordFormat::Users);
+    // A pipeline of a registry format reads users records in it by field name.
+    let users = readers
+        .iter()
+        .any(|p| p.format == RecordFormat::Users || p.format.uses_registry());
     match readers.first() {
         Some(p) if !users => Err(ProduceError::NotUsersTopic {
             topic: request.topic.clone(),
             pipeline: p.name.clone(),
-            format: match p.format {
-                RecordFormat::Users => "users",
-                RecordFormat::Json => "json",
-            },
+            format: p.format.name(),
             kind: match request.source {
                 SourceKind::Generator => "generator",
                 SourceKind::Randomuser => "randomuser",
@@ -261,8 +269,8 @@ pub async fn produce_lines<R: AsyncBufRead + Unpin>(
     run.source = "stdin";
     let mode = match (request.raw, request.format) {
         (true, _) => LineMode::Raw,
-        (false, RecordFormat::Users) => LineMode::Users,
         (false, RecordFormat::Json) => LineMode::Json(request.key.clone()),
+        (false, _) => LineMode::Users,
     };
     let mut lines = LineReader::with_mode(input, mode);
     while !run.done(cancel) {
@@ -329,7 +337,14 @@ impl<'a> Run<'a> {
             pipeline.topic_replication_factor(),
         )
         .await?;
-        let producer = RecordProducer::new(&config.kafka, &config.producer, &request.topic)?;
+        let mut producer = RecordProducer::new(&config.kafka, &config.producer, &request.topic)?;
+        if let Some(format) = request.wire {
+            let registry = Registry::new(&config.schema_registry)?;
+            let subject = format!("{}-value", request.topic);
+            let encoder = UsersEncoder::register(&registry, &subject, format).await?;
+            tracing::info!(%subject, format = ?format, "registered the users schema");
+            producer = producer.with_encoder(encoder);
+        }
         Ok(Run {
             request,
             delivery_timeout: config.producer.delivery_timeout,

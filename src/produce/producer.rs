@@ -86,6 +86,8 @@ pub struct RecordProducer {
     topic: String,
     enqueued: u64,
     buf: Vec<u8>,
+    /// Records in a registry's wire format instead of JSON.
+    wire: Option<crate::registry::users::UsersEncoder>,
 }
 
 impl RecordProducer {
@@ -121,7 +123,14 @@ impl RecordProducer {
             topic: topic.to_string(),
             enqueued: 0,
             buf: Vec::with_capacity(512),
+            wire: None,
         })
+    }
+
+    /// Sends records in the wire format of `encoder`'s schema instead of JSON.
+    pub fn with_encoder(mut self, encoder: crate::registry::users::UsersEncoder) -> Self {
+        self.wire = Some(encoder);
+        self
     }
 
     pub fn counts(&self) -> Arc<DeliveryCounts> {
@@ -138,7 +147,15 @@ impl RecordProducer {
         // Encoded into buffers kept between records: librdkafka copies what it queues.
         let mut payload = std::mem::take(&mut self.buf);
         payload.clear();
-        record.write_json(&mut payload);
+        match &self.wire {
+            None => record.write_json(&mut payload),
+            Some(encoder) => {
+                if let Err(detail) = encoder.encode(record, &mut payload) {
+                    self.buf = payload;
+                    return Err(KafkaError::Encode { detail });
+                }
+            }
+        }
         let mut key = [0u8; uuid::fmt::Hyphenated::LENGTH];
         let key = record.id.hyphenated().encode_lower(&mut key);
         let result = self.send_bytes(Some(key.as_bytes()), &payload, None).await;

@@ -222,6 +222,12 @@ async fn run_produce(config: &Config, task: ProduceTask, ctx: TaskContext) -> Ta
         (None, None, None, Some(d)) => Limit::Duration(d),
         (None, None, None, None) => return Err(TaskFailure::new("no `count` or `duration`")),
     };
+    // A topic that an avro or json_schema pipeline reads gets its records in that format.
+    let wire = config
+        .pipelines
+        .iter()
+        .find(|p| p.topic == topic)
+        .and_then(|p| crate::registry::users::ProducedFormat::of(p.format));
     let request = ProduceRequest {
         topic,
         source: task.source.unwrap_or(config.source.kind),
@@ -239,6 +245,7 @@ async fn run_produce(config: &Config, task: ProduceTask, ctx: TaskContext) -> Ta
         raw: false,
         format: crate::config::RecordFormat::Users,
         key: None,
+        wire,
     };
     ctx.log.line(format_args!(
         "producing to `{}` from {:?}, limit {:?}",

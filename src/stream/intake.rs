@@ -111,6 +111,8 @@ pub fn message_cost(message: &OwnedMessage, format: RecordFormat) -> usize {
     });
     let row = match format {
         RecordFormat::Json => payload,
+        // A binary payload's row is larger than the payload: its text is spelled out.
+        RecordFormat::Avro | RecordFormat::Protobuf | RecordFormat::JsonSchema => 2 * payload,
         RecordFormat::Users => 0,
     };
     MESSAGE_OVERHEAD + payload + key + headers + row

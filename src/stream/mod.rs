@@ -73,6 +73,8 @@ pub enum StreamError {
     },
     #[error("{}", describe_failures(.0))]
     NoPipelineRuns(Vec<PipelineFailure>),
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
 }
 
 /// A pipeline that could not start, and why.
@@ -228,6 +230,8 @@ struct Shared {
     failure: std::sync::Mutex<Option<StreamError>>,
     /// The current pause's failures, for its periodic summary and its end.
     pause_log: pause_log::PauseLog,
+    /// Where the schemas of `avro`, `protobuf` and `json_schema` records come from.
+    registry: Option<Arc<crate::registry::Registry>>,
 }
 
 impl Shared {
@@ -285,6 +289,10 @@ impl Shared {
                 );
                 tracing::error!(pipeline = %name, %table, error = detail, fix = %fix, "Cassandra refuses the pipeline's writes: pipeline paused, nothing is dead-lettered");
                 format!("paused, Cassandra refuses writes to {table}: {detail} (fix: {fix})")
+            }
+            PauseReason::RegistryUnavailable => {
+                tracing::warn!(pipeline = %name, error = detail, "the schema registry fails: pipeline paused until it answers");
+                format!("paused, the schema registry fails: {detail}")
             }
             PauseReason::Schema => {
                 let fix = "create the table or restore its columns; the pipeline resumes by itself";
@@ -448,6 +456,14 @@ async fn start_and_run(
     if let Some(replay) = replay {
         consumer::reset_offsets(&config.kafka, pipeline, replay).await?;
     }
+    let needs_registry =
+        pipeline.format.uses_registry() || pipeline.key_format.registry_format().is_some();
+    let registry = match needs_registry {
+        true => Some(Arc::new(crate::registry::Registry::new(
+            &config.schema_registry,
+        )?)),
+        false => None,
+    };
     let metrics = metrics::stream_metrics();
     let consumer = consumer::subscribe(&config.kafka, pipeline, metrics.clone())?;
     tracing::info!(
@@ -481,6 +497,7 @@ async fn start_and_run(
         shutdown: shutdown.child_token(),
         failure: std::sync::Mutex::new(None),
         pause_log: pause_log::PauseLog::default(),
+        registry,
     });
     let mut job = Job {
         shared,

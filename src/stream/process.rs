@@ -14,6 +14,7 @@ use super::status::PauseReason;
 use super::{consumer, statement, write_time, Outcome, Shared, StreamError, PROBE_EVERY};
 use crate::config::RecordFormat;
 use crate::record::UserView;
+use crate::registry::{wire, Decoder, RegistryError};
 use rdkafka::message::{Message, OwnedMessage};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -22,7 +23,14 @@ use std::time::Instant;
 /// dead-letters it. Retries transient failures until they succeed or shutdown abandons the
 /// record.
 pub(super) async fn process(shared: &Shared, message: &OwnedMessage) -> Outcome {
-    let record = RecordContext::of(message);
+    let mut record = RecordContext::of(message);
+    if let (Some(format), Some(key)) = (shared.pipeline.key_format.registry_format(), message.key())
+    {
+        match registry_value(shared, message, key, format, "key").await {
+            Ok(value) => record.set_key_json(value),
+            Err(outcome) => return outcome,
+        }
+    }
     let Some(payload) = message.payload() else {
         return tombstone(shared, message, &record).await;
     };
@@ -49,6 +57,47 @@ pub(super) async fn process(shared: &Shared, message: &OwnedMessage) -> Outcome 
             }
             Err(e) => dead_letter(shared, message, e.reason(), &e.to_string()).await,
         },
+        RecordFormat::Avro | RecordFormat::Protobuf | RecordFormat::JsonSchema => {
+            let (id, body) = match wire::split(payload) {
+                Ok(split) => split,
+                Err(e) => {
+                    return dead_letter(shared, message, wire_reason(&e), &e.to_string()).await
+                }
+            };
+            let format = shared.pipeline.format;
+            let decoder = match decoder_for(shared, message, id, format, "value").await {
+                Ok(decoder) => decoder,
+                Err(outcome) => return outcome,
+            };
+            match decoder.read(body, exact_numbers) {
+                Ok(serde_json::Value::Object(map)) => {
+                    // As for JSON: the row owns its values and the tree goes before the
+                    // write; a re-plan (rare) decodes the payload again.
+                    let tree = std::sync::Mutex::new(Some(map));
+                    let to_row = |mapping: &Mapping| {
+                        let taken = tree.lock().ok().and_then(|mut t| t.take());
+                        let map = taken.unwrap_or_else(|| {
+                            match decoder.read(body, mapping.exact_numbers()) {
+                                Ok(serde_json::Value::Object(map)) => map,
+                                _ => serde_json::Map::new(),
+                            }
+                        });
+                        mapping.row(&map, &record).map(Row::into_owned)
+                    };
+                    write(shared, message, Op::Write, to_row).await
+                }
+                Ok(_) => {
+                    let e = format!(
+                        "schema {id} reads the value as something other than a record or object"
+                    );
+                    dead_letter(shared, message, "not_an_object", &e).await
+                }
+                Err(e) => {
+                    let e = format!("value, schema {id}: {e}");
+                    dead_letter(shared, message, "undecodable", &e).await
+                }
+            }
+        }
         RecordFormat::Json => match convert::parse_json(payload, exact_numbers) {
             Ok(serde_json::Value::Object(map)) => {
                 // The row owns its values and the tree is dropped before the write: a tree
@@ -82,6 +131,79 @@ pub(super) async fn process(shared: &Shared, message: &OwnedMessage) -> Outcome 
                 dead_letter(shared, message, reason, &e.to_string()).await
             }
         },
+    }
+}
+
+/// The dead-letter reason of a message that is not in the wire format.
+fn wire_reason(e: &wire::WireError) -> &'static str {
+    match e {
+        wire::WireError::Short(_) => "truncated",
+        wire::WireError::BadMagic(_) => "bad_magic_byte",
+        wire::WireError::BadIndexes => "undecodable",
+    }
+}
+
+/// A key (`what`) in the wire format of `format`, read into a JSON tree with its schema.
+async fn registry_value(
+    shared: &Shared,
+    message: &OwnedMessage,
+    bytes: &[u8],
+    format: RecordFormat,
+    what: &str,
+) -> Result<serde_json::Value, Outcome> {
+    let (id, body) = match wire::split(bytes) {
+        Ok(split) => split,
+        Err(e) => {
+            let e = format!("{what}: {e}");
+            return Err(dead_letter(shared, message, "undecodable_key", &e).await);
+        }
+    };
+    let decoder = decoder_for(shared, message, id, format, what).await?;
+    match decoder.read(body, false) {
+        Ok(value) => Ok(value),
+        Err(e) => {
+            let e = format!("{what}, schema {id}: {e}");
+            Err(dead_letter(shared, message, "undecodable_key", &e).await)
+        }
+    }
+}
+
+/// The decoder of schema `id`, waiting while the registry does not answer (the pipeline
+/// pauses; the record is never dead-lettered for an outage), or the record dead-lettered
+/// when the id is unknown or its schema unusable.
+async fn decoder_for(
+    shared: &Shared,
+    message: &OwnedMessage,
+    id: u32,
+    format: RecordFormat,
+    what: &str,
+) -> Result<std::sync::Arc<Decoder>, Outcome> {
+    let Some(registry) = &shared.registry else {
+        let e = "the pipeline has no schema registry";
+        return Err(dead_letter(shared, message, "unknown_schema", e).await);
+    };
+    let mut backoff = shared.stream.retry_initial_backoff;
+    loop {
+        let e = match registry.decoder(id, format).await {
+            Ok(decoder) => return Ok(decoder),
+            Err(e) => e,
+        };
+        if !e.is_outage() {
+            let reason = match e {
+                RegistryError::UnknownId { .. } => "unknown_schema",
+                _ => "unusable_schema",
+            };
+            let e = format!("{what}: {e}");
+            return Err(dead_letter(shared, message, reason, &e).await);
+        }
+        shared.metrics.retries.inc();
+        shared.pause_for(PauseReason::RegistryUnavailable, &e.to_string());
+        tracing::debug!(pipeline = %shared.pipeline.name, partition = message.partition(), offset = message.offset(), schema = id, error = %e, "schema fetch failed, retrying");
+        tokio::select! {
+            _ = shared.shutdown.cancelled() => tokio::time::sleep(backoff).await,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = consumer::next_backoff(backoff, shared.stream.retry_max_backoff);
     }
 }
 

@@ -57,21 +57,26 @@ pub enum PauseReason {
     Unauthorized,
     /// The table is missing or its columns cannot be planned after a schema change.
     Schema,
+    /// The schema registry does not answer (or refuses cassflow): records wait for their
+    /// schemas.
+    RegistryUnavailable,
 }
 
 impl PauseReason {
-    pub const ALL: [PauseReason; 3] = [
+    pub const ALL: [PauseReason; 4] = [
         PauseReason::CassandraUnavailable,
         PauseReason::Unauthorized,
         PauseReason::Schema,
+        PauseReason::RegistryUnavailable,
     ];
 
-    /// The metric label value (bounded: one of three).
+    /// The metric label value (bounded: one of four).
     pub fn label(self) -> &'static str {
         match self {
             PauseReason::CassandraUnavailable => "cassandra_unavailable",
             PauseReason::Unauthorized => "unauthorized",
             PauseReason::Schema => "schema",
+            PauseReason::RegistryUnavailable => "registry_unavailable",
         }
     }
 
@@ -81,6 +86,7 @@ impl PauseReason {
             PauseReason::CassandraUnavailable => 1,
             PauseReason::Unauthorized => 2,
             PauseReason::Schema => 3,
+            PauseReason::RegistryUnavailable => 4,
         }
     }
 
@@ -105,7 +111,10 @@ impl PipelineStatus {
     pub fn needs_attention(&self) -> bool {
         match self.state {
             State::Failed => true,
-            State::Paused => self.reason != Some(PauseReason::CassandraUnavailable),
+            State::Paused => !matches!(
+                self.reason,
+                Some(PauseReason::CassandraUnavailable | PauseReason::RegistryUnavailable)
+            ),
             _ => false,
         }
     }

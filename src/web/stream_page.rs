@@ -99,6 +99,9 @@ pub fn describe(status: Option<&PipelineStatus>) -> String {
             "paused (writes not authorized)"
         }
         (PipelineState::Paused, Some(PauseReason::Schema)) => "paused (table cannot be written)",
+        (PipelineState::Paused, Some(PauseReason::RegistryUnavailable)) => {
+            "paused (schema registry outage)"
+        }
         (state, _) => state.label(),
     };
     match &status.detail {

@@ -151,6 +151,12 @@ impl<'a> RecordContext<'a> {
         )
     }
 
+    /// Gives the key as already decoded (a key in the wire format, read with its schema),
+    /// so `key` and `key.<path>` read this tree instead of parsing the key as JSON.
+    pub fn set_key_json(&mut self, key: Value) {
+        self.parsed_key = OnceLock::from(Some(key));
+    }
+
     fn key_json(&self) -> Option<&Value> {
         self.parsed_key
             .get_or_init(|| self.key.and_then(|k| crate::json::from_slice(k).ok()))

@@ -111,6 +111,11 @@ impl UsersEncoder {
         Ok(UsersEncoder { id, kind })
     }
 
+    /// The id of the schema it writes.
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
     /// Appends `record` in the wire format to `out`.
     pub fn encode(&self, record: &UserRecord, out: &mut Vec<u8>) -> Result<(), String> {
         out.extend_from_slice(&wire::header(self.id));

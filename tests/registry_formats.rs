@@ -145,3 +145,208 @@ async fn json_schema_users_stream_field_for_field() {
     assert_eq!(summary.written, 200, "{summary:?}");
     assert_eq!(summary.dead_lettered, 0, "{summary:?}");
 }
+
+/// The table of every Avro type the issue names, one column each.
+const EVERY_TYPE_TABLE: [&str; 2] = [
+    "CREATE TYPE {ks}.address (city text, zip int)",
+    "CREATE TABLE {ks}.t (k int PRIMARY KEY, b boolean, i int, l bigint, f float, d double, \
+     s text, raw blob, fx blob, color text, maybe text, absent bigint, tags list<text>, \
+     scores map<text, int>, home frozen<address>, price decimal, id uuid, day date, tm time, \
+     tu time, tsm timestamp, tsu timestamp, lts timestamp, dur duration)",
+];
+
+/// Its Avro schema: logical types, a union with null, an enum, fixed and bytes, a record
+/// into the UDT, an array and a map into collections.
+const EVERY_TYPE_SCHEMA: &str = r#"{"type": "record", "name": "Row", "namespace": "types",
+  "fields": [
+    {"name": "k", "type": "int"}, {"name": "b", "type": "boolean"}, {"name": "i", "type": "int"},
+    {"name": "l", "type": "long"}, {"name": "f", "type": "float"}, {"name": "d", "type": "double"},
+    {"name": "s", "type": "string"}, {"name": "raw", "type": "bytes"},
+    {"name": "fx", "type": {"type": "fixed", "name": "Four", "size": 4}},
+    {"name": "color", "type": {"type": "enum", "name": "Color", "symbols": ["RED", "GREEN"]}},
+    {"name": "maybe", "type": ["null", "string"]}, {"name": "absent", "type": ["null", "long"]},
+    {"name": "tags", "type": {"type": "array", "items": "string"}},
+    {"name": "scores", "type": {"type": "map", "values": "int"}},
+    {"name": "home", "type": {"type": "record", "name": "Address",
+      "fields": [{"name": "city", "type": "string"}, {"name": "zip", "type": "int"}]}},
+    {"name": "price", "type": {"type": "bytes", "logicalType": "decimal", "precision": 10, "scale": 2}},
+    {"name": "id", "type": {"type": "string", "logicalType": "uuid"}},
+    {"name": "day", "type": {"type": "int", "logicalType": "date"}},
+    {"name": "tm", "type": {"type": "int", "logicalType": "time-millis"}},
+    {"name": "tu", "type": {"type": "long", "logicalType": "time-micros"}},
+    {"name": "tsm", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+    {"name": "tsu", "type": {"type": "long", "logicalType": "timestamp-micros"}},
+    {"name": "lts", "type": {"type": "long", "logicalType": "local-timestamp-micros"}},
+    {"name": "dur", "type": {"type": "fixed", "name": "Dur", "size": 12, "logicalType": "duration"}}
+  ]}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_avro_type_lands_in_its_cql_column() {
+    use apache_avro::types::Value as Avro;
+    use scylla::value::{CqlDate, CqlDecimal, CqlDuration, CqlTime, CqlTimestamp, CqlValue};
+    let config = common::stack().await;
+    let session = common::session(&config).await;
+    let pipeline = PipelineConfig {
+        format: RecordFormat::Avro,
+        partitions: 1,
+        table: "t".into(),
+        ..common::users_pipeline("avro_types")
+    };
+    let ks = pipeline.keyspace.clone();
+    cassflow::cassandra::schema::ensure_keyspace(&session, &config.cassandra, &ks)
+        .await
+        .expect("keyspace");
+    for cql in EVERY_TYPE_TABLE {
+        let cql = cql.replace("{ks}", &format!("\"{ks}\""));
+        session.query_unpaged(cql.as_str(), &[]).await.expect(&cql);
+    }
+    let registry = Registry::new(&config.schema_registry).expect("registry client");
+    let subject = format!("{}-value", pipeline.topic);
+    let id = registry
+        .register(&subject, "AVRO", EVERY_TYPE_SCHEMA)
+        .await
+        .expect("registers");
+    let uuid = uuid::Uuid::new_v4();
+    let home = Avro::Record(vec![
+        ("city".into(), Avro::String("Oslo".into())),
+        ("zip".into(), Avro::Int(150)),
+    ]);
+    let duration = apache_avro::Duration::new(
+        apache_avro::Months::new(14),
+        apache_avro::Days::new(3),
+        apache_avro::Millis::new(4_000),
+    );
+    let row = Avro::Record(vec![
+        ("k".into(), Avro::Int(1)),
+        ("b".into(), Avro::Boolean(true)),
+        ("i".into(), Avro::Int(-7)),
+        ("l".into(), Avro::Long(9_007_199_254_740_993)),
+        ("f".into(), Avro::Float(1.5)),
+        ("d".into(), Avro::Double(-2.25)),
+        ("s".into(), Avro::String("héllo".into())),
+        ("raw".into(), Avro::Bytes(vec![1, 2, 3])),
+        ("fx".into(), Avro::Fixed(4, vec![0, 255, 0, 1])),
+        ("color".into(), Avro::Enum(1, "GREEN".into())),
+        ("maybe".into(), Avro::Union(1, Box::new(Avro::String("x".into())))),
+        ("absent".into(), Avro::Union(0, Box::new(Avro::Null))),
+        (
+            "tags".into(),
+            Avro::Array(vec![Avro::String("a".into()), Avro::String("b".into())]),
+        ),
+        (
+            "scores".into(),
+            Avro::Map([("math".to_string(), Avro::Int(90))].into_iter().collect()),
+        ),
+        ("home".into(), home),
+        (
+            "price".into(),
+            Avro::Decimal(apache_avro::Decimal::from(vec![0xfb, 0x2e])),
+        ),
+        ("id".into(), Avro::Uuid(uuid)),
+        ("day".into(), Avro::Date(19_723)),
+        ("tm".into(), Avro::TimeMillis(49_530_250)),
+        ("tu".into(), Avro::TimeMicros(49_530_000_001)),
+        ("tsm".into(), Avro::TimestampMillis(1_704_067_200_123)),
+        ("tsu".into(), Avro::TimestampMicros(1_704_067_200_123_456)),
+        ("lts".into(), Avro::LocalTimestampMicros(-1_000)),
+        ("dur".into(), Avro::Duration(duration)),
+    ]);
+    let schema = apache_avro::Schema::parse_str(EVERY_TYPE_SCHEMA).expect("schema");
+    let mut payload = wire::header(id);
+    cassflow::registry::avro::write(&schema, row, &mut payload).expect("encodes");
+    cassflow::kafka::admin::ensure_topic(&config.kafka, &pipeline.topic, 1, 1)
+        .await
+        .expect("topic");
+    let mut producer =
+        RecordProducer::new(&config.kafka, &config.producer, &pipeline.topic).expect("producer");
+    producer
+        .send_bytes(Some(b"1"), &payload, None)
+        .await
+        .expect("queued");
+    assert_eq!(producer.flush(Duration::from_secs(60)).await, 0);
+
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let job = common::spawn_pipeline(&config, &pipeline, &shutdown);
+    common::wait_for_rows(&session, &ks, "t", 1, Duration::from_secs(120)).await;
+    shutdown.cancel();
+    let summary = job.await.expect("job");
+    assert_eq!((summary.written, summary.dead_lettered), (1, 0), "{summary:?}");
+
+    let result = session
+        .query_unpaged(format!("SELECT * FROM \"{ks}\".t WHERE k = 1"), &[])
+        .await
+        .expect("select")
+        .into_rows_result()
+        .expect("rows");
+    let names: Vec<String> = result
+        .column_specs()
+        .iter()
+        .map(|s| s.name().to_string())
+        .collect();
+    let row: scylla::value::Row = result.single_row().expect("one row");
+    let got: std::collections::HashMap<String, Option<CqlValue>> =
+        names.into_iter().zip(row.columns).collect();
+    let text = |s: &str| Some(CqlValue::Text(s.into()));
+    let want: Vec<(&str, Option<CqlValue>)> = vec![
+        ("b", Some(CqlValue::Boolean(true))),
+        ("i", Some(CqlValue::Int(-7))),
+        ("l", Some(CqlValue::BigInt(9_007_199_254_740_993))),
+        ("f", Some(CqlValue::Float(1.5))),
+        ("d", Some(CqlValue::Double(-2.25))),
+        ("s", text("héllo")),
+        ("raw", Some(CqlValue::Blob(vec![1, 2, 3]))),
+        ("fx", Some(CqlValue::Blob(vec![0, 255, 0, 1]))),
+        ("color", text("GREEN")),
+        ("maybe", text("x")),
+        ("absent", None),
+        (
+            "tags",
+            Some(CqlValue::List(vec![
+                CqlValue::Text("a".into()),
+                CqlValue::Text("b".into()),
+            ])),
+        ),
+        (
+            "scores",
+            Some(CqlValue::Map(vec![(
+                CqlValue::Text("math".into()),
+                CqlValue::Int(90),
+            )])),
+        ),
+        (
+            "home",
+            Some(CqlValue::UserDefinedType {
+                keyspace: ks.clone(),
+                name: "address".into(),
+                fields: vec![
+                    ("city".into(), Some(CqlValue::Text("Oslo".into()))),
+                    ("zip".into(), Some(CqlValue::Int(150))),
+                ],
+            }),
+        ),
+        (
+            "price",
+            Some(CqlValue::Decimal(
+                CqlDecimal::from_signed_be_bytes_and_exponent(vec![0xfb, 0x2e], 2),
+            )),
+        ),
+        ("id", Some(CqlValue::Uuid(uuid))),
+        ("day", Some(CqlValue::Date(CqlDate((1 << 31) + 19_723)))),
+        ("tm", Some(CqlValue::Time(CqlTime(49_530_250_000_000)))),
+        ("tu", Some(CqlValue::Time(CqlTime(49_530_000_001_000)))),
+        ("tsm", Some(CqlValue::Timestamp(CqlTimestamp(1_704_067_200_123)))),
+        ("tsu", Some(CqlValue::Timestamp(CqlTimestamp(1_704_067_200_123)))),
+        ("lts", Some(CqlValue::Timestamp(CqlTimestamp(-1)))),
+        (
+            "dur",
+            Some(CqlValue::Duration(CqlDuration {
+                months: 14,
+                days: 3,
+                nanoseconds: 4_000_000_000,
+            })),
+        ),
+    ];
+    for (column, value) in want {
+        assert_eq!(got.get(column), Some(&value), "column {column}");
+    }
+}

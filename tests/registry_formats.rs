@@ -227,7 +227,10 @@ async fn every_avro_type_lands_in_its_cql_column() {
         ("raw".into(), Avro::Bytes(vec![1, 2, 3])),
         ("fx".into(), Avro::Fixed(4, vec![0, 255, 0, 1])),
         ("color".into(), Avro::Enum(1, "GREEN".into())),
-        ("maybe".into(), Avro::Union(1, Box::new(Avro::String("x".into())))),
+        (
+            "maybe".into(),
+            Avro::Union(1, Box::new(Avro::String("x".into()))),
+        ),
         ("absent".into(), Avro::Union(0, Box::new(Avro::Null))),
         (
             "tags".into(),
@@ -270,7 +273,11 @@ async fn every_avro_type_lands_in_its_cql_column() {
     common::wait_for_rows(&session, &ks, "t", 1, Duration::from_secs(120)).await;
     shutdown.cancel();
     let summary = job.await.expect("job");
-    assert_eq!((summary.written, summary.dead_lettered), (1, 0), "{summary:?}");
+    assert_eq!(
+        (summary.written, summary.dead_lettered),
+        (1, 0),
+        "{summary:?}"
+    );
 
     let result = session
         .query_unpaged(format!("SELECT * FROM \"{ks}\".t WHERE k = 1"), &[])
@@ -334,8 +341,14 @@ async fn every_avro_type_lands_in_its_cql_column() {
         ("day", Some(CqlValue::Date(CqlDate((1 << 31) + 19_723)))),
         ("tm", Some(CqlValue::Time(CqlTime(49_530_250_000_000)))),
         ("tu", Some(CqlValue::Time(CqlTime(49_530_000_001_000)))),
-        ("tsm", Some(CqlValue::Timestamp(CqlTimestamp(1_704_067_200_123)))),
-        ("tsu", Some(CqlValue::Timestamp(CqlTimestamp(1_704_067_200_123)))),
+        (
+            "tsm",
+            Some(CqlValue::Timestamp(CqlTimestamp(1_704_067_200_123))),
+        ),
+        (
+            "tsu",
+            Some(CqlValue::Timestamp(CqlTimestamp(1_704_067_200_123))),
+        ),
         ("lts", Some(CqlValue::Timestamp(CqlTimestamp(-1)))),
         (
             "dur",
@@ -349,4 +362,138 @@ async fn every_avro_type_lands_in_its_cql_column() {
     for (column, value) in want {
         assert_eq!(got.get(column), Some(&value), "column {column}");
     }
+}
+
+/// Sends Avro `rows` of the schema registered as `id` to `topic`, keyed by their `k`.
+async fn send_avro(
+    config: &Config,
+    topic: &str,
+    id: u32,
+    schema: &str,
+    rows: Vec<apache_avro::types::Value>,
+) {
+    let schema = apache_avro::Schema::parse_str(schema).expect("schema");
+    let mut producer =
+        RecordProducer::new(&config.kafka, &config.producer, topic).expect("producer");
+    for row in rows {
+        let mut payload = wire::header(id);
+        cassflow::registry::avro::write(&schema, row, &mut payload).expect("encodes");
+        producer
+            .send_bytes(None, &payload, None)
+            .await
+            .expect("queued");
+    }
+    assert_eq!(producer.flush(Duration::from_secs(60)).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_evolved_while_the_job_runs_is_read_without_a_restart() {
+    use apache_avro::types::Value as Avro;
+    let config = common::stack().await;
+    let session = common::session(&config).await;
+    let pipeline = PipelineConfig {
+        format: RecordFormat::Avro,
+        partitions: 1,
+        table: "t".into(),
+        ..common::users_pipeline("avro_evolve")
+    };
+    let ks = pipeline.keyspace.clone();
+    cassflow::cassandra::schema::ensure_keyspace(&session, &config.cassandra, &ks)
+        .await
+        .expect("keyspace");
+    let cql = format!("CREATE TABLE \"{ks}\".t (k int PRIMARY KEY, a text, b text)");
+    session
+        .query_unpaged(cql.as_str(), &[])
+        .await
+        .expect("table");
+    cassflow::kafka::admin::ensure_topic(&config.kafka, &pipeline.topic, 1, 1)
+        .await
+        .expect("topic");
+    let registry = Registry::new(&config.schema_registry).expect("registry client");
+    let subject = format!("{}-value", pipeline.topic);
+    let v1 = r#"{"type": "record", "name": "R", "fields": [
+        {"name": "k", "type": "int"}, {"name": "a", "type": "string"}]}"#;
+    let v2 = r#"{"type": "record", "name": "R", "fields": [
+        {"name": "k", "type": "int"}, {"name": "a", "type": "string"},
+        {"name": "b", "type": "string", "default": "none"}]}"#;
+    let v3 = r#"{"type": "record", "name": "R", "fields": [
+        {"name": "a", "type": "string"}, {"name": "b", "type": "string", "default": "none"}]}"#;
+    let record = |k: Option<i32>, a: &str, b: Option<&str>| {
+        let mut fields = Vec::new();
+        if let Some(k) = k {
+            fields.push(("k".to_string(), Avro::Int(k)));
+        }
+        fields.push(("a".to_string(), Avro::String(a.into())));
+        if let Some(b) = b {
+            fields.push(("b".to_string(), Avro::String(b.into())));
+        }
+        Avro::Record(fields)
+    };
+    let id1 = registry.register(&subject, "AVRO", v1).await.expect("v1");
+    send_avro(
+        &config,
+        &pipeline.topic,
+        id1,
+        v1,
+        vec![record(Some(1), "one", None)],
+    )
+    .await;
+
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let job = common::spawn_pipeline(&config, &pipeline, &shutdown);
+    common::wait_for_rows(&session, &ks, "t", 1, Duration::from_secs(120)).await;
+
+    // A field added with a default, then the key field removed, while the job runs.
+    let id2 = registry.register(&subject, "AVRO", v2).await.expect("v2");
+    let id3 = registry.register(&subject, "AVRO", v3).await.expect("v3");
+    assert!(id1 != id2 && id2 != id3, "each version has its own id");
+    send_avro(
+        &config,
+        &pipeline.topic,
+        id2,
+        v2,
+        vec![record(Some(2), "two", Some("bee"))],
+    )
+    .await;
+    send_avro(
+        &config,
+        &pipeline.topic,
+        id3,
+        v3,
+        vec![record(None, "three", Some("sea"))],
+    )
+    .await;
+    common::wait_for_rows(&session, &ks, "t", 2, Duration::from_secs(120)).await;
+    let letters = common::read_topic(&config, &pipeline.dead_letter_topic(), 1).await;
+    shutdown.cancel();
+    let summary = job.await.expect("job");
+    assert_eq!(
+        (summary.written, summary.dead_lettered),
+        (2, 1),
+        "{summary:?}"
+    );
+
+    let reason = common::header_text(&letters[0], header::REASON);
+    let error = common::header_text(&letters[0], header::ERROR).unwrap_or_default();
+    assert_eq!(reason.as_deref(), Some("missing_key"), "{error}");
+    assert!(error.contains("primary key column `k`"), "{error}");
+    let rows: Vec<(i32, String, Option<String>)> = session
+        .query_unpaged(format!("SELECT k, a, b FROM \"{ks}\".t"), &[])
+        .await
+        .expect("select")
+        .into_rows_result()
+        .expect("rows")
+        .rows::<(i32, String, Option<String>)>()
+        .expect("typed")
+        .map(|r| r.expect("row"))
+        .collect();
+    let mut rows = rows;
+    rows.sort();
+    assert_eq!(
+        rows,
+        vec![
+            (1, "one".to_string(), None),
+            (2, "two".to_string(), Some("bee".to_string())),
+        ]
+    );
 }

@@ -388,3 +388,31 @@ fn local_auth_needs_the_role_to_create_and_tls_loads_from_the_environment() {
         Ok(())
     });
 }
+
+#[test]
+fn registry_formats_load_and_protobuf_names_its_key() {
+    Jail::expect_with(|jail| {
+        let pipeline = |format: &str| {
+            format!("[schema_registry]\nurl = \"http://127.0.0.1:8081\"\n[[pipelines]]\nname = \"p\"\ntopic = \"t\"\nformat = \"{format}\"\nkey_format = \"avro\"\n")
+        };
+        let c = load_in(jail, Some(&pipeline("json_schema"))).expect("loads");
+        assert_eq!(c.pipelines[0].format, RecordFormat::JsonSchema);
+        assert_eq!(c.pipelines[0].key_format, KeyFormat::Avro);
+        assert_eq!(c.schema_registry.url, "http://127.0.0.1:8081");
+        let e = load_in(jail, Some(&pipeline("protobuf"))).expect_err("not read yet");
+        let text = e.to_string();
+        assert!(
+            text.contains("pipelines[0].format") && text.contains("fix: "),
+            "{text}"
+        );
+        let bad_url = pipeline("avro").replace("http://127.0.0.1:8081", "nowhere");
+        let text = load_in(jail, Some(&bad_url))
+            .expect_err("no url")
+            .to_string();
+        assert!(
+            text.contains("schema_registry.url") && text.contains("fix: "),
+            "{text}"
+        );
+        Ok(())
+    });
+}

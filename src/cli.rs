@@ -258,7 +258,7 @@ pub struct ProduceArgs {
     /// with --source or --seed.
     #[arg(long, conflicts_with_all = ["source", "seed"])]
     pub raw: bool,
-    /// Send users records in the Confluent wire format: `avro` or `json_schema`, their
+    /// Send users records in the Confluent wire format: `avro`, `protobuf` or `json_schema`, their
     /// schema registered in `[schema_registry]` as `<topic>-value` (default: the format of
     /// the --pipeline, if it reads one; else JSON).
     #[arg(long, value_enum, conflicts_with = "raw")]

@@ -279,20 +279,7 @@ async fn every_avro_type_lands_in_its_cql_column() {
         "{summary:?}"
     );
 
-    let result = session
-        .query_unpaged(format!("SELECT * FROM \"{ks}\".t WHERE k = 1"), &[])
-        .await
-        .expect("select")
-        .into_rows_result()
-        .expect("rows");
-    let names: Vec<String> = result
-        .column_specs()
-        .iter()
-        .map(|s| s.name().to_string())
-        .collect();
-    let row: scylla::value::Row = result.single_row().expect("one row");
-    let got: std::collections::HashMap<String, Option<CqlValue>> =
-        names.into_iter().zip(row.columns).collect();
+    let got = row_by_name(&session, &format!("SELECT * FROM \"{ks}\".t WHERE k = 1")).await;
     let text = |s: &str| Some(CqlValue::Text(s.into()));
     let want: Vec<(&str, Option<CqlValue>)> = vec![
         ("b", Some(CqlValue::Boolean(true))),
@@ -496,4 +483,242 @@ async fn a_schema_evolved_while_the_job_runs_is_read_without_a_restart() {
             (2, "two".to_string(), Some("bee".to_string())),
         ]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protobuf_users_stream_field_for_field() {
+    let config = common::stack().await;
+    let pipeline = pipeline(&config, "protobuf_users", RecordFormat::Protobuf).await;
+    let records = common::users(200, "protobuf");
+    produce(
+        &config,
+        &pipeline.topic,
+        ProducedFormat::Protobuf,
+        &records,
+        &[],
+    )
+    .await;
+    let summary = common::stream_until_table_holds(&config, &pipeline, &records).await;
+    assert_eq!(summary.written, 200, "{summary:?}");
+    assert_eq!(summary.dead_lettered, 0, "{summary:?}");
+}
+
+/// A Protobuf schema of scalars, an enum, a nested message (into a UDT), repeated and map
+/// fields, and the well-known Timestamp, Duration and wrappers; its second message is the
+/// one sent (message indexes `[1]`).
+const PROTOBUF_TYPES: &str = r#"syntax = "proto3";
+package types;
+import "google/protobuf/timestamp.proto";
+import "google/protobuf/duration.proto";
+import "google/protobuf/wrappers.proto";
+enum Status { UNKNOWN = 0; PAID = 1; }
+message Unused { string x = 1; }
+message Row {
+  message Line { string sku = 1; int32 qty = 2; }
+  string k = 1; int64 big = 2; uint32 small = 3; double ratio = 4; float f = 5; bool paid = 6;
+  bytes raw = 7; Status status = 8; repeated string tags = 9; map<string, int32> counts = 10;
+  Line first = 11; repeated Line lines = 12; google.protobuf.Timestamp at = 13;
+  google.protobuf.Duration took = 14; google.protobuf.Int64Value maybe = 15;
+  google.protobuf.StringValue absent = 16; int32 zero = 17;
+}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_protobuf_type_lands_in_its_cql_column() {
+    use prost::Message as _;
+    use prost_reflect::{DynamicMessage, MapKey, Value as Proto};
+    use scylla::value::{CqlDuration, CqlTimestamp, CqlValue};
+    let config = common::stack().await;
+    let session = common::session(&config).await;
+    let pipeline = PipelineConfig {
+        format: RecordFormat::Protobuf,
+        partitions: 1,
+        table: "t".into(),
+        ..common::users_pipeline("protobuf_types")
+    };
+    let ks = pipeline.keyspace.clone();
+    cassflow::cassandra::schema::ensure_keyspace(&session, &config.cassandra, &ks)
+        .await
+        .expect("keyspace");
+    for cql in [
+        "CREATE TYPE {ks}.line (sku text, qty int)",
+        "CREATE TABLE {ks}.t (k text PRIMARY KEY, big bigint, small int, ratio double, f float, \
+         paid boolean, raw blob, status text, tags list<text>, counts map<text, int>, \
+         first frozen<line>, lines list<frozen<line>>, at timestamp, took duration, \
+         maybe bigint, absent text, zero int)",
+    ] {
+        let cql = cql.replace("{ks}", &format!("\"{ks}\""));
+        session.query_unpaged(cql.as_str(), &[]).await.expect(&cql);
+    }
+    let registry = Registry::new(&config.schema_registry).expect("registry client");
+    let subject = format!("{}-value", pipeline.topic);
+    let id = registry
+        .register(&subject, "PROTOBUF", PROTOBUF_TYPES)
+        .await
+        .expect("registers");
+
+    let schema =
+        cassflow::registry::protobuf::Schema::parse(PROTOBUF_TYPES, &[]).expect("compiles");
+    let named = |name: &str| schema.message_named(name).expect(name);
+    let message = |name: &str, fields: Vec<(&str, Proto)>| {
+        let mut m = DynamicMessage::new(named(name));
+        for (field, value) in fields {
+            m.set_field_by_name(field, value);
+        }
+        Proto::Message(m)
+    };
+    let line = |sku: &str, qty: i32| {
+        message(
+            "types.Row.Line",
+            vec![("sku", Proto::String(sku.into())), ("qty", Proto::I32(qty))],
+        )
+    };
+    let Proto::Message(row) = message(
+        "types.Row",
+        vec![
+            ("k", Proto::String("r1".into())),
+            ("big", Proto::I64(9_007_199_254_740_993)),
+            ("small", Proto::U32(7)),
+            ("ratio", Proto::F64(0.25)),
+            ("f", Proto::F32(1.5)),
+            ("paid", Proto::Bool(true)),
+            ("raw", Proto::Bytes(vec![1, 2, 3].into())),
+            ("status", Proto::EnumNumber(1)),
+            (
+                "tags",
+                Proto::List(vec![Proto::String("a".into()), Proto::String("b".into())]),
+            ),
+            (
+                "counts",
+                Proto::Map([(MapKey::String("x".into()), Proto::I32(3))].into()),
+            ),
+            ("first", line("s1", 2)),
+            ("lines", Proto::List(vec![line("s2", 1), line("s3", 0)])),
+            (
+                "at",
+                message(
+                    "google.protobuf.Timestamp",
+                    vec![
+                        ("seconds", Proto::I64(1_704_067_200)),
+                        ("nanos", Proto::I32(123_000_000)),
+                    ],
+                ),
+            ),
+            (
+                "took",
+                message(
+                    "google.protobuf.Duration",
+                    vec![
+                        ("seconds", Proto::I64(90)),
+                        ("nanos", Proto::I32(500_000_000)),
+                    ],
+                ),
+            ),
+            (
+                "maybe",
+                message(
+                    "google.protobuf.Int64Value",
+                    vec![("value", Proto::I64(-4))],
+                ),
+            ),
+        ],
+    ) else {
+        unreachable!("a message")
+    };
+    let mut payload = wire::header(id);
+    wire::write_message_indexes(&[1], &mut payload);
+    row.encode(&mut payload).expect("encodes");
+    cassflow::kafka::admin::ensure_topic(&config.kafka, &pipeline.topic, 1, 1)
+        .await
+        .expect("topic");
+    let mut producer =
+        RecordProducer::new(&config.kafka, &config.producer, &pipeline.topic).expect("producer");
+    producer
+        .send_bytes(None, &payload, None)
+        .await
+        .expect("queued");
+    assert_eq!(producer.flush(Duration::from_secs(60)).await, 0);
+
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let job = common::spawn_pipeline(&config, &pipeline, &shutdown);
+    common::wait_for_rows(&session, &ks, "t", 1, Duration::from_secs(120)).await;
+    shutdown.cancel();
+    let summary = job.await.expect("job");
+    assert_eq!(
+        (summary.written, summary.dead_lettered),
+        (1, 0),
+        "{summary:?}"
+    );
+
+    let got = row_by_name(
+        &session,
+        &format!("SELECT * FROM \"{ks}\".t WHERE k = 'r1'"),
+    )
+    .await;
+    let text = |s: &str| CqlValue::Text(s.into());
+    let udt = |sku: &str, qty: i32| CqlValue::UserDefinedType {
+        keyspace: ks.clone(),
+        name: "line".into(),
+        fields: vec![
+            ("sku".into(), Some(text(sku))),
+            ("qty".into(), Some(CqlValue::Int(qty))),
+        ],
+    };
+    let want: Vec<(&str, Option<CqlValue>)> = vec![
+        ("big", Some(CqlValue::BigInt(9_007_199_254_740_993))),
+        ("small", Some(CqlValue::Int(7))),
+        ("ratio", Some(CqlValue::Double(0.25))),
+        ("f", Some(CqlValue::Float(1.5))),
+        ("paid", Some(CqlValue::Boolean(true))),
+        ("raw", Some(CqlValue::Blob(vec![1, 2, 3]))),
+        ("status", Some(text("PAID"))),
+        ("tags", Some(CqlValue::List(vec![text("a"), text("b")]))),
+        (
+            "counts",
+            Some(CqlValue::Map(vec![(text("x"), CqlValue::Int(3))])),
+        ),
+        ("first", Some(udt("s1", 2))),
+        (
+            "lines",
+            Some(CqlValue::List(vec![udt("s2", 1), udt("s3", 0)])),
+        ),
+        (
+            "at",
+            Some(CqlValue::Timestamp(CqlTimestamp(1_704_067_200_123))),
+        ),
+        (
+            "took",
+            Some(CqlValue::Duration(CqlDuration {
+                months: 0,
+                days: 0,
+                nanoseconds: 90_500_000_000,
+            })),
+        ),
+        ("maybe", Some(CqlValue::BigInt(-4))),
+        ("absent", None),
+        ("zero", Some(CqlValue::Int(0))),
+    ];
+    for (column, value) in want {
+        assert_eq!(got.get(column), Some(&value), "column {column}");
+    }
+}
+
+/// The one row `cql` selects, by column name.
+async fn row_by_name(
+    session: &scylla::client::session::Session,
+    cql: &str,
+) -> std::collections::HashMap<String, Option<scylla::value::CqlValue>> {
+    let result = session
+        .query_unpaged(cql, &[])
+        .await
+        .expect("select")
+        .into_rows_result()
+        .expect("rows");
+    let names: Vec<String> = result
+        .column_specs()
+        .iter()
+        .map(|s| s.name().to_string())
+        .collect();
+    let row: scylla::value::Row = result.single_row().expect("one row");
+    names.into_iter().zip(row.columns).collect()
 }

@@ -1,7 +1,7 @@
 //! Checks on values that parse but cannot work: identifiers that would be unsafe in CQL,
 //! topic names Kafka rejects, the default password on a public bind, and the like.
 
-use super::{Config, ConfigError, KeyFormat, RecordFormat, DEFAULT_PASSWORD};
+use super::{Config, ConfigError, RecordFormat, DEFAULT_PASSWORD};
 use crate::stream::mapping::{TIMESTAMP, TTL};
 
 impl Config {
@@ -65,17 +65,6 @@ impl Config {
                     key("group_id"),
                     "is empty".into(),
                     "name a consumer group, e.g. `cassflow-users`, or remove the key for `cassflow-<name>`",
-                ));
-            }
-            let protobuf = [
-                ("format", p.format == RecordFormat::Protobuf),
-                ("key_format", p.key_format == KeyFormat::Protobuf),
-            ];
-            if let Some((name, _)) = protobuf.iter().find(|(_, is)| *is) {
-                return Err(invalid(
-                    key(name),
-                    "is `protobuf`, which cassflow does not read yet (Avro and JSON Schema it does)".into(),
-                    "produce the topic as Avro or JSON Schema, e.g. `format = \"avro\"`; docs/formats.md says what each reads",
                 ));
             }
             let registry = p.format.uses_registry() || p.key_format.registry_format().is_some();

@@ -6,8 +6,7 @@
 //! binary encoding's reading; writing (for `cassflow produce`) is the crate's.
 
 use apache_avro::schema::{InnerDecimalSchema, Name, Schema, UuidSchema};
-use base64::Engine as _;
-use serde_json::{Map, Number, Value};
+use serde_json::{Map, Value};
 use std::collections::HashMap;
 
 /// How deep values may nest: serde_json's limit for JSON messages.
@@ -140,15 +139,15 @@ impl Plan {
             Node::Long => Value::from(r.long()?),
             Node::Float => {
                 let b = r.take(4, "a float")?;
-                float(f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]])))
+                super::json_float(f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]])))
             }
             Node::Double => {
                 let b = r.take(8, "a double")?;
-                float(f64::from_le_bytes(b.try_into().unwrap_or_default()))
+                super::json_float(f64::from_le_bytes(b.try_into().unwrap_or_default()))
             }
-            Node::Bytes => Value::String(base64(r.bytes()?)),
+            Node::Bytes => Value::String(super::base64_text(r.bytes()?)),
             Node::String => Value::String(r.string()?.to_string()),
-            Node::Fixed(size) => Value::String(base64(r.take(*size, "a fixed")?)),
+            Node::Fixed(size) => Value::String(super::base64_text(r.take(*size, "a fixed")?)),
             Node::Enum(symbols) => {
                 let index = r.int()?;
                 let symbol = usize::try_from(index).ok().and_then(|i| symbols.get(i));
@@ -291,15 +290,6 @@ pub fn write(
         .map_err(invalid)?;
     writer.write_value(out, value).map_err(invalid)?;
     Ok(())
-}
-
-/// A double as JSON; NaN and the infinities, which JSON cannot hold, as text.
-fn float(f: f64) -> Value {
-    Number::from_f64(f).map_or_else(|| Value::String(f.to_string()), Value::Number)
-}
-
-fn base64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 /// `HH:MM:SS.fff` (or `.ffffff`) of nanoseconds since midnight.

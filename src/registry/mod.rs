@@ -1,12 +1,13 @@
 //! Records in the Confluent wire format, read through a Confluent-compatible Schema
 //! Registry: [`Registry`] fetches a schema by id once (concurrent records of one new id
-//! wait for the one request) and keeps its compiled [`Decoder`]; [`wire`] owns the framing
-//! and [`avro`] the Avro encoding. Owns the registry's REST API (`GET /schemas/ids/{id}`,
+//! wait for the one request) and keeps its compiled [`Decoder`]; [`wire`] owns the framing,
+//! [`avro`] the Avro encoding and [`protobuf`] Protobuf's. Owns the registry's REST API (`GET /schemas/ids/{id}`,
 //! `POST /subjects/{subject}/versions`) and what its failures mean: a registry that does
 //! not answer is an outage to wait out ([`RegistryError::is_outage`]), an unknown id or a
 //! schema that cannot be compiled is the record's fault.
 
 pub mod avro;
+pub mod protobuf;
 pub mod users;
 pub mod wire;
 
@@ -74,6 +75,7 @@ impl RegistryError {
 #[derive(Debug)]
 pub enum Decoder {
     Avro(avro::Plan),
+    Protobuf(protobuf::Schema),
     /// JSON Schema: the payload is JSON (the producer validated it against the schema).
     Json,
 }
@@ -83,6 +85,12 @@ impl Decoder {
     pub fn read(&self, payload: &[u8], exact_numbers: bool) -> Result<Value, String> {
         match self {
             Decoder::Avro(plan) => plan.read(payload).map_err(|e| e.to_string()),
+            Decoder::Protobuf(schema) => {
+                let (indexes, message) =
+                    wire::message_indexes(payload).map_err(|e| e.to_string())?;
+                let descriptor = schema.message(&indexes).map_err(|e| e.to_string())?;
+                protobuf::read(&descriptor, message).map_err(|e| e.to_string())
+            }
             Decoder::Json => {
                 crate::stream::convert::parse_json(payload, exact_numbers).map_err(|e| {
                     if std::str::from_utf8(payload).is_err() {
@@ -94,6 +102,17 @@ impl Decoder {
             }
         }
     }
+}
+
+/// A double as JSON; NaN and the infinities, which JSON cannot hold, as their text.
+fn json_float(f: f64) -> Value {
+    serde_json::Number::from_f64(f).map_or_else(|| Value::String(f.to_string()), Value::Number)
+}
+
+/// Bytes as the base64 text a `blob` column reads.
+fn base64_text(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 /// The registry's answer to `GET /schemas/ids/{id}` and `GET /subjects/../versions/..`.
@@ -206,7 +225,8 @@ impl Registry {
         match format {
             RecordFormat::Avro if kind == "AVRO" => {
                 let references = self.referenced(id, &answer.references, 0).await?;
-                let plan = avro::Plan::parse(&answer.schema, &references).map_err(|e| {
+                let texts: Vec<String> = references.into_iter().map(|(_, text)| text).collect();
+                let plan = avro::Plan::parse(&answer.schema, &texts).map_err(|e| {
                     RegistryError::Unusable {
                         id,
                         detail: e.to_string(),
@@ -214,13 +234,20 @@ impl Registry {
                 })?;
                 Ok(Decoder::Avro(plan))
             }
+            RecordFormat::Protobuf if kind == "PROTOBUF" => {
+                let references = self.referenced(id, &answer.references, 0).await?;
+                let schema = protobuf::Schema::parse(&answer.schema, &references).map_err(|e| {
+                    RegistryError::Unusable {
+                        id,
+                        detail: e.to_string(),
+                    }
+                })?;
+                Ok(Decoder::Protobuf(schema))
+            }
+            RecordFormat::Protobuf => Err(wrong("PROTOBUF")),
             RecordFormat::Avro => Err(wrong("AVRO")),
             RecordFormat::JsonSchema if kind == "JSON" => Ok(Decoder::Json),
             RecordFormat::JsonSchema => Err(wrong("JSON")),
-            RecordFormat::Protobuf => Err(RegistryError::Unusable {
-                id,
-                detail: "Protobuf is not read yet".into(),
-            }),
             RecordFormat::Users | RecordFormat::Json => Err(RegistryError::Unusable {
                 id,
                 detail: "the pipeline's format does not use the registry".into(),
@@ -228,14 +255,14 @@ impl Registry {
         }
     }
 
-    /// The texts of the schemas `references` name, and of those they name, dependencies
-    /// first.
+    /// The schemas `references` name, and those they name, dependencies first: each as its
+    /// name (a Protobuf import path, an Avro type name) and its text.
     async fn referenced(
         &self,
         id: u32,
         references: &[Reference],
         depth: usize,
-    ) -> Result<Vec<String>, RegistryError> {
+    ) -> Result<Vec<(String, String)>, RegistryError> {
         let mut out = Vec::new();
         for reference in references {
             if depth >= MAX_REFERENCE_DEPTH {
@@ -252,7 +279,7 @@ impl Registry {
             let answer = self.get(&path, None).await?;
             let nested = Box::pin(self.referenced(id, &answer.references, depth + 1)).await?;
             out.extend(nested);
-            out.push(answer.schema);
+            out.push((reference.name.clone(), answer.schema));
         }
         Ok(out)
     }

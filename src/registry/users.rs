@@ -1,5 +1,5 @@
 //! The users record (docs/record.md) in the registry's formats, for `cassflow produce
-//! --format`: its Avro schema and JSON Schema, registered under `<topic>-value`
+//! --format`: its Avro schema, Protobuf schema and JSON Schema, registered under `<topic>-value`
 //! (TopicNameStrategy), and [`UsersEncoder`], which writes a record in the wire format.
 //! Read back by a pipeline of that format, its fields fill the users table by name.
 
@@ -27,6 +27,28 @@ pub const AVRO_SCHEMA: &str = r#"{
   ]
 }"#;
 
+/// The users record as Protobuf: the two dates `google.protobuf.Timestamp`.
+pub const PROTOBUF_SCHEMA: &str = r#"syntax = "proto3";
+package cassflow;
+
+import "google/protobuf/timestamp.proto";
+
+message User {
+  string id = 1;
+  string first_name = 2;
+  string last_name = 3;
+  string gender = 4;
+  string address = 5;
+  string post_code = 6;
+  string email = 7;
+  string username = 8;
+  google.protobuf.Timestamp dob = 9;
+  google.protobuf.Timestamp registered_date = 10;
+  string phone = 11;
+  string picture = 12;
+}
+"#;
+
 /// The users record's JSON (as `format = "users"` reads it) as a JSON Schema.
 pub const JSON_SCHEMA: &str = r#"{
   "$schema": "http://json-schema.org/draft-07/schema#",
@@ -49,6 +71,7 @@ pub const JSON_SCHEMA: &str = r#"{
 #[derive(Debug)]
 enum Kind {
     Avro(Box<Schema>),
+    Protobuf(prost_reflect::MessageDescriptor),
     JsonSchema,
 }
 
@@ -64,6 +87,8 @@ pub struct UsersEncoder {
 pub enum ProducedFormat {
     /// Avro (the schema in [`AVRO_SCHEMA`]).
     Avro,
+    /// Protobuf (the schema in [`PROTOBUF_SCHEMA`]).
+    Protobuf,
     /// The record's JSON, its schema the JSON Schema in [`JSON_SCHEMA`].
     #[value(name = "json_schema")]
     JsonSchema,
@@ -74,6 +99,7 @@ impl ProducedFormat {
     pub fn of(format: crate::config::RecordFormat) -> Option<ProducedFormat> {
         match format {
             crate::config::RecordFormat::Avro => Some(ProducedFormat::Avro),
+            crate::config::RecordFormat::Protobuf => Some(ProducedFormat::Protobuf),
             crate::config::RecordFormat::JsonSchema => Some(ProducedFormat::JsonSchema),
             _ => None,
         }
@@ -89,6 +115,7 @@ impl UsersEncoder {
     ) -> Result<UsersEncoder, RegistryError> {
         let (schema_type, text) = match format {
             ProducedFormat::Avro => ("AVRO", AVRO_SCHEMA),
+            ProducedFormat::Protobuf => ("PROTOBUF", PROTOBUF_SCHEMA),
             ProducedFormat::JsonSchema => ("JSON", JSON_SCHEMA),
         };
         let id = registry.register(subject, schema_type, text).await?;
@@ -105,6 +132,15 @@ impl UsersEncoder {
                         detail: e.to_string(),
                     })?;
                 Kind::Avro(Box::new(schema))
+            }
+            ProducedFormat::Protobuf => {
+                let unusable = |detail: String| RegistryError::Unusable { id, detail };
+                let schema = super::protobuf::Schema::parse(PROTOBUF_SCHEMA, &[])
+                    .map_err(|e| unusable(e.to_string()))?;
+                let user = schema
+                    .message_named("cassflow.User")
+                    .ok_or_else(|| unusable("no message cassflow.User".into()))?;
+                Kind::Protobuf(user)
             }
             ProducedFormat::JsonSchema => Kind::JsonSchema,
         };
@@ -123,6 +159,46 @@ impl UsersEncoder {
             Kind::JsonSchema => {
                 record.write_json(out);
                 Ok(())
+            }
+            Kind::Protobuf(user) => {
+                use prost::Message as _;
+                use prost_reflect::{DynamicMessage, Value as Proto};
+                let mut message = DynamicMessage::new(user.clone());
+                let timestamp = |field: &str, at: chrono::DateTime<chrono::Utc>| {
+                    let kind = user.get_field_by_name(field).map(|f| f.kind());
+                    let Some(prost_reflect::Kind::Message(desc)) = kind else {
+                        return Err(format!("no message field {field}"));
+                    };
+                    let mut t = DynamicMessage::new(desc);
+                    t.set_field_by_name("seconds", Proto::I64(at.timestamp()));
+                    t.set_field_by_name("nanos", Proto::I32(at.timestamp_subsec_nanos() as i32));
+                    Ok(Proto::Message(t))
+                };
+                let text = |s: &str| Proto::String(s.to_string());
+                let fields = [
+                    ("id", Proto::String(record.id.to_string())),
+                    ("first_name", text(&record.first_name)),
+                    ("last_name", text(&record.last_name)),
+                    ("gender", text(&record.gender)),
+                    ("address", text(&record.address)),
+                    ("post_code", text(&record.post_code)),
+                    ("email", text(&record.email)),
+                    ("username", text(&record.username)),
+                    ("dob", timestamp("dob", record.dob)?),
+                    (
+                        "registered_date",
+                        timestamp("registered_date", record.registered_date)?,
+                    ),
+                    ("phone", text(&record.phone)),
+                    ("picture", text(&record.picture)),
+                ];
+                for (name, value) in fields {
+                    message
+                        .try_set_field_by_name(name, value)
+                        .map_err(|e| e.to_string())?;
+                }
+                wire::write_message_indexes(&[0], out);
+                message.encode(out).map_err(|e| e.to_string())
             }
             Kind::Avro(schema) => {
                 let text = |s: &str| Avro::String(s.to_string());
@@ -176,6 +252,25 @@ mod tests {
             .expect("reads");
         assert_eq!(read["id"], user.id.to_string());
         assert_eq!(read["first_name"], "Ada");
+        assert_eq!(read["dob"], "1815-12-10T00:00:00Z");
+        assert_eq!(read["registered_date"], "2020-01-01T12:30:00.250Z");
+        assert_eq!(read.as_object().map(|m| m.len()), Some(12));
+    }
+
+    #[test]
+    fn a_protobuf_user_reads_back_field_for_field() {
+        let user = a_user();
+        let encoder = UsersEncoder::new(9, ProducedFormat::Protobuf).expect("encoder");
+        let mut out = Vec::new();
+        encoder.encode(&user, &mut out).expect("encodes");
+        let (id, body) = wire::split(&out).expect("framed");
+        assert_eq!(id, 9);
+        let (indexes, message) = wire::message_indexes(body).expect("indexes");
+        let schema =
+            crate::registry::protobuf::Schema::parse(PROTOBUF_SCHEMA, &[]).expect("schema");
+        let descriptor = schema.message(&indexes).expect("User");
+        let read = crate::registry::protobuf::read(&descriptor, message).expect("reads");
+        assert_eq!(read["id"], user.id.to_string());
         assert_eq!(read["dob"], "1815-12-10T00:00:00Z");
         assert_eq!(read["registered_date"], "2020-01-01T12:30:00.250Z");
         assert_eq!(read.as_object().map(|m| m.len()), Some(12));

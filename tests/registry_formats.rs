@@ -722,3 +722,90 @@ async fn row_by_name(
     let row: scylla::value::Row = result.single_row().expect("one row");
     names.into_iter().zip(row.columns).collect()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_avro_key_fills_columns_through_key_paths() {
+    use apache_avro::types::Value as Avro;
+    let config = common::stack().await;
+    let session = common::session(&config).await;
+    let pipeline = PipelineConfig {
+        format: RecordFormat::JsonSchema,
+        key_format: cassflow::config::KeyFormat::Avro,
+        partitions: 1,
+        table: "t".into(),
+        columns: [("k".to_string(), "key.k".to_string())].into(),
+        ..common::users_pipeline("avro_key")
+    };
+    let ks = pipeline.keyspace.clone();
+    cassflow::cassandra::schema::ensure_keyspace(&session, &config.cassandra, &ks)
+        .await
+        .expect("keyspace");
+    let cql = format!("CREATE TABLE \"{ks}\".t (k int PRIMARY KEY, a text)");
+    session
+        .query_unpaged(cql.as_str(), &[])
+        .await
+        .expect("table");
+    let registry = Registry::new(&config.schema_registry).expect("registry client");
+    let key_schema = r#"{"type": "record", "name": "K", "fields": [{"name": "k", "type": "int"}]}"#;
+    let key_id = registry
+        .register(&format!("{}-key", pipeline.topic), "AVRO", key_schema)
+        .await
+        .expect("key schema");
+    let value_id = registry
+        .register(
+            &format!("{}-value", pipeline.topic),
+            "JSON",
+            r#"{"$schema": "http://json-schema.org/draft-07/schema#", "type": "object",
+                "properties": {"a": {"type": "string"}}}"#,
+        )
+        .await
+        .expect("value schema");
+    let schema = apache_avro::Schema::parse_str(key_schema).expect("schema");
+    cassflow::kafka::admin::ensure_topic(&config.kafka, &pipeline.topic, 1, 1)
+        .await
+        .expect("topic");
+    let mut producer =
+        RecordProducer::new(&config.kafka, &config.producer, &pipeline.topic).expect("producer");
+    for k in [7, 8] {
+        let mut key = wire::header(key_id);
+        cassflow::registry::avro::write(
+            &schema,
+            Avro::Record(vec![("k".into(), Avro::Int(k))]),
+            &mut key,
+        )
+        .expect("encodes");
+        let mut value = wire::header(value_id);
+        value.extend_from_slice(format!("{{\"a\": \"v{k}\"}}").as_bytes());
+        producer
+            .send_bytes(Some(&key), &value, None)
+            .await
+            .expect("queued");
+    }
+    // A key that is not in the wire format.
+    producer
+        .send_bytes(Some(b"9"), &wire::header(value_id), None)
+        .await
+        .expect("queued");
+    assert_eq!(producer.flush(Duration::from_secs(60)).await, 0);
+
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let job = common::spawn_pipeline(&config, &pipeline, &shutdown);
+    common::wait_for_rows(&session, &ks, "t", 2, Duration::from_secs(120)).await;
+    let letters = common::read_topic(&config, &pipeline.dead_letter_topic(), 1).await;
+    shutdown.cancel();
+    let summary = job.await.expect("job");
+    assert_eq!(
+        (summary.written, summary.dead_lettered),
+        (2, 1),
+        "{summary:?}"
+    );
+    let reason = common::header_text(&letters[0], header::REASON);
+    let error = common::header_text(&letters[0], header::ERROR).unwrap_or_default();
+    assert_eq!(reason.as_deref(), Some("undecodable_key"), "{error}");
+    assert!(error.starts_with("key: "), "{error}");
+    let got = row_by_name(&session, &format!("SELECT * FROM \"{ks}\".t WHERE k = 8")).await;
+    assert_eq!(
+        got.get("a"),
+        Some(&Some(scylla::value::CqlValue::Text("v8".into())))
+    );
+}

@@ -58,7 +58,7 @@ pub async fn prepare(config: &Config) -> Result<Prepared, UpError> {
     let probe_timeout = Duration::from_secs(3);
     let stack = LocalStack::new(config);
     let mut missing = Vec::new();
-    for server in Server::ALL {
+    for server in stack.servers() {
         match stack.probe(server, probe_timeout).await {
             Ok(version) => tracing::info!(server = server.id(), %version, "answering, using it"),
             Err(_) => missing.push(server),
@@ -160,6 +160,9 @@ async fn serve(config: &Config) -> Result<(), UpError> {
     );
     say!("  Kafka      {}", config.kafka.bootstrap);
     say!("  Cassandra  {}", config.cassandra.contact_points);
+    if let Some(url) = config.local.registry_url() {
+        say!("  registry   {url}");
+    }
     match &source {
         Ok(s) => say!(
             "  source     {} (source.kind = {:?})",

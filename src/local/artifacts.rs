@@ -99,6 +99,9 @@ fn ensure_pom(
         fs::remove_dir_all(&lib)
             .map_err(|e| LocalError::io(format!("clean {}", lib.display()), e))?;
     }
+    // unpack-dependencies remembers what it unpacked in target/: without it, the removed
+    // copy is unpacked again instead of taken as done.
+    let _ = fs::remove_dir_all(home.join("target"));
     let log_path = home.join("maven.log");
     let mut command = Command::new(maven);
     command

@@ -13,7 +13,7 @@ pub enum LocalError {
         key: String,
         install: String,
     },
-    #[error("{java} is Java {found}, but {server} needs Java {needs} or newer (fix: set {key} to the java of a JDK {needs} or newer, e.g. /usr/lib/jvm/temurin-25-jdk-amd64/bin/java, or apt-get install openjdk-{needs}-jdk-headless)")]
+    #[error("{java} is Java {found}, but {server} needs Java {needs} or newer (fix: set {key} to the java of a JDK {needs} or newer, e.g. /usr/lib/jvm/temurin-25-jdk-amd64/bin/java)")]
     JavaTooOld {
         java: String,
         found: String,

@@ -62,10 +62,12 @@ fn flags(local: &LocalConfig) -> Vec<String> {
 
 /// Refuses a Java the registry cannot run on, naming `local.registry_java` and the fix.
 pub fn check_java(java: &Path) -> Result<(), LocalError> {
-    let missing = || LocalError::ToolMissing {
+    let missing = || {
+        LocalError::ToolMissing {
         tool: format!("Java {MIN_JAVA} or newer (for Apicurio Registry)"),
         key: "local.registry_java".into(),
-        install: "apt-get install openjdk-21-jdk-headless".into(),
+        install: "install a JDK 21 or newer: Eclipse Temurin, or openjdk-21-jdk-headless from Debian 13 on".into(),
+    }
     };
     let out = match Command::new(java).arg("-version").output() {
         Ok(out) if out.status.success() => out,

@@ -67,9 +67,14 @@ pub async fn prepare(config: &Config) -> Result<Prepared, UpError> {
     let mut prepared = Prepared::default();
     if !missing.is_empty() {
         let names: Vec<&str> = missing.iter().map(|s| s.id()).collect();
+        // "kafka", "kafka and cassandra", "kafka, cassandra and registry".
+        let names = match names.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+            _ => names.concat(),
+        };
         say!(
             "starting the local stack for {} (data in {})",
-            names.join(" and "),
+            names,
             stack.data_dir().display()
         );
         let report = stack.start_only(&missing).await?;

@@ -662,9 +662,9 @@ pub struct LocalConfig {
     pub registry_port: u16,
     /// The local registry's management port (health checks, metrics), on 127.0.0.1.
     pub registry_management_port: u16,
-    /// The `java` executable the registry runs on: Java 21 or newer (`java` may be an older
-    /// one, enough for Kafka and Cassandra); unset: `/usr/lib/jvm/temurin-25-jdk-amd64/bin/java`
-    /// if it exists, else `java`.
+    /// The `java` executable the registry runs on: Java 21 or newer (`java` may be older,
+    /// Kafka and Cassandra run on 17); unset: `/usr/lib/jvm/temurin-25-jdk-amd64/bin/java` if
+    /// it exists, else `java`.
     pub registry_java: Option<PathBuf>,
     /// JVM heap of the local registry, as given to `-Xmx` (e.g. `256m`).
     #[serde(deserialize_with = "lenient::string")]

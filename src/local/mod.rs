@@ -626,4 +626,29 @@ mod tests {
         assert!(text.contains(&format!("port {port}")), "{text}");
         assert!(text.contains("kafka.bootstrap"), "{text}");
     }
+
+    #[test]
+    fn the_registry_runs_only_when_configured_and_its_taken_port_names_its_key() {
+        let mut config = Config::default();
+        let stack = LocalStack::new(&config);
+        assert_eq!(stack.servers(), [Server::Kafka, Server::Cassandra]);
+        assert!(stack.nodes(Server::Registry).is_empty());
+
+        let holder = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = holder.local_addr().expect("addr").port();
+        config.local.registry = true;
+        config.local.registry_management_port = port;
+        let stack = LocalStack::new(&config);
+        assert_eq!(stack.servers(), Server::ALL);
+        let registry = stack.nodes(Server::Registry);
+        assert_eq!(registry.len(), 1);
+        assert_eq!(registry[0].name(), "registry");
+        let ports = stack.ports().expect("ports");
+        let text = stack
+            .check_ports_free(registry[0], &ports)
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains(&format!("port {port}")), "{text}");
+        assert!(text.contains("local.registry_management_port"), "{text}");
+    }
 }

@@ -192,13 +192,14 @@ pub struct BenchArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum LocalCommand {
-    /// Download (first run only), configure and start both servers; wait until they answer.
+    /// Download (first run only), configure and start the servers (Kafka, Cassandra, and
+    /// with `local.registry` Apicurio Registry); wait until they answer.
     Start,
-    /// Download both servers' jars into the cache (first run only) without starting them.
+    /// Download the servers' jars into the cache (first run only) without starting them.
     Fetch,
-    /// Stop both servers: gracefully, then forcefully after `local.stop_timeout`.
+    /// Stop the servers: gracefully, then forcefully after `local.stop_timeout`.
     Stop,
-    /// Show versions, ports, pids, uptime and data size. Exits 3 unless both are running.
+    /// Show versions, ports, pids, uptime and data size. Exits 3 unless all are running.
     Status,
     /// Print the end of the servers' logs.
     Logs {
@@ -215,6 +216,7 @@ pub enum LocalCommand {
 pub enum ServerArg {
     Kafka,
     Cassandra,
+    Registry,
 }
 
 impl From<ServerArg> for cassflow::local::Server {
@@ -222,6 +224,7 @@ impl From<ServerArg> for cassflow::local::Server {
         match s {
             ServerArg::Kafka => cassflow::local::Server::Kafka,
             ServerArg::Cassandra => cassflow::local::Server::Cassandra,
+            ServerArg::Registry => cassflow::local::Server::Registry,
         }
     }
 }

@@ -58,7 +58,7 @@ pub async fn prepare(config: &Config) -> Result<Prepared, UpError> {
     let probe_timeout = Duration::from_secs(3);
     let stack = LocalStack::new(config);
     let mut missing = Vec::new();
-    for server in Server::ALL {
+    for server in stack.servers() {
         match stack.probe(server, probe_timeout).await {
             Ok(version) => tracing::info!(server = server.id(), %version, "answering, using it"),
             Err(_) => missing.push(server),
@@ -67,9 +67,14 @@ pub async fn prepare(config: &Config) -> Result<Prepared, UpError> {
     let mut prepared = Prepared::default();
     if !missing.is_empty() {
         let names: Vec<&str> = missing.iter().map(|s| s.id()).collect();
+        // "kafka", "kafka and cassandra", "kafka, cassandra and registry".
+        let names = match names.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+            _ => names.concat(),
+        };
         say!(
             "starting the local stack for {} (data in {})",
-            names.join(" and "),
+            names,
             stack.data_dir().display()
         );
         let report = stack.start_only(&missing).await?;
@@ -160,6 +165,9 @@ async fn serve(config: &Config) -> Result<(), UpError> {
     );
     say!("  Kafka      {}", config.kafka.bootstrap);
     say!("  Cassandra  {}", config.cassandra.contact_points);
+    if let Some(url) = config.local.registry_url() {
+        say!("  registry   {url}");
+    }
     match &source {
         Ok(s) => say!(
             "  source     {} (source.kind = {:?})",

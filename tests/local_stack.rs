@@ -22,11 +22,13 @@ async fn private_stack_starts_answers_and_stops() {
     config.local.data_dir = dir.path().to_path_buf();
     config.local.kafka_heap = "256m".into();
     config.local.cassandra_heap = "512m".into();
+    // The registry has a test of its own (tests/local_registry.rs).
+    config.local.registry = false;
     let stack = LocalStack::new(&config);
 
     let report = stack.start().await.expect("start");
     assert_eq!(report.started.len(), 2, "{report}");
-    for server in Server::ALL {
+    for server in stack.servers() {
         stack
             .probe(server, Duration::from_secs(10))
             .await
@@ -45,7 +47,7 @@ async fn private_stack_starts_answers_and_stops() {
     assert_eq!(stopped.outcomes.len(), 2);
     let status = stack.status().await;
     assert!(status.servers.iter().all(|s| s.pid.is_none()), "{status}");
-    for server in Server::ALL {
+    for server in stack.servers() {
         assert!(
             stack.probe(server, Duration::from_secs(2)).await.is_err(),
             "{} no longer answers",

@@ -683,8 +683,9 @@ impl Default for WebConfig {
 /// The password of the seed's Airflow; allowed for loopback use only.
 pub const DEFAULT_PASSWORD: &str = "admin";
 
-/// The local Kafka and Cassandra that `cassflow local` and `cassflow up` run on loopback.
-/// Their client ports are those of `kafka.bootstrap` and `cassandra.contact_points`.
+/// The local Kafka and Cassandra (and, with `registry`, Apicurio Registry) that `cassflow
+/// local` and `cassflow up` run on loopback. Kafka's and Cassandra's client ports are those
+/// of `kafka.bootstrap` and `cassandra.contact_points`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LocalConfig {
@@ -750,6 +751,25 @@ pub struct LocalConfig {
     pub java: PathBuf,
     /// The `mvn` executable used to resolve server artifacts from Maven Central.
     pub maven: PathBuf,
+    /// Also run Apicurio Registry (a Confluent-compatible schema registry, in memory: its
+    /// schemas are gone when it stops) with the stack, its API at
+    /// `http://127.0.0.1:<registry_port>/apis/ccompat/v7`.
+    pub registry: bool,
+    /// The local registry's HTTP port, on 127.0.0.1 (8081, the Confluent Schema Registry's).
+    pub registry_port: u16,
+    /// The local registry's management port (health checks, metrics), on 127.0.0.1.
+    pub registry_management_port: u16,
+    /// The `java` executable the registry runs on: Java 21 or newer (`java` may be older,
+    /// Kafka and Cassandra run on 17); unset: `/usr/lib/jvm/temurin-25-jdk-amd64/bin/java` if
+    /// it exists, else `java`.
+    pub registry_java: Option<PathBuf>,
+    /// JVM heap of the local registry, as given to `-Xmx` (e.g. `256m`).
+    #[serde(deserialize_with = "lenient::string")]
+    pub registry_heap: String,
+    /// Apicurio Registry version the local stack runs (its `apicurio-registry-app` tarball,
+    /// resolved from Maven Central).
+    #[serde(deserialize_with = "lenient::string")]
+    pub registry_version: String,
 }
 
 impl Default for LocalConfig {
@@ -774,9 +794,18 @@ impl Default for LocalConfig {
             stop_timeout: Duration::from_secs(60),
             java: PathBuf::from("java"),
             maven: PathBuf::from("mvn"),
+            registry: false,
+            registry_port: 8081,
+            registry_management_port: 9001,
+            registry_java: None,
+            registry_heap: "256m".into(),
+            registry_version: "3.3.3".into(),
         }
     }
 }
+
+/// The Java the local registry runs on when `local.registry_java` is unset, if installed.
+const REGISTRY_JAVA: &str = "/usr/lib/jvm/temurin-25-jdk-amd64/bin/java";
 
 impl LocalConfig {
     pub fn cache_dir(&self) -> PathBuf {
@@ -785,6 +814,22 @@ impl LocalConfig {
                 .unwrap_or_else(std::env::temp_dir)
                 .join("cassflow")
         })
+    }
+
+    /// The Confluent-compatible API of the local registry, when the stack runs one
+    /// (`local.registry`): what a schema registry client of cassflow points at by default.
+    pub fn registry_url(&self) -> Option<String> {
+        self.registry
+            .then(|| format!("http://127.0.0.1:{}/apis/ccompat/v7", self.registry_port))
+    }
+
+    /// `local.registry_java`, or where unset the Temurin 25 JDK if installed, else `java`.
+    pub fn registry_java(&self) -> PathBuf {
+        match &self.registry_java {
+            Some(java) => java.clone(),
+            None if std::path::Path::new(REGISTRY_JAVA).exists() => PathBuf::from(REGISTRY_JAVA),
+            None => PathBuf::from("java"),
+        }
     }
 }
 

@@ -412,3 +412,53 @@ fn registry_formats_load_and_a_bad_registry_url_names_its_key() {
         Ok(())
     });
 }
+
+#[test]
+fn the_local_registry_is_off_by_default_and_its_ports_collide_with_nothing() {
+    Jail::expect_with(|jail| {
+        let config = load_in(jail, None).expect("defaults load");
+        assert!(!config.local.registry);
+        assert_eq!(config.local.registry_url(), None);
+
+        let config = load_in(jail, Some("[local]\nregistry = true\n")).expect("loads");
+        assert_eq!(
+            config.local.registry_url().as_deref(),
+            Some("http://127.0.0.1:8081/apis/ccompat/v7")
+        );
+
+        for (toml, key, other) in [
+            (
+                "[local]\nregistry = true\nregistry_port = 9042\n",
+                "local.registry_port",
+                "cassandra.contact_points",
+            ),
+            (
+                "[local]\nregistry = true\nregistry_management_port = 8081\n",
+                "local.registry_management_port",
+                "local.registry_port",
+            ),
+            (
+                "[local]\nregistry = true\nregistry_management_port = 9093\n",
+                "local.registry_management_port",
+                "local.kafka_controller_port",
+            ),
+            (
+                "[local]\nregistry = true\nregistry_port = 8080\n",
+                "local.registry_port",
+                "web.bind",
+            ),
+        ] {
+            let err = load_in(jail, Some(toml)).unwrap_err();
+            assert_eq!(err.key(), Some(key), "{toml}: {err}");
+            let text = err.to_string();
+            assert!(text.contains(other), "{toml}: {text}");
+            assert!(text.contains("fix:"), "{toml}: {text}");
+        }
+        // Off, its ports are nobody's business.
+        load_in(jail, Some("[local]\nregistry_port = 9042\n")).expect("registry off");
+
+        let err = load_in(jail, Some("[local]\nregistry_heap = \"lots\"\n")).unwrap_err();
+        assert_eq!(err.key(), Some("local.registry_heap"), "{err}");
+        Ok(())
+    });
+}

@@ -221,6 +221,7 @@ impl Config {
         }
         self.check_client_limits()?;
         self.check_local_cluster()?;
+        self.check_registry_ports()?;
         if self.local.cassandra_auth
             && (self.cassandra.username.is_none() || self.cassandra.password.is_none())
         {
@@ -245,6 +246,7 @@ impl Config {
         for (name, heap) in [
             ("local.kafka_heap", &self.local.kafka_heap),
             ("local.cassandra_heap", &self.local.cassandra_heap),
+            ("local.registry_heap", &self.local.registry_heap),
         ] {
             if !is_jvm_size(heap) {
                 return Err(invalid(
@@ -377,6 +379,75 @@ impl Config {
                     "use a port with one free port after it per further node, e.g. `cassandra_jmx_port = 7199`".into(),
                 ));
             }
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// With `local.registry` on: its two ports are ports, differ from each other and from
+    /// every other port the local stack (or the web UI) takes, so no start fails on them.
+    fn check_registry_ports(&self) -> Result<(), ConfigError> {
+        let local = &self.local;
+        if !local.registry {
+            return Ok(());
+        }
+        let mut taken: Vec<(u16, String)> = Vec::new();
+        for (i, entry) in self.kafka.bootstrap.split(',').enumerate() {
+            if let Some((_, port)) = super::split_host_port(entry.trim()) {
+                taken.push((port, format!("kafka.bootstrap entry {}", i + 1)));
+            }
+        }
+        let controllers = if local.kafka_brokers >= 3 { 3 } else { 1 };
+        for i in 0..controllers {
+            if let Some(port) = local.kafka_controller_port.checked_add(i) {
+                taken.push((port, "local.kafka_controller_port".into()));
+            }
+        }
+        if let Some((_, port)) = super::first_host_port(&self.cassandra.contact_points) {
+            taken.push((port, "cassandra.contact_points".into()));
+        }
+        taken.push((
+            local.cassandra_storage_port,
+            "local.cassandra_storage_port".into(),
+        ));
+        if let Some(first) = local.cassandra_jmx_port {
+            for i in 0..u16::from(local.cassandra_nodes) {
+                if let Some(port) = first.checked_add(i) {
+                    taken.push((port, "local.cassandra_jmx_port".into()));
+                }
+            }
+        }
+        taken.push((self.web.bind.port(), "web.bind".into()));
+        let ours = [
+            ("local.registry_port", local.registry_port),
+            (
+                "local.registry_management_port",
+                local.registry_management_port,
+            ),
+        ];
+        for (key, port) in ours {
+            let invalid = |problem: String| ConfigError::Invalid {
+                key: key.into(),
+                origin: "the configuration".into(),
+                problem,
+                fix: format!(
+                    "pick a free port of its own, e.g. `{} = {}`",
+                    key.trim_start_matches("local."),
+                    if key == "local.registry_port" {
+                        8081
+                    } else {
+                        9001
+                    }
+                ),
+            };
+            if port == 0 {
+                return Err(invalid("0 is not a port the registry can listen on".into()));
+            }
+            if let Some((_, other)) = taken.iter().find(|(p, _)| *p == port) {
+                return Err(invalid(format!("{port} is also the port of {other}")));
+            }
+            taken.push((port, key.into()));
         }
         Ok(())
     }

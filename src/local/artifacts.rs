@@ -1,5 +1,6 @@
-//! Server artifacts: resolving Apache Kafka's and Apache Cassandra's jars from Maven Central
-//! through the poms kept in `stack/`, into a cache directory per server, version and pom.
+//! Server artifacts: resolving Apache Kafka's and Apache Cassandra's jars (and Apicurio
+//! Registry's tarball, unpacked) from Maven Central through the poms kept in `stack/`, into
+//! a cache directory per server, version and pom.
 //! The first run shows download progress; later runs find the cache complete and need no
 //! network. A changed pom (a jar added to it) resolves again, into a directory of its own,
 //! so a server still running from the older jars is never pulled from under.
@@ -16,11 +17,36 @@ use std::time::Duration;
 /// (the pom and the version), so a directory resolved from something else is not taken.
 const COMPLETE_MARKER: &str = ".complete";
 
-/// Where one server version's jars live: `<cache>/<server>-<version>-<pom digest>/lib`.
+/// Where one server version's jars live: `<cache>/<server>-<version>-<pom digest>/lib`, or
+/// for the registry its unpacked tarball, `.../dist`.
 fn lib_dir(cache_dir: &Path, server: Server, version: &str, pom: &str) -> PathBuf {
     cache_dir
         .join(format!("{}-{version}-{:016x}", server.id(), fnv1a(pom)))
-        .join("lib")
+        .join(layout(server).dir)
+}
+
+/// How a server's artifacts land in its cache directory.
+struct Layout {
+    /// The maven-dependency-plugin goal that puts them there.
+    goal: &'static str,
+    dir: &'static str,
+    /// A file that must be there afterwards, or the artifact was not what it should be.
+    must_hold: Option<&'static str>,
+}
+
+fn layout(server: Server) -> Layout {
+    match server {
+        Server::Kafka | Server::Cassandra => Layout {
+            goal: "dependency:copy-dependencies",
+            dir: "lib",
+            must_hold: None,
+        },
+        Server::Registry => Layout {
+            goal: "dependency:unpack-dependencies",
+            dir: "dist",
+            must_hold: Some(super::registry::RUN_JAR),
+        },
+    }
 }
 
 /// FNV-1a, 64 bits: a digest that stays the same across Rust releases (std's hasher may
@@ -73,6 +99,9 @@ fn ensure_pom(
         fs::remove_dir_all(&lib)
             .map_err(|e| LocalError::io(format!("clean {}", lib.display()), e))?;
     }
+    // unpack-dependencies remembers what it unpacked in target/: without it, the removed
+    // copy is unpacked again instead of taken as done.
+    let _ = fs::remove_dir_all(home.join("target"));
     let log_path = home.join("maven.log");
     let mut command = Command::new(maven);
     command
@@ -80,7 +109,7 @@ fn ensure_pom(
         .arg("-f")
         .arg(&pom)
         .arg(format!("-D{}.version={version}", server.id()))
-        .arg("dependency:copy-dependencies")
+        .arg(layout(server).goal)
         .arg(format!("-DoutputDirectory={}", lib.display()))
         .arg("-DincludeScope=runtime")
         .stdin(Stdio::null())
@@ -126,7 +155,14 @@ fn ensure_pom(
     let mut downloaded = 0usize;
     if let Some(out) = child.stdout.take() {
         for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if let Some(rest) = line.strip_prefix("Downloaded from ") {
+            if let Some(rest) = line.strip_prefix("[INFO] Downloading from ") {
+                // A big file (the registry's tarball) takes a while: say which.
+                let file = rest.rsplit('/').next().unwrap_or(rest);
+                progress.set_message(format!("{title}: downloading {file}"));
+            } else if let Some(rest) = line
+                .strip_prefix("Downloaded from ")
+                .or_else(|| line.strip_prefix("[INFO] Downloaded from "))
+            {
                 downloaded += 1;
                 let file = rest.rsplit('/').next().unwrap_or(rest);
                 let file = file.split_whitespace().next().unwrap_or(file);
@@ -150,6 +186,18 @@ fn ensure_pom(
             hint: resolve_hint(&transcript),
         });
     }
+    if let Some(file) = layout(server).must_hold {
+        if !lib.join(file).is_file() {
+            return Err(LocalError::Resolve {
+                server: server.display_name().into(),
+                version: version.into(),
+                log: log_path,
+                hint: format!("Maven succeeded, but {} holds no {file}", lib.display()),
+            });
+        }
+    }
+    // plexus-archiver unpacks the tarball's pax extended headers as files of their own.
+    let _ = fs::remove_dir_all(lib.join("PaxHeaders.X"));
     fs::write(&marker, &resolved)
         .map_err(|e| LocalError::io(format!("write marker in {}", home.display()), e))?;
     tracing::info!(
@@ -286,6 +334,24 @@ echo run >> "$(dirname "$0")/runs"
         }
         assert_eq!(fnv1a(""), 0xcbf2_9ce4_8422_2325, "FNV-1a offset basis");
         assert_eq!(fnv1a("a"), 0xaf63_dc4c_8601_ec8c, "FNV-1a of \"a\"");
+    }
+
+    #[test]
+    fn a_registry_tarball_without_its_run_jar_is_not_taken() {
+        let tools = tempfile::tempdir().expect("tempdir");
+        let cache = tempfile::tempdir().expect("tempdir");
+        let maven = fake_maven(tools.path());
+        let err = ensure_pom(Server::Registry, "<p/>", "3.3.3", cache.path(), &maven)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("Apicurio Registry 3.3.3"), "{err}");
+        assert!(err.contains("quarkus-run.jar"), "{err}");
+        let lib = lib_dir(cache.path(), Server::Registry, "3.3.3", "<p/>");
+        assert!(lib.ends_with("dist"), "{}", lib.display());
+        assert!(
+            !lib.parent().expect("home").join(COMPLETE_MARKER).exists(),
+            "an incomplete unpack is not marked complete"
+        );
     }
 
     #[test]

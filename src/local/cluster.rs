@@ -63,7 +63,7 @@ impl Node {
         }
         let role = match self.server {
             Server::Kafka => "broker",
-            Server::Cassandra => "node",
+            Server::Cassandra | Server::Registry => "node",
         };
         format!("{} {role} {}", self.server.display_name(), self.index)
     }
@@ -232,6 +232,20 @@ impl LocalStack {
                         "local.cassandra_jmx_port",
                     ));
                 }
+            }
+            Server::Registry => {
+                wanted.push((
+                    Ipv4Addr::LOCALHOST,
+                    self.local.registry_port,
+                    "the registry's API",
+                    "local.registry_port",
+                ));
+                wanted.push((
+                    Ipv4Addr::LOCALHOST,
+                    self.local.registry_management_port,
+                    "the registry's management interface",
+                    "local.registry_management_port",
+                ));
             }
         }
         for (address, port, what, key) in wanted {

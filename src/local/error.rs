@@ -13,6 +13,14 @@ pub enum LocalError {
         key: String,
         install: String,
     },
+    #[error("{java} is Java {found}, but {server} needs Java {needs} or newer (fix: set {key} to the java of a JDK {needs} or newer, e.g. /usr/lib/jvm/temurin-25-jdk-amd64/bin/java)")]
+    JavaTooOld {
+        java: String,
+        found: String,
+        needs: u32,
+        server: String,
+        key: String,
+    },
     #[error("could not resolve {server} {version} from Maven Central: {hint} (log: {log})")]
     Resolve {
         server: String,

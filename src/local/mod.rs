@@ -1,9 +1,10 @@
-//! The local stack: real Apache Kafka (KRaft) and Apache Cassandra run as background JVM
-//! processes on loopback, assembled from Maven Central artifacts, for `cassflow local`,
-//! `cassflow up` and the integration tests. Owns the lifecycle (start, wait until answering,
-//! status, stop) of every node; which nodes there are and where each lives is
-//! [`cluster`]'s, the per-server details live in [`kafka`] and [`cassandra`], and watching
-//! and restarting what `cassflow up` started in [`supervisor`].
+//! The local stack: real Apache Kafka (KRaft) and Apache Cassandra, and with `local.registry`
+//! Apicurio Registry, run as background JVM processes on loopback, assembled from Maven
+//! Central artifacts, for `cassflow local`, `cassflow up` and the integration tests. Owns the
+//! lifecycle (start, wait until answering, status, stop) of every node; which nodes there are
+//! and where each lives is [`cluster`]'s, the per-server details live in [`kafka`],
+//! [`cassandra`] and [`registry`], and watching and restarting what `cassflow up` started in
+//! [`supervisor`].
 
 mod artifacts;
 mod cassandra;
@@ -11,6 +12,7 @@ mod cluster;
 mod error;
 mod kafka;
 mod process;
+mod registry;
 mod report;
 mod security;
 pub mod supervisor;
@@ -27,21 +29,25 @@ use std::net::SocketAddrV4;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// One of the two servers of the local stack.
+/// One of the servers of the local stack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Server {
     Kafka,
     Cassandra,
+    /// Apicurio Registry, run only with `local.registry` ([`LocalStack::servers`]).
+    Registry,
 }
 
 impl Server {
-    pub const ALL: [Server; 2] = [Server::Kafka, Server::Cassandra];
+    /// Every server, in the stack's order (the order of stops, and of reports).
+    pub const ALL: [Server; 3] = [Server::Kafka, Server::Cassandra, Server::Registry];
 
     /// Short lower-case name: directory names, log file names, pom property prefix.
     pub fn id(self) -> &'static str {
         match self {
             Server::Kafka => "kafka",
             Server::Cassandra => "cassandra",
+            Server::Registry => "registry",
         }
     }
 
@@ -49,6 +55,7 @@ impl Server {
         match self {
             Server::Kafka => "Apache Kafka",
             Server::Cassandra => "Apache Cassandra",
+            Server::Registry => "Apicurio Registry",
         }
     }
 
@@ -56,14 +63,17 @@ impl Server {
         match self {
             Server::Kafka => include_str!("../../stack/kafka/pom.xml"),
             Server::Cassandra => include_str!("../../stack/cassandra/pom.xml"),
+            Server::Registry => include_str!("../../stack/registry/pom.xml"),
         }
     }
 
-    /// The Java main class: also the marker that identifies the process by its command line.
+    /// The marker that identifies the process by its command line: its Java main class, or
+    /// the registry's own flag.
     fn main_class(self) -> &'static str {
         match self {
             Server::Kafka => kafka::MAIN_CLASS,
             Server::Cassandra => cassandra::MAIN_CLASS,
+            Server::Registry => registry::MARKER,
         }
     }
 }
@@ -116,12 +126,23 @@ impl LocalStack {
         })
     }
 
+    /// The servers this stack runs: Kafka and Cassandra, and the registry with
+    /// `local.registry`.
+    pub fn servers(&self) -> Vec<Server> {
+        Server::ALL
+            .into_iter()
+            .filter(|&s| s != Server::Registry || self.local.registry)
+            .collect()
+    }
+
     /// Every node of `server` this stack runs (`local.kafka_brokers`,
-    /// `local.cassandra_nodes`).
+    /// `local.cassandra_nodes`; one registry with `local.registry`, else none).
     pub fn nodes(&self, server: Server) -> Vec<Node> {
         let count = match server {
             Server::Kafka => self.local.kafka_brokers,
             Server::Cassandra => self.local.cassandra_nodes,
+            Server::Registry if self.local.registry => 1,
+            Server::Registry => return Vec::new(),
         };
         Node::all(server, count)
     }
@@ -152,6 +173,11 @@ impl LocalStack {
         self.node_log_path(Node::all(server, 1)[0])
     }
 
+    /// The Confluent-compatible API of the stack's registry, when it runs one.
+    pub fn registry_url(&self) -> Option<String> {
+        self.local.registry_url()
+    }
+
     /// The log a user should read when a node misbehaves: the server's own log (its
     /// console log holds only what the JVM prints before logging starts).
     pub fn node_log_path(&self, node: Node) -> PathBuf {
@@ -159,6 +185,8 @@ impl LocalStack {
         match node.server {
             Server::Kafka => logs.join("server.log"),
             Server::Cassandra => logs.join("system.log"),
+            // Quarkus logs to its console, which is this file.
+            Server::Registry => logs.join("console.log"),
         }
     }
 
@@ -167,14 +195,15 @@ impl LocalStack {
         process::running_pid(&self.files(node))
     }
 
-    /// Resolves both servers' jars into the cache (downloading them on first use) without
-    /// starting anything; returns each server's lib folder. `scripts/dev setup` runs this so
-    /// that tests, which start private servers, never download.
+    /// Resolves every server's jars (the registry's unpacked tarball) into the cache
+    /// (downloading them on first use) without starting anything; returns each server's
+    /// folder. `scripts/dev setup` runs this so that tests, which start private servers,
+    /// never download.
     pub fn fetch(&self) -> Result<Vec<(Server, PathBuf)>, LocalError> {
         let cache = self.local.cache_dir();
-        Server::ALL
-            .iter()
-            .map(|&server| {
+        self.servers()
+            .into_iter()
+            .map(|server| {
                 let lib =
                     artifacts::ensure(server, self.version(server), &cache, &self.local.maven)?;
                 Ok((server, lib))
@@ -182,9 +211,9 @@ impl LocalStack {
             .collect()
     }
 
-    /// Starts both servers unless they run already, and waits until each answers.
+    /// Starts every server unless it runs already, and waits until each answers.
     pub async fn start(&self) -> Result<StartReport, LocalError> {
-        self.start_only(&Server::ALL).await
+        self.start_only(&self.servers()).await
     }
 
     /// Starts every node of the given servers unless it runs already, and waits until each
@@ -196,7 +225,7 @@ impl LocalStack {
     /// Starts the given nodes unless they run already, and waits until each answers: Kafka's
     /// brokers all at once (a controller quorum forms only once a majority runs), Cassandra's
     /// nodes one after another in index order (Cassandra refuses concurrent bootstraps, and a
-    /// node joins through the seeds, nodes 1 and 2), both servers side by side.
+    /// node joins through the seeds, nodes 1 and 2), the servers side by side.
     pub async fn start_nodes(&self, nodes: &[Node]) -> Result<StartReport, LocalError> {
         let ports = self.ports()?;
         std::fs::create_dir_all(&self.local.data_dir)
@@ -216,15 +245,20 @@ impl LocalStack {
             self.check_ports_free(node, &ports)?;
             pending.push(node);
         }
-        if !pending.is_empty() {
+        if pending.iter().any(|n| n.server != Server::Registry) {
             check_java(&self.local.java)?;
         }
-        let (brokers, cassandra): (Vec<Node>, Vec<Node>) =
-            pending.into_iter().partition(|n| n.server == Server::Kafka);
+        if pending.iter().any(|n| n.server == Server::Registry) {
+            registry::check_java(&self.local.registry_java())?;
+        }
+        // The registry needs no one: it starts beside the brokers.
+        let (at_once, cassandra): (Vec<Node>, Vec<Node>) = pending
+            .into_iter()
+            .partition(|n| n.server != Server::Cassandra);
         let mut launched = Vec::new();
-        for &broker in &brokers {
-            let pid = self.launch(broker, &ports)?;
-            launched.push((broker, pid, Instant::now()));
+        for &node in &at_once {
+            let pid = self.launch(node, &ports)?;
+            launched.push((node, pid, Instant::now()));
         }
         let kafka = futures::future::join_all(
             launched
@@ -271,6 +305,7 @@ impl LocalStack {
             Server::Cassandra => {
                 cassandra::prepare(&self.local, &self.cassandra_spec(node, ports), &lib, &dir)?
             }
+            Server::Registry => registry::prepare(&self.local, &lib, &dir)?,
         };
         let pid = process::spawn(command, &files)?;
         std::fs::write(dir.join("version"), version)
@@ -283,9 +318,9 @@ impl LocalStack {
         Ok(pid)
     }
 
-    /// Stops both servers (Kafka first, so no client is left writing to a stopped database).
+    /// Stops every server (Kafka first, so no client is left writing to a stopped database).
     pub async fn stop(&self) -> Result<StopReport, LocalError> {
-        self.stop_only(&Server::ALL).await
+        self.stop_only(&self.servers()).await
     }
 
     /// Stops every node of the given servers, in the stack's order.
@@ -293,8 +328,8 @@ impl LocalStack {
         self.stop_nodes(&self.nodes_of(servers)).await
     }
 
-    /// Stops the given nodes: Kafka's first, then Cassandra's, the nodes of one server at
-    /// once (one at a time, the last brokers of a quorum would wait for a majority that
+    /// Stops the given nodes: Kafka's first, then Cassandra's, then the registry, the nodes
+    /// of one server at once (one at a time, the last brokers of a quorum would wait for a majority that
     /// is gone).
     pub async fn stop_nodes(&self, nodes: &[Node]) -> Result<StopReport, LocalError> {
         let mut report = StopReport::default();
@@ -322,7 +357,7 @@ impl LocalStack {
     pub async fn status(&self) -> StackStatus {
         let ports = self.ports().ok();
         let mut servers = Vec::new();
-        for node in self.nodes_of(&Server::ALL) {
+        for node in self.nodes_of(&self.servers()) {
             let server = node.server;
             let pid = self.node_pid(node);
             let answering = match pid {
@@ -340,6 +375,7 @@ impl LocalStack {
                     .map(|(host, port)| format!("{host}:{port}")),
                 Server::Cassandra => ports
                     .map(|p| format!("{}:{}", cluster::cassandra_address(node.index), p.cassandra)),
+                Server::Registry => Some(format!("127.0.0.1:{}", self.local.registry_port)),
             };
             servers.push(ServerStatus {
                 server,
@@ -352,6 +388,9 @@ impl LocalStack {
                 rss_bytes: pid.and_then(process::rss_bytes),
                 data_bytes: process::dir_size(&dir.join("data")),
                 log: self.node_log_path(node),
+                url: (server == Server::Registry)
+                    .then(|| self.registry_url())
+                    .flatten(),
             });
         }
         StackStatus { servers }
@@ -360,7 +399,7 @@ impl LocalStack {
     /// The end of the logs of one server's nodes, or of every node.
     pub fn logs(&self, server: Option<Server>, lines: usize) -> Result<String, LocalError> {
         let mut out = String::new();
-        for node in self.nodes_of(&Server::ALL) {
+        for node in self.nodes_of(&self.servers()) {
             if server.is_some_and(|x| x != node.server) {
                 continue;
             }
@@ -381,6 +420,7 @@ impl LocalStack {
         match server {
             Server::Kafka => &self.local.kafka_version,
             Server::Cassandra => &self.local.cassandra_version,
+            Server::Registry => &self.local.registry_version,
         }
     }
 
@@ -393,8 +433,9 @@ impl LocalStack {
         )
     }
 
-    /// Proof that the server serves clients: a Kafka metadata request, or CQL
-    /// `SELECT release_version FROM system.local`. Returns the version to show.
+    /// Proof that the server serves clients: a Kafka metadata request, CQL
+    /// `SELECT release_version FROM system.local`, or a registry's subject list on
+    /// `local.registry_port`. Returns the version to show.
     pub async fn probe(&self, server: Server, timeout: Duration) -> Result<String, String> {
         match server {
             Server::Kafka => crate::kafka::admin::probe(&self.kafka, timeout)
@@ -407,12 +448,14 @@ impl LocalStack {
                     .await
                     .map_err(|e| e.to_string())
             }
+            Server::Registry => registry::probe_api(&self.local, timeout).await,
         }
     }
 
     /// Proof that one node serves clients: a metadata request to that broker alone, or
     /// `system.local` over a session that talks to that node alone (a Cassandra node
-    /// serves CQL only once it has joined the ring: up and normal).
+    /// serves CQL only once it has joined the ring: up and normal), or the registry's
+    /// readiness check.
     pub async fn probe_node(&self, node: Node, timeout: Duration) -> Result<String, String> {
         match node.server {
             Server::Kafka => {
@@ -434,6 +477,7 @@ impl LocalStack {
                     .await
                     .map_err(|e| e.to_string())
             }
+            Server::Registry => registry::probe_ready(&self.local, timeout).await,
         }
     }
 
@@ -581,5 +625,30 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains(&format!("port {port}")), "{text}");
         assert!(text.contains("kafka.bootstrap"), "{text}");
+    }
+
+    #[test]
+    fn the_registry_runs_only_when_configured_and_its_taken_port_names_its_key() {
+        let mut config = Config::default();
+        let stack = LocalStack::new(&config);
+        assert_eq!(stack.servers(), [Server::Kafka, Server::Cassandra]);
+        assert!(stack.nodes(Server::Registry).is_empty());
+
+        let holder = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = holder.local_addr().expect("addr").port();
+        config.local.registry = true;
+        config.local.registry_management_port = port;
+        let stack = LocalStack::new(&config);
+        assert_eq!(stack.servers(), Server::ALL);
+        let registry = stack.nodes(Server::Registry);
+        assert_eq!(registry.len(), 1);
+        assert_eq!(registry[0].name(), "registry");
+        let ports = stack.ports().expect("ports");
+        let text = stack
+            .check_ports_free(registry[0], &ports)
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains(&format!("port {port}")), "{text}");
+        assert!(text.contains("local.registry_management_port"), "{text}");
     }
 }

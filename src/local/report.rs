@@ -83,6 +83,8 @@ pub struct ServerStatus {
     pub rss_bytes: Option<u64>,
     pub data_bytes: u64,
     pub log: PathBuf,
+    /// The URL its clients use, for a server spoken to over HTTP (the registry).
+    pub url: Option<String>,
 }
 
 #[derive(Debug)]
@@ -125,6 +127,11 @@ impl fmt::Display for StackStatus {
                 s.rss_bytes.map_or("-".into(), human_bytes),
                 human_bytes(s.data_bytes),
             )?;
+        }
+        for s in &self.servers {
+            if let Some(url) = &s.url {
+                writeln!(f, "{} url: {url}", s.node.name())?;
+            }
         }
         for s in &self.servers {
             writeln!(f, "{} log: {}", s.node.name(), s.log.display())?;

@@ -67,6 +67,8 @@ pub async fn private_cluster(
     config.local.data_dir = dir.to_path_buf();
     config.local.kafka_heap = "384m".into();
     config.local.cassandra_heap = "768m".into();
+    // The shared stack's registry holds its ports; a cluster needs none of its own.
+    config.local.registry = false;
     config.validate().expect("the cluster's config is valid");
     let stack = LocalStack::new(&config);
     let cluster = Cluster {

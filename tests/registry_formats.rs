@@ -41,14 +41,26 @@ async fn produce(
     records: &[UserRecord],
     extra: &[Vec<u8>],
 ) -> u32 {
-    cassflow::kafka::admin::ensure_topic(&config.kafka, topic, 2, 1)
-        .await
-        .expect("topic");
     let registry = Registry::new(&config.schema_registry).expect("registry client");
     let encoder = UsersEncoder::register(&registry, &format!("{topic}-value"), format)
         .await
         .expect("the users schema registers");
     let id = encoder.id();
+    send_users(config, topic, encoder, records, extra).await;
+    id
+}
+
+/// Sends `records` with `encoder`, then `extra` raw payloads keyed `bad-<i>`.
+async fn send_users(
+    config: &Config,
+    topic: &str,
+    encoder: UsersEncoder,
+    records: &[UserRecord],
+    extra: &[Vec<u8>],
+) {
+    cassflow::kafka::admin::ensure_topic(&config.kafka, topic, 2, 1)
+        .await
+        .expect("topic");
     let mut producer = RecordProducer::new(&config.kafka, &config.producer, topic)
         .expect("producer")
         .with_encoder(encoder);
@@ -68,7 +80,6 @@ async fn produce(
         "all delivered"
     );
     assert_eq!(producer.counts().failed(), 0);
-    id
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -807,5 +818,109 @@ async fn an_avro_key_fills_columns_through_key_paths() {
     assert_eq!(
         got.get("a"),
         Some(&Some(scylla::value::CqlValue::Text("v8".into())))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_stopped_mid_load_pauses_the_pipeline_and_loses_nothing() {
+    use cassflow::local::{LocalStack, Server};
+    use cassflow::stream::status::{self, PauseReason, State};
+    let shared = common::stack().await;
+    // A registry of its own, to stop: on fresh ports, beside the shared Kafka and Cassandra.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut private = shared.clone();
+    let [api, management] = common::free_ports();
+    private.local.data_dir = dir.path().to_path_buf();
+    private.local.registry_port = api;
+    private.local.registry_management_port = management;
+    let registry_stack = LocalStack::new(&private);
+    let _stop = common::StopServerOnDrop(registry_stack.clone(), Server::Registry);
+    registry_stack
+        .start_only(&[Server::Registry])
+        .await
+        .expect("the private registry starts");
+    let mut config = shared.clone();
+    config.schema_registry.url = private.local.registry_url().expect("its URL");
+    config.schema_registry.request_timeout = Duration::from_secs(2);
+
+    let pipeline = pipeline(&config, "registry_outage", RecordFormat::Avro).await;
+    let subject = format!("{}-value", pipeline.topic);
+    // Two versions: the second is first needed after the registry stops. It keeps schemas
+    // in memory, so after its restart they are registered again in the same order, which
+    // gives them the same ids (a registry with storage keeps them across restarts).
+    let register = || async {
+        let registry = Registry::new(&config.schema_registry).expect("registry client");
+        let v1 = registry
+            .register(&subject, "AVRO", cassflow::registry::users::AVRO_SCHEMA)
+            .await
+            .expect("v1");
+        let v2_text = cassflow::registry::users::AVRO_SCHEMA.replace("\"User\"", "\"UserV2\"");
+        let v2 = registry
+            .register(&subject, "AVRO", &v2_text)
+            .await
+            .expect("v2");
+        (v1, v2)
+    };
+    let (v1, v2) = register().await;
+    let records = common::users(4_000, "outage");
+    let (first, second) = records.split_at(2_000);
+    let encoder = |id| UsersEncoder::new(id, ProducedFormat::Avro).expect("encoder");
+    send_users(&config, &pipeline.topic, encoder(v1), first, &[]).await;
+
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let job = common::spawn_pipeline(&config, &pipeline, &shutdown);
+    let session = common::session(&config).await;
+    common::wait_for_rows(
+        &session,
+        &pipeline.keyspace,
+        &pipeline.table,
+        2_000,
+        Duration::from_secs(120),
+    )
+    .await;
+
+    registry_stack
+        .stop_only(&[Server::Registry])
+        .await
+        .expect("the registry stops");
+    send_users(&config, &pipeline.topic, encoder(v2), second, &[]).await;
+    // The records of the new version wait: the pipeline pauses for the registry.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let now = status::get(&pipeline.name);
+        if now.as_ref().is_some_and(|s| {
+            s.state == State::Paused && s.reason == Some(PauseReason::RegistryUnavailable)
+        }) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not paused: {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        common::count_rows(&session, &pipeline.keyspace, &pipeline.table).await,
+        2_000,
+        "nothing of the new version is written while its schema cannot be read"
+    );
+
+    registry_stack
+        .start_only(&[Server::Registry])
+        .await
+        .expect("the registry starts again");
+    assert_eq!(
+        register().await,
+        (v1, v2),
+        "the same schemas under the same ids"
+    );
+    common::assert_table_holds(&session, &pipeline, &records).await;
+    shutdown.cancel();
+    let summary = job.await.expect("job");
+    assert_eq!(
+        (summary.written, summary.dead_lettered),
+        (4_000, 0),
+        "{summary:?}"
     );
 }

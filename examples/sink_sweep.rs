@@ -32,6 +32,7 @@ async fn main() -> anyhow::Result<()> {
         raw: false,
         format: cassflow::config::RecordFormat::Users,
         key: None,
+        wire: None,
     };
     let summary = produce(
         &config,

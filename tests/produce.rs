@@ -25,6 +25,7 @@ fn generator_request(topic: &str, n: u64) -> ProduceRequest {
         raw: false,
         format: cassflow::config::RecordFormat::Users,
         key: None,
+        wire: None,
     }
 }
 

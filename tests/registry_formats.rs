@@ -924,3 +924,59 @@ async fn a_registry_stopped_mid_load_pauses_the_pipeline_and_loses_nothing() {
         "{summary:?}"
     );
 }
+
+/// The seed's flow in each format through the binary: `cassflow produce --pipeline` sends
+/// generated users in the pipeline's format (registering the users schema), and the stream
+/// job writes every one of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cassflow_produce_sends_each_format_the_stream_reads() {
+    let config = common::stack().await;
+    for format in [
+        RecordFormat::Avro,
+        RecordFormat::Protobuf,
+        RecordFormat::JsonSchema,
+    ] {
+        let pipeline = pipeline(&config, &format!("cli_{}", format.name()), format).await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = common::write_config(dir.path(), &config, std::slice::from_ref(&pipeline));
+        let file = file.display().to_string();
+        let produced = common::run_cassflow(
+            dir.path(),
+            &[
+                "--config",
+                &file,
+                "produce",
+                "--pipeline",
+                &pipeline.name,
+                "--source",
+                "generator",
+                "--count",
+                "50",
+            ],
+            &[],
+        );
+        assert!(
+            produced.status.success(),
+            "{format:?}: {}",
+            String::from_utf8_lossy(&produced.stderr)
+        );
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let job = common::spawn_pipeline(&config, &pipeline, &shutdown);
+        let session = common::session(&config).await;
+        common::wait_for_rows(
+            &session,
+            &pipeline.keyspace,
+            &pipeline.table,
+            50,
+            Duration::from_secs(120),
+        )
+        .await;
+        shutdown.cancel();
+        let summary = job.await.expect("job");
+        assert_eq!(
+            (summary.written, summary.dead_lettered),
+            (50, 0),
+            "{format:?}: {summary:?}"
+        );
+    }
+}

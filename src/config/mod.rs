@@ -202,7 +202,8 @@ impl Default for KafkaConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct SchemaRegistryConfig {
     /// Base URL of the Confluent-compatible API, e.g. `http://127.0.0.1:8081` for
-    /// Confluent's registry or `http://127.0.0.1:8081/apis/ccompat/v7` for Apicurio's.
+    /// Confluent's registry or `http://127.0.0.1:8081/apis/ccompat/v7` for Apicurio's. The
+    /// default is the local stack's registry (`local.registry`) on its default port.
     #[serde(deserialize_with = "lenient::string")]
     pub url: String,
     /// User name for HTTP basic authentication; unset: none.
@@ -613,8 +614,11 @@ pub enum KeyFormat {
     /// JSON when the key parses as JSON, else its UTF-8 text.
     #[default]
     Json,
+    /// Avro in the Confluent wire format, its schema from `[schema_registry]`.
     Avro,
+    /// Protobuf in the Confluent wire format, its schema from `[schema_registry]`.
     Protobuf,
+    /// JSON in the Confluent wire format (a JSON Schema registered for it).
     JsonSchema,
 }
 

@@ -117,11 +117,10 @@ fn base64_text(bytes: &[u8]) -> String {
 
 /// The registry's answer to `GET /schemas/ids/{id}` and `GET /subjects/../versions/..`.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
 struct SchemaAnswer {
     schema: String,
     /// `AVRO` when absent, as Confluent's registry says.
-    #[serde(default)]
+    #[serde(default, rename = "schemaType")]
     schema_type: Option<String>,
     #[serde(default)]
     references: Vec<Reference>,

@@ -15,9 +15,7 @@ use cassflow::stream::dead_letter::header;
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use scylla::client::session::Session;
-use scylla::value::{
-    CqlDate, CqlDecimal, CqlDuration, CqlTime, CqlTimestamp, CqlValue, CqlVarint, Row,
-};
+use scylla::value::{CqlDate, CqlDecimal, CqlDuration, CqlTime, CqlTimestamp, CqlValue, CqlVarint};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -151,22 +149,7 @@ impl Family {
             "SELECT * FROM \"{}\".t WHERE id = {key}",
             self.pipeline.keyspace
         );
-        let result = self
-            .session
-            .query_unpaged(cql.as_str(), &[])
-            .await
-            .expect("select")
-            .into_rows_result()
-            .expect("rows");
-        let names: Vec<String> = result
-            .column_specs()
-            .iter()
-            .map(|s| s.name().to_string())
-            .collect();
-        let row: Row = result
-            .single_row()
-            .unwrap_or_else(|e| panic!("row {key}: {e}"));
-        names.into_iter().zip(row.columns).collect()
+        common::row_by_name(&self.session, &cql).await
     }
 }
 

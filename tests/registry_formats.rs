@@ -82,6 +82,69 @@ async fn send_users(
     assert_eq!(producer.counts().failed(), 0);
 }
 
+/// A pipeline of `format` into table `t` of a keyspace of its own, made by `ddl` (`{ks}`
+/// stands for the keyspace).
+async fn typed_pipeline(
+    config: &Config,
+    session: &scylla::client::session::Session,
+    tag: &str,
+    format: RecordFormat,
+    ddl: &[&str],
+) -> PipelineConfig {
+    let pipeline = PipelineConfig {
+        format,
+        partitions: 1,
+        table: "t".into(),
+        ..common::users_pipeline(tag)
+    };
+    let ks = &pipeline.keyspace;
+    cassflow::cassandra::schema::ensure_keyspace(session, &config.cassandra, ks)
+        .await
+        .expect("keyspace");
+    for cql in ddl {
+        let cql = cql.replace("{ks}", &format!("\"{ks}\""));
+        session.query_unpaged(cql.as_str(), &[]).await.expect(&cql);
+    }
+    cassflow::kafka::admin::ensure_topic(&config.kafka, &pipeline.topic, 1, 1)
+        .await
+        .expect("topic");
+    pipeline
+}
+
+/// Sends each (key, payload) to `topic` as it is.
+async fn send_raw(config: &Config, topic: &str, messages: &[(Option<&[u8]>, &[u8])]) {
+    let mut producer =
+        RecordProducer::new(&config.kafka, &config.producer, topic).expect("producer");
+    for (key, payload) in messages {
+        producer
+            .send_bytes(*key, payload, None)
+            .await
+            .expect("queued");
+    }
+    assert_eq!(producer.flush(Duration::from_secs(60)).await, 0);
+}
+
+/// Streams `pipeline` until its table holds `rows` rows; stops it and returns what it did.
+async fn stream_until_rows(
+    config: &Config,
+    session: &scylla::client::session::Session,
+    pipeline: &PipelineConfig,
+    rows: i64,
+) -> cassflow::stream::PipelineSummary {
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let job = common::spawn_pipeline(config, pipeline, &shutdown);
+    common::wait_for_rows(
+        session,
+        &pipeline.keyspace,
+        &pipeline.table,
+        rows,
+        Duration::from_secs(120),
+    )
+    .await;
+    shutdown.cancel();
+    job.await.expect("job")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn avro_users_stream_field_for_field_and_broken_messages_are_dead_lettered() {
     let config = common::stack().await;
@@ -140,21 +203,22 @@ async fn avro_users_stream_field_for_field_and_broken_messages_are_dead_lettered
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn json_schema_users_stream_field_for_field() {
+async fn protobuf_and_json_schema_users_stream_field_for_field() {
     let config = common::stack().await;
-    let pipeline = pipeline(&config, "jsonschema_users", RecordFormat::JsonSchema).await;
-    let records = common::users(200, "jsonschema");
-    produce(
-        &config,
-        &pipeline.topic,
-        ProducedFormat::JsonSchema,
-        &records,
-        &[],
-    )
-    .await;
-    let summary = common::stream_until_table_holds(&config, &pipeline, &records).await;
-    assert_eq!(summary.written, 200, "{summary:?}");
-    assert_eq!(summary.dead_lettered, 0, "{summary:?}");
+    for (format, produced) in [
+        (RecordFormat::Protobuf, ProducedFormat::Protobuf),
+        (RecordFormat::JsonSchema, ProducedFormat::JsonSchema),
+    ] {
+        let pipeline = pipeline(&config, &format!("{}_users", format.name()), format).await;
+        let records = common::users(200, format.name());
+        produce(&config, &pipeline.topic, produced, &records, &[]).await;
+        let summary = common::stream_until_table_holds(&config, &pipeline, &records).await;
+        assert_eq!(
+            (summary.written, summary.dead_lettered),
+            (200, 0),
+            "{summary:?}"
+        );
+    }
 }
 
 /// The table of every Avro type the issue names, one column each.
@@ -197,20 +261,15 @@ async fn every_avro_type_lands_in_its_cql_column() {
     use scylla::value::{CqlDate, CqlDecimal, CqlDuration, CqlTime, CqlTimestamp, CqlValue};
     let config = common::stack().await;
     let session = common::session(&config).await;
-    let pipeline = PipelineConfig {
-        format: RecordFormat::Avro,
-        partitions: 1,
-        table: "t".into(),
-        ..common::users_pipeline("avro_types")
-    };
+    let pipeline = typed_pipeline(
+        &config,
+        &session,
+        "avro_types",
+        RecordFormat::Avro,
+        &EVERY_TYPE_TABLE,
+    )
+    .await;
     let ks = pipeline.keyspace.clone();
-    cassflow::cassandra::schema::ensure_keyspace(&session, &config.cassandra, &ks)
-        .await
-        .expect("keyspace");
-    for cql in EVERY_TYPE_TABLE {
-        let cql = cql.replace("{ks}", &format!("\"{ks}\""));
-        session.query_unpaged(cql.as_str(), &[]).await.expect(&cql);
-    }
     let registry = Registry::new(&config.schema_registry).expect("registry client");
     let subject = format!("{}-value", pipeline.topic);
     let id = registry
@@ -268,29 +327,15 @@ async fn every_avro_type_lands_in_its_cql_column() {
     let schema = apache_avro::Schema::parse_str(EVERY_TYPE_SCHEMA).expect("schema");
     let mut payload = wire::header(id);
     cassflow::registry::avro::write(&schema, row, &mut payload).expect("encodes");
-    cassflow::kafka::admin::ensure_topic(&config.kafka, &pipeline.topic, 1, 1)
-        .await
-        .expect("topic");
-    let mut producer =
-        RecordProducer::new(&config.kafka, &config.producer, &pipeline.topic).expect("producer");
-    producer
-        .send_bytes(Some(b"1"), &payload, None)
-        .await
-        .expect("queued");
-    assert_eq!(producer.flush(Duration::from_secs(60)).await, 0);
-
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let job = common::spawn_pipeline(&config, &pipeline, &shutdown);
-    common::wait_for_rows(&session, &ks, "t", 1, Duration::from_secs(120)).await;
-    shutdown.cancel();
-    let summary = job.await.expect("job");
+    send_raw(&config, &pipeline.topic, &[(Some(b"1"), &payload)]).await;
+    let summary = stream_until_rows(&config, &session, &pipeline, 1).await;
     assert_eq!(
         (summary.written, summary.dead_lettered),
         (1, 0),
         "{summary:?}"
     );
 
-    let got = row_by_name(&session, &format!("SELECT * FROM \"{ks}\".t WHERE k = 1")).await;
+    let got = common::row_by_name(&session, &format!("SELECT * FROM \"{ks}\".t WHERE k = 1")).await;
     let text = |s: &str| Some(CqlValue::Text(s.into()));
     let want: Vec<(&str, Option<CqlValue>)> = vec![
         ("b", Some(CqlValue::Boolean(true))),
@@ -389,24 +434,9 @@ async fn a_schema_evolved_while_the_job_runs_is_read_without_a_restart() {
     use apache_avro::types::Value as Avro;
     let config = common::stack().await;
     let session = common::session(&config).await;
-    let pipeline = PipelineConfig {
-        format: RecordFormat::Avro,
-        partitions: 1,
-        table: "t".into(),
-        ..common::users_pipeline("avro_evolve")
-    };
+    let ddl = ["CREATE TABLE {ks}.t (k int PRIMARY KEY, a text, b text)"];
+    let pipeline = typed_pipeline(&config, &session, "avro_evolve", RecordFormat::Avro, &ddl).await;
     let ks = pipeline.keyspace.clone();
-    cassflow::cassandra::schema::ensure_keyspace(&session, &config.cassandra, &ks)
-        .await
-        .expect("keyspace");
-    let cql = format!("CREATE TABLE \"{ks}\".t (k int PRIMARY KEY, a text, b text)");
-    session
-        .query_unpaged(cql.as_str(), &[])
-        .await
-        .expect("table");
-    cassflow::kafka::admin::ensure_topic(&config.kafka, &pipeline.topic, 1, 1)
-        .await
-        .expect("topic");
     let registry = Registry::new(&config.schema_registry).expect("registry client");
     let subject = format!("{}-value", pipeline.topic);
     let v1 = r#"{"type": "record", "name": "R", "fields": [
@@ -496,24 +526,6 @@ async fn a_schema_evolved_while_the_job_runs_is_read_without_a_restart() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn protobuf_users_stream_field_for_field() {
-    let config = common::stack().await;
-    let pipeline = pipeline(&config, "protobuf_users", RecordFormat::Protobuf).await;
-    let records = common::users(200, "protobuf");
-    produce(
-        &config,
-        &pipeline.topic,
-        ProducedFormat::Protobuf,
-        &records,
-        &[],
-    )
-    .await;
-    let summary = common::stream_until_table_holds(&config, &pipeline, &records).await;
-    assert_eq!(summary.written, 200, "{summary:?}");
-    assert_eq!(summary.dead_lettered, 0, "{summary:?}");
-}
-
 /// A Protobuf schema of scalars, an enum, a nested message (into a UDT), repeated and map
 /// fields, and the well-known Timestamp, Duration and wrappers; its second message is the
 /// one sent (message indexes `[1]`).
@@ -541,26 +553,22 @@ async fn every_protobuf_type_lands_in_its_cql_column() {
     use scylla::value::{CqlDuration, CqlTimestamp, CqlValue};
     let config = common::stack().await;
     let session = common::session(&config).await;
-    let pipeline = PipelineConfig {
-        format: RecordFormat::Protobuf,
-        partitions: 1,
-        table: "t".into(),
-        ..common::users_pipeline("protobuf_types")
-    };
-    let ks = pipeline.keyspace.clone();
-    cassflow::cassandra::schema::ensure_keyspace(&session, &config.cassandra, &ks)
-        .await
-        .expect("keyspace");
-    for cql in [
+    let ddl = [
         "CREATE TYPE {ks}.line (sku text, qty int)",
         "CREATE TABLE {ks}.t (k text PRIMARY KEY, big bigint, small int, ratio double, f float, \
          paid boolean, raw blob, status text, tags list<text>, counts map<text, int>, \
          first frozen<line>, lines list<frozen<line>>, at timestamp, took duration, \
          maybe bigint, absent text, zero int)",
-    ] {
-        let cql = cql.replace("{ks}", &format!("\"{ks}\""));
-        session.query_unpaged(cql.as_str(), &[]).await.expect(&cql);
-    }
+    ];
+    let pipeline = typed_pipeline(
+        &config,
+        &session,
+        "protobuf_types",
+        RecordFormat::Protobuf,
+        &ddl,
+    )
+    .await;
+    let ks = pipeline.keyspace.clone();
     let registry = Registry::new(&config.schema_registry).expect("registry client");
     let subject = format!("{}-value", pipeline.topic);
     let id = registry
@@ -639,29 +647,15 @@ async fn every_protobuf_type_lands_in_its_cql_column() {
     let mut payload = wire::header(id);
     wire::write_message_indexes(&[1], &mut payload);
     row.encode(&mut payload).expect("encodes");
-    cassflow::kafka::admin::ensure_topic(&config.kafka, &pipeline.topic, 1, 1)
-        .await
-        .expect("topic");
-    let mut producer =
-        RecordProducer::new(&config.kafka, &config.producer, &pipeline.topic).expect("producer");
-    producer
-        .send_bytes(None, &payload, None)
-        .await
-        .expect("queued");
-    assert_eq!(producer.flush(Duration::from_secs(60)).await, 0);
-
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let job = common::spawn_pipeline(&config, &pipeline, &shutdown);
-    common::wait_for_rows(&session, &ks, "t", 1, Duration::from_secs(120)).await;
-    shutdown.cancel();
-    let summary = job.await.expect("job");
+    send_raw(&config, &pipeline.topic, &[(None, &payload)]).await;
+    let summary = stream_until_rows(&config, &session, &pipeline, 1).await;
     assert_eq!(
         (summary.written, summary.dead_lettered),
         (1, 0),
         "{summary:?}"
     );
 
-    let got = row_by_name(
+    let got = common::row_by_name(
         &session,
         &format!("SELECT * FROM \"{ks}\".t WHERE k = 'r1'"),
     )
@@ -714,48 +708,25 @@ async fn every_protobuf_type_lands_in_its_cql_column() {
     }
 }
 
-/// The one row `cql` selects, by column name.
-async fn row_by_name(
-    session: &scylla::client::session::Session,
-    cql: &str,
-) -> std::collections::HashMap<String, Option<scylla::value::CqlValue>> {
-    let result = session
-        .query_unpaged(cql, &[])
-        .await
-        .expect("select")
-        .into_rows_result()
-        .expect("rows");
-    let names: Vec<String> = result
-        .column_specs()
-        .iter()
-        .map(|s| s.name().to_string())
-        .collect();
-    let row: scylla::value::Row = result.single_row().expect("one row");
-    names.into_iter().zip(row.columns).collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_avro_key_fills_columns_through_key_paths() {
     use apache_avro::types::Value as Avro;
     let config = common::stack().await;
     let session = common::session(&config).await;
+    let ddl = ["CREATE TABLE {ks}.t (k int PRIMARY KEY, a text)"];
     let pipeline = PipelineConfig {
-        format: RecordFormat::JsonSchema,
         key_format: cassflow::config::KeyFormat::Avro,
-        partitions: 1,
-        table: "t".into(),
         columns: [("k".to_string(), "key.k".to_string())].into(),
-        ..common::users_pipeline("avro_key")
+        ..typed_pipeline(
+            &config,
+            &session,
+            "avro_key",
+            RecordFormat::JsonSchema,
+            &ddl,
+        )
+        .await
     };
     let ks = pipeline.keyspace.clone();
-    cassflow::cassandra::schema::ensure_keyspace(&session, &config.cassandra, &ks)
-        .await
-        .expect("keyspace");
-    let cql = format!("CREATE TABLE \"{ks}\".t (k int PRIMARY KEY, a text)");
-    session
-        .query_unpaged(cql.as_str(), &[])
-        .await
-        .expect("table");
     let registry = Registry::new(&config.schema_registry).expect("registry client");
     let key_schema = r#"{"type": "record", "name": "K", "fields": [{"name": "k", "type": "int"}]}"#;
     let key_id = registry
@@ -772,39 +743,24 @@ async fn an_avro_key_fills_columns_through_key_paths() {
         .await
         .expect("value schema");
     let schema = apache_avro::Schema::parse_str(key_schema).expect("schema");
-    cassflow::kafka::admin::ensure_topic(&config.kafka, &pipeline.topic, 1, 1)
-        .await
-        .expect("topic");
-    let mut producer =
-        RecordProducer::new(&config.kafka, &config.producer, &pipeline.topic).expect("producer");
+    let mut messages = Vec::new();
     for k in [7, 8] {
         let mut key = wire::header(key_id);
-        cassflow::registry::avro::write(
-            &schema,
-            Avro::Record(vec![("k".into(), Avro::Int(k))]),
-            &mut key,
-        )
-        .expect("encodes");
+        let record = Avro::Record(vec![("k".into(), Avro::Int(k))]);
+        cassflow::registry::avro::write(&schema, record, &mut key).expect("encodes");
         let mut value = wire::header(value_id);
         value.extend_from_slice(format!("{{\"a\": \"v{k}\"}}").as_bytes());
-        producer
-            .send_bytes(Some(&key), &value, None)
-            .await
-            .expect("queued");
+        messages.push((key, value));
     }
     // A key that is not in the wire format.
-    producer
-        .send_bytes(Some(b"9"), &wire::header(value_id), None)
-        .await
-        .expect("queued");
-    assert_eq!(producer.flush(Duration::from_secs(60)).await, 0);
-
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let job = common::spawn_pipeline(&config, &pipeline, &shutdown);
-    common::wait_for_rows(&session, &ks, "t", 2, Duration::from_secs(120)).await;
+    messages.push((b"9".to_vec(), wire::header(value_id)));
+    let borrowed: Vec<(Option<&[u8]>, &[u8])> = messages
+        .iter()
+        .map(|(k, v)| (Some(k.as_slice()), v.as_slice()))
+        .collect();
+    send_raw(&config, &pipeline.topic, &borrowed).await;
+    let summary = stream_until_rows(&config, &session, &pipeline, 2).await;
     let letters = common::read_topic(&config, &pipeline.dead_letter_topic(), 1).await;
-    shutdown.cancel();
-    let summary = job.await.expect("job");
     assert_eq!(
         (summary.written, summary.dead_lettered),
         (2, 1),
@@ -814,7 +770,7 @@ async fn an_avro_key_fills_columns_through_key_paths() {
     let error = common::header_text(&letters[0], header::ERROR).unwrap_or_default();
     assert_eq!(reason.as_deref(), Some("undecodable_key"), "{error}");
     assert!(error.starts_with("key: "), "{error}");
-    let got = row_by_name(&session, &format!("SELECT * FROM \"{ks}\".t WHERE k = 8")).await;
+    let got = common::row_by_name(&session, &format!("SELECT * FROM \"{ks}\".t WHERE k = 8")).await;
     assert_eq!(
         got.get("a"),
         Some(&Some(scylla::value::CqlValue::Text("v8".into())))

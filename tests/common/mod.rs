@@ -592,3 +592,23 @@ pub async fn stream_until_table_holds(
         .expect("the pipeline stops")
         .expect("job")
 }
+
+/// The one row `cql` selects, by column name.
+pub async fn row_by_name(
+    session: &scylla::client::session::Session,
+    cql: &str,
+) -> std::collections::HashMap<String, Option<scylla::value::CqlValue>> {
+    let result = session
+        .query_unpaged(cql, &[])
+        .await
+        .expect("select")
+        .into_rows_result()
+        .expect("rows");
+    let names: Vec<String> = result
+        .column_specs()
+        .iter()
+        .map(|s| s.name().to_string())
+        .collect();
+    let row: scylla::value::Row = result.single_row().expect("one row");
+    names.into_iter().zip(row.columns).collect()
+}

@@ -140,7 +140,7 @@ impl StreamMetrics {
         );
         registry.register(
             "cassflow_stream_paused",
-            "1 while partitions are paused for a Cassandra outage",
+            "1 while partitions are paused for an outage (Cassandra or the schema registry)",
             self.paused.clone(),
         );
         registry.register(
@@ -150,7 +150,7 @@ impl StreamMetrics {
         );
         registry.register(
             "cassflow_pipeline_paused",
-            "1 while the pipeline is paused for this reason (cassandra_unavailable, unauthorized, schema)",
+            "1 while the pipeline is paused for this reason (cassandra_unavailable, unauthorized, schema, registry_unavailable)",
             self.paused_by.clone(),
         );
         registry.register(

@@ -162,7 +162,7 @@ pub struct BenchArgs {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "cassflow,spark,connect,raw,producer"
+        default_value = "cassflow,spark,connect,raw,producer,avro"
     )]
     pub peers: Vec<cassflow::bench::Peer>,
     /// Fixed rates (records/s) of the end-to-end latency runs; `--latency-rates` with no

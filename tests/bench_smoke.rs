@@ -1,5 +1,6 @@
 //! A tiny run of `cassflow bench` against the test stack with the peers that need no
-//! download (cassflow and the raw driver), so the harness cannot rot: rows must land (the
+//! download (cassflow, the raw driver, and cassflow on Avro through the test stack's
+//! registry), so the harness cannot rot: rows must land (the
 //! bench verifies count and sample itself, and so does this test), and the JSON and the
 //! markdown must have their shape. Timings are never asserted.
 
@@ -15,7 +16,7 @@ async fn tiny_bench_lands_rows_and_writes_its_report() {
         .arg("--config")
         .arg(common::stack_config_path())
         .env("CASSFLOW_LOCAL__DATA_DIR", &config.local.data_dir)
-        .args(["bench", "--records", "600", "--peers", "cassflow,raw"])
+        .args(["bench", "--records", "600", "--peers", "cassflow,raw,avro"])
         .args([
             "--instances",
             "1,2",
@@ -41,7 +42,12 @@ async fn tiny_bench_lands_rows_and_writes_its_report() {
     let names: Vec<&str> = sink.iter().filter_map(|s| s["pipeline"].as_str()).collect();
     assert_eq!(
         names,
-        ["raw driver", "cassflow x1", "cassflow x2"],
+        [
+            "raw driver",
+            "cassflow x1",
+            "cassflow x2",
+            "cassflow x1 avro"
+        ],
         "{json}"
     );
     for run in sink {

@@ -936,3 +936,53 @@ async fn cassflow_produce_sends_each_format_the_stream_reads() {
         );
     }
 }
+
+/// A `schema_registry.url` that is not the API's base (Apicurio's without
+/// `/apis/ccompat/v7`) answers 404 for every id: the pipeline pauses and says so, and no
+/// good record is dead-lettered as if its schema were unknown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_registry_url_pauses_instead_of_dead_lettering() {
+    use cassflow::stream::status::{self, PauseReason, State};
+    let mut config = common::stack().await;
+    let pipeline = pipeline(&config, "wrong_url", RecordFormat::Avro).await;
+    let records = common::users(20, "wrong_url");
+    produce(
+        &config,
+        &pipeline.topic,
+        ProducedFormat::Avro,
+        &records,
+        &[],
+    )
+    .await;
+    config.schema_registry.url = config
+        .schema_registry
+        .url
+        .trim_end_matches("/apis/ccompat/v7")
+        .to_string();
+    // The waiting records are abandoned at shutdown (read again on restart): soon.
+    config.stream.shutdown_timeout = Duration::from_secs(2);
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let job = common::spawn_pipeline(&config, &pipeline, &shutdown);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let paused = loop {
+        let now = status::get(&pipeline.name);
+        if let Some(s) = now.as_ref().filter(|s| s.state == State::Paused) {
+            break s.clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not paused: {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(paused.reason, Some(PauseReason::RegistryUnavailable));
+    let detail = paused.detail.unwrap_or_default();
+    assert!(detail.contains("/apis/ccompat/v7"), "{detail}");
+    shutdown.cancel();
+    let summary = job.await.expect("job");
+    assert_eq!(
+        (summary.written, summary.dead_lettered),
+        (0, 0),
+        "{summary:?}"
+    );
+}

@@ -44,7 +44,13 @@ impl LatencyResult {
 /// cassflow stream (one instance) at each rate.
 pub async fn run_cassflow(ctx: &Ctx) -> Result<Vec<LatencyResult>, BenchError> {
     run_process(ctx, Peer::Cassflow, "cassflow x1", |topic, target, log| {
-        let (config_path, _) = super::sink::stream_config(ctx, topic, target, "latency")?;
+        let (config_path, _) = super::sink::stream_config(
+            ctx,
+            topic,
+            crate::config::RecordFormat::Users,
+            target,
+            "latency",
+        )?;
         let child = super::sink::spawn_stream(ctx, &config_path, log)?;
         Ok(PeerProcess::new(child, log))
     })

@@ -54,6 +54,9 @@ pub enum Peer {
     Raw,
     /// cassflow's producer against kafka-producer-perf-test.
     Producer,
+    /// `cassflow stream` (one instance) on the same records as Avro in the wire format,
+    /// through `[schema_registry]`, beside its run on JSON.
+    Avro,
 }
 
 impl Peer {
@@ -64,6 +67,7 @@ impl Peer {
             Peer::Connect => "connect",
             Peer::Raw => "raw",
             Peer::Producer => "producer",
+            Peer::Avro => "avro",
         }
     }
 }
@@ -108,6 +112,7 @@ impl Default for BenchOptions {
                 Peer::Connect,
                 Peer::Raw,
                 Peer::Producer,
+                Peer::Avro,
             ],
             instances: vec![1, 2, 4],
             latency_rates: vec![1000, 5000, 20000],

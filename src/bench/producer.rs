@@ -8,6 +8,7 @@ use super::run::{spawn_logged, wait_sampled, SEED};
 use super::worker::{WorkerResult, WorkerSpec};
 use super::{install, BenchError, BenchOptions};
 use crate::config::Config;
+use crate::registry::users::ProducedFormat;
 use crate::source::generator::Generator;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -83,12 +84,14 @@ pub async fn run_worker(
     Ok((result, footprint))
 }
 
-/// cassflow's producer fills `topic` with the bench's records.
+/// cassflow's producer fills `topic` with the bench's records: as JSON, or in the wire
+/// format of `wire` (a registry format and its schema's id).
 pub async fn run_cassflow(
     config: &Config,
     opts: &BenchOptions,
     topic: &str,
     work_dir: &Path,
+    wire: Option<(ProducedFormat, u32)>,
 ) -> Result<ProducerResult, BenchError> {
     let spec = WorkerSpec::Produce {
         kafka: config.kafka.clone(),
@@ -96,18 +99,25 @@ pub async fn run_cassflow(
         topic: topic.to_string(),
         records: opts.records,
         seed: SEED.into(),
+        wire,
     };
-    let (r, footprint) =
-        run_worker(&opts.cassflow_bin, &spec, &work_dir.join("producer.log")).await?;
+    let log = match wire {
+        Some(_) => "producer-wire.log",
+        None => "producer.log",
+    };
+    let (r, footprint) = run_worker(&opts.cassflow_bin, &spec, &work_dir.join(log)).await?;
     if r.failed > 0 {
         return Err(BenchError::Verify(format!(
             "cassflow's producer: {} deliveries failed (log: {})",
             r.failed,
-            work_dir.join("producer.log").display()
+            work_dir.join(log).display()
         )));
     }
     Ok(ProducerResult {
-        tool: "cassflow producer".into(),
+        tool: match wire {
+            Some((format, _)) => format!("cassflow producer ({format:?})"),
+            None => "cassflow producer".into(),
+        },
         records: r.records,
         bytes: r.bytes,
         seconds: r.seconds,

@@ -8,7 +8,7 @@
 use super::landing::{self, Sentinels};
 use super::report::{self, Results, Skipped};
 use super::{install, say, BenchError, BenchOptions, Peer};
-use crate::config::Config;
+use crate::config::{Config, RecordFormat};
 use crate::local::{LocalStack, Server};
 use crate::record::UserRecord;
 use crate::source::generator::Generator;
@@ -43,7 +43,12 @@ pub struct Ctx {
 pub async fn run(config: Config, opts: BenchOptions) -> Result<Results, BenchError> {
     let stack = LocalStack::new(&config);
     let mut started = Vec::new();
-    for server in [Server::Kafka, Server::Cassandra] {
+    let mut servers = vec![Server::Kafka, Server::Cassandra];
+    // The Avro run needs the local registry, when the stack has one.
+    if opts.peers.contains(&Peer::Avro) && config.local.registry {
+        servers.push(Server::Registry);
+    }
+    for server in servers {
         if stack.probe(server, Duration::from_secs(3)).await.is_err() {
             started.push(server);
         }
@@ -109,7 +114,7 @@ async fn run_on_stack(config: &Config, opts: &BenchOptions) -> Result<Results, B
         "[1] producer: cassflow's producer fills topic {topic} with {} records",
         opts.records
     );
-    let produced = super::producer::run_cassflow(config, opts, &topic, &work_dir).await?;
+    let produced = super::producer::run_cassflow(config, opts, &topic, &work_dir, None).await?;
     say!("    {}", produced.line());
     if produced.records != opts.records {
         return Err(BenchError::Verify(format!(
@@ -158,6 +163,16 @@ async fn run_on_stack(config: &Config, opts: &BenchOptions) -> Result<Results, B
             );
         }
     }
+    if opts.peers.contains(&Peer::Avro) {
+        match avro_topic(&ctx, &mut results).await {
+            Ok(topic) => {
+                let r =
+                    super::sink::run_cassflow_on(&ctx, &topic, RecordFormat::Avro, 1, AVRO).await;
+                record_sink(&mut results, AVRO, r);
+            }
+            Err(e) => skip(&mut results, AVRO, &e.to_string()),
+        }
+    }
     let spark = if opts.peers.contains(&Peer::Spark) {
         installed(
             &mut results,
@@ -203,6 +218,37 @@ async fn run_on_stack(config: &Config, opts: &BenchOptions) -> Result<Results, B
     results.finish().await;
     report::write(&results, opts, &ctx.bench_cache).await?;
     Ok(results)
+}
+
+/// The name of the Avro sink run in the report.
+const AVRO: &str = "cassflow x1 avro";
+
+/// A topic of the same records as the pre-filled one (same seed, so the same ids in the
+/// same partitions and order: its sentinels are the same), in Avro under a schema
+/// registered in `[schema_registry]`; its producer run is reported too.
+async fn avro_topic(ctx: &Ctx, results: &mut Results) -> Result<String, BenchError> {
+    use crate::registry::users::{ProducedFormat, UsersEncoder};
+    let topic = format!("{}_avro", ctx.topic);
+    let registry = crate::registry::Registry::new(&ctx.config.schema_registry)
+        .map_err(|e| BenchError::Verify(e.to_string()))?;
+    let encoder =
+        UsersEncoder::register(&registry, &format!("{topic}-value"), ProducedFormat::Avro)
+            .await
+            .map_err(|e| BenchError::Verify(format!("no schema registry for the Avro run: {e}")))?;
+    crate::kafka::admin::ensure_topic(&ctx.config.kafka, &topic, ctx.opts.partitions, 1).await?;
+    say!("    Avro: cassflow's producer fills topic {topic} with the same records");
+    let wire = Some((ProducedFormat::Avro, encoder.id()));
+    let produced =
+        super::producer::run_cassflow(&ctx.config, &ctx.opts, &topic, &ctx.work_dir, wire).await?;
+    say!("    {}", produced.line());
+    if produced.records != ctx.opts.records {
+        return Err(BenchError::Verify(format!(
+            "the Avro producer delivered {} of {} records",
+            produced.records, ctx.opts.records
+        )));
+    }
+    results.producer.push(produced);
+    Ok(topic)
 }
 
 /// Rewrites benchmarks.md and bench.png from the bench-results.json in `opts.out` (after a

@@ -9,7 +9,7 @@ use super::producer::run_worker;
 use super::run::{spawn_logged, Ctx, PeerProcess, SEED};
 use super::worker::WorkerSpec;
 use super::BenchError;
-use crate::config::{Config, PipelineConfig};
+use crate::config::{Config, PipelineConfig, RecordFormat};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -156,9 +156,21 @@ pub async fn measure(
 
 /// `cassflow stream` x `instances`, one consumer group, fresh table.
 pub async fn run_cassflow(ctx: &Ctx, instances: usize) -> Result<SinkResult, BenchError> {
-    let target = landing::fresh_table(&ctx.session, &ctx.config.cassandra).await?;
     let name = format!("cassflow x{instances}");
-    let (config_path, config) = stream_config(ctx, &ctx.topic, &target, &format!("x{instances}"))?;
+    run_cassflow_on(ctx, &ctx.topic, RecordFormat::Users, instances, &name).await
+}
+
+/// `instances` `cassflow stream` processes on `topic`, whose records are in `format`.
+pub async fn run_cassflow_on(
+    ctx: &Ctx,
+    topic: &str,
+    format: RecordFormat,
+    instances: usize,
+    name: &str,
+) -> Result<SinkResult, BenchError> {
+    let target = landing::fresh_table(&ctx.session, &ctx.config.cassandra).await?;
+    let tag = format!("{}-x{instances}", format.name());
+    let (config_path, config) = stream_config(ctx, topic, format, &target, &tag)?;
     super::say!(
         "    {name}: starting {instances} `cassflow stream` into {}",
         target.cql()
@@ -175,11 +187,12 @@ pub async fn run_cassflow(ctx: &Ctx, instances: usize) -> Result<SinkResult, Ben
         ));
     }
     let settings = vec![
+        format!("format={}", format.name()),
         format!("stream.max_in_flight={}", config.stream.max_in_flight),
         format!("partitions={}", ctx.opts.partitions),
         "build=the binary that ran the bench".to_string(),
     ];
-    measure(ctx, &name, &target, &mut children, started, settings).await
+    measure(ctx, name, &target, &mut children, started, settings).await
 }
 
 /// Spawns one `cassflow --config <path> stream`.
@@ -202,6 +215,7 @@ pub fn spawn_stream(
 pub fn stream_config(
     ctx: &Ctx,
     topic: &str,
+    format: RecordFormat,
     target: &Target,
     tag: &str,
 ) -> Result<(PathBuf, Config), BenchError> {
@@ -213,6 +227,7 @@ pub fn stream_config(
         keyspace: target.keyspace.clone(),
         table: target.table.clone(),
         group_id: Some(format!("{}-{tag}", target.keyspace)),
+        format,
         ..PipelineConfig::default()
     }];
     config.stream.metrics_bind = None;

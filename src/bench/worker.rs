@@ -14,6 +14,7 @@ use crate::cassandra;
 use crate::config::{CassandraConfig, KafkaConfig, ProducerConfig};
 use crate::produce::producer::RecordProducer;
 use crate::record::UserRecord;
+use crate::registry::users::{ProducedFormat, UsersEncoder};
 use crate::source::generator::Generator;
 use scylla::client::session::Session;
 use scylla::statement::prepared::PreparedStatement;
@@ -34,6 +35,9 @@ pub enum WorkerSpec {
         topic: String,
         records: u64,
         seed: String,
+        /// Users in this registry format under this schema id instead of JSON.
+        #[serde(default)]
+        wire: Option<(ProducedFormat, u32)>,
     },
     Raw {
         cassandra: CassandraConfig,
@@ -66,7 +70,8 @@ pub async fn run(spec_json: &str) -> Result<String, BenchError> {
             topic,
             records,
             seed,
-        } => produce(&kafka, &producer, &topic, records, &seed).await?,
+            wire,
+        } => produce(&kafka, &producer, &topic, records, &seed, wire).await?,
         WorkerSpec::Raw {
             cassandra,
             keyspace,
@@ -85,21 +90,33 @@ async fn produce(
     topic: &str,
     records: u64,
     seed: &str,
+    wire: Option<(ProducedFormat, u32)>,
 ) -> Result<WorkerResult, BenchError> {
     let mut generator = Generator::new(Some(seed));
-    let encoded: Vec<(String, String)> = (0..records)
-        .map(|_| {
-            let r = generator.next_user();
-            (r.id.to_string(), r.to_json())
-        })
-        .collect();
+    let encoder = match wire {
+        Some((format, id)) => {
+            Some(UsersEncoder::new(id, format).map_err(|e| BenchError::Verify(e.to_string()))?)
+        }
+        None => None,
+    };
+    let mut encoded: Vec<(String, Vec<u8>)> = Vec::with_capacity(records as usize);
+    for _ in 0..records {
+        let r = generator.next_user();
+        let value = match &encoder {
+            Some(encoder) => {
+                let mut out = Vec::new();
+                encoder.encode(&r, &mut out).map_err(BenchError::Verify)?;
+                out
+            }
+            None => r.to_json().into_bytes(),
+        };
+        encoded.push((r.id.to_string(), value));
+    }
     let bytes = encoded.iter().map(|(_, v)| v.len() as u64).sum();
     let mut sender = RecordProducer::new(kafka, producer, topic)?;
     let started = Instant::now();
     for (key, value) in &encoded {
-        sender
-            .send_bytes(Some(key.as_bytes()), value.as_bytes(), None)
-            .await?;
+        sender.send_bytes(Some(key.as_bytes()), value, None).await?;
     }
     let undelivered = sender.flush(Duration::from_secs(300)).await;
     let seconds = started.elapsed().as_secs_f64();

@@ -53,21 +53,17 @@ pub enum RegistryError {
 }
 
 impl RegistryError {
-    /// Whether waiting can cure it: the registry is down, slow or failing. Records wait
-    /// (the pipeline pauses) instead of being dead-lettered.
+    /// Whether it concerns the registry rather than the record: the registry is down,
+    /// slow or failing, refuses cassflow's login, or is not a registry at all (a wrong
+    /// URL). Records wait (the pipeline pauses) instead of being dead-lettered.
     pub fn is_outage(&self) -> bool {
         matches!(
             self,
             RegistryError::Unreachable { .. }
                 | RegistryError::Failing { .. }
                 | RegistryError::Refused { .. }
+                | RegistryError::Url { .. }
         )
-    }
-
-    /// Whether the whole pipeline must pause for it until fixed (a refused login), as
-    /// opposed to an outage that passes.
-    pub fn needs_a_fix(&self) -> bool {
-        matches!(self, RegistryError::Refused { .. })
     }
 }
 
@@ -324,8 +320,8 @@ impl Registry {
         }
     }
 
-    /// Sends `request` and returns the answer's body; a 404 for schema `id` is
-    /// [`RegistryError::UnknownId`].
+    /// Sends `request` and returns the answer's body; the API's 404 for schema `id` is
+    /// [`RegistryError::UnknownId`], any other 404 a wrong URL.
     async fn send(
         &self,
         request: reqwest::RequestBuilder,
@@ -355,7 +351,12 @@ impl Registry {
             .take(300)
             .collect();
         Err(match (status.as_u16(), id) {
-            (404, Some(id)) => RegistryError::UnknownId { id },
+            // The API's own "schema not found" (40403), not a 404 of a wrong base URL.
+            (404, Some(id)) if error_code(&text) == Some(40403) => RegistryError::UnknownId { id },
+            (404, _) => RegistryError::Url {
+                url: self.base.clone(),
+                detail: format!("{detail} (404: is the base URL the API's? Apicurio's ends in /apis/ccompat/v7)"),
+            },
             (401 | 403, _) => RegistryError::Refused {
                 url: self.base.clone(),
                 status: status.as_u16(),
@@ -378,6 +379,14 @@ impl Registry {
     }
 }
 
+/// The `error_code` of a Confluent API error body (`{"error_code": 40403, "message": ..}`).
+fn error_code(body: &str) -> Option<i64> {
+    serde_json::from_str::<Value>(body)
+        .ok()?
+        .get("error_code")?
+        .as_i64()
+}
+
 /// `subject` as one path segment.
 fn urlencode(subject: &str) -> String {
     let mut out = String::with_capacity(subject.len());
@@ -394,6 +403,19 @@ fn urlencode(subject: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_apis_own_not_found_is_an_unknown_id() {
+        assert_eq!(
+            error_code(r#"{"message":"Schema 999 not found.","error_code":40403}"#),
+            Some(40403)
+        );
+        assert_eq!(error_code("<html>Not Found</html>"), None);
+        assert_eq!(
+            error_code(r#"{"status":404,"title":"RESTEASY003210"}"#),
+            None
+        );
+    }
 
     #[test]
     fn subjects_are_one_path_segment() {
@@ -420,13 +442,18 @@ mod tests {
             url: "u".into(),
             detail: "refused".into(),
         };
-        assert!(down.is_outage() && !down.needs_a_fix());
+        assert!(down.is_outage());
         assert!(!RegistryError::UnknownId { id: 7 }.is_outage());
         let refused = RegistryError::Refused {
             url: "u".into(),
             status: 401,
             detail: String::new(),
         };
-        assert!(refused.is_outage() && refused.needs_a_fix());
+        assert!(refused.is_outage());
+        let not_a_registry = RegistryError::Url {
+            url: "u".into(),
+            detail: "answered HTML".into(),
+        };
+        assert!(not_a_registry.is_outage());
     }
 }

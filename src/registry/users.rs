@@ -83,7 +83,10 @@ pub struct UsersEncoder {
 }
 
 /// The registry formats `cassflow produce --format` writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum ProducedFormat {
     /// Avro (the schema in [`AVRO_SCHEMA`]).
     Avro,

@@ -115,6 +115,18 @@ pub fn reading(r: &Results) -> Vec<String> {
             ));
         }
     }
+    let json = r.sink.iter().find(|s| s.pipeline == "cassflow x1");
+    let avro = r.sink.iter().find(|s| s.pipeline == "cassflow x1 avro");
+    if let (Some(json), Some(avro)) = (json, avro) {
+        notes.push(format!(
+            "The same records as Avro through the schema registry: cassflow x1 avro wrote {:.0} rows/s, {:.2}x its {:.0} rows/s on JSON, at a peak RSS of {:.1} MB against {:.1} MB.",
+            avro.steady_records_per_second,
+            avro.steady_records_per_second / json.steady_records_per_second.max(1e-9),
+            json.steady_records_per_second,
+            avro.peak_rss_bytes() as f64 / 1e6,
+            json.peak_rss_bytes() as f64 / 1e6,
+        ));
+    }
     let below_10x = |spark: &&SinkResult| {
         best.as_ref()
             .is_some_and(|(_, b)| *b < 10.0 * spark.steady_records_per_second)

@@ -65,9 +65,12 @@ fn a_toml_syntax_error_names_the_file_and_position() {
 
 #[test]
 fn an_unknown_format_lists_the_valid_ones_once_quoted() {
-    let line = config_error(Some("[[pipelines]]\nformat = \"avro\"\n"), &[]);
+    let line = config_error(Some("[[pipelines]]\nformat = \"xml\"\n"), &[]);
     assert!(line.contains("`pipelines[0].format`"), "{line}");
-    assert!(line.contains("`avro` is not one of users, json"), "{line}");
+    assert!(
+        line.contains("`xml` is not one of users, json, avro, protobuf, json_schema"),
+        "{line}"
+    );
     assert!(!line.contains("``"), "doubled backticks: {line}");
 }
 

@@ -135,15 +135,28 @@ impl Flow {
         let all = records.len() as u64;
         let written = self.wait_until_written(all, PATIENCE).await;
         assert!(written >= all, "{written} of {all} records written");
+        // The written count includes records written again (at least once: after a broker
+        // or instance fault the stream re-reads from its last commit), so it can reach the
+        // total while the last records are still being written: wait for the ids.
         let (ks, table) = (&self.pipeline.keyspace, &self.pipeline.table);
-        let got = common::table_ids(&self.session, ks, table).await;
         let want: HashSet<uuid::Uuid> = records.iter().map(|r| r.id).collect();
-        let lost = want.difference(&got).count();
-        let extra = got.difference(&want).count();
-        assert!(
-            lost == 0 && extra == 0,
-            "{ks}.{table}: {lost} of the {all} ids sent missing, {extra} ids not sent"
-        );
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        let (lost, extra) = loop {
+            let got = common::table_ids(&self.session, ks, table).await;
+            let lost = want.difference(&got).count();
+            let extra = got.difference(&want).count();
+            if (lost == 0 && extra == 0) || tokio::time::Instant::now() >= deadline {
+                break (lost, extra);
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        };
+        if lost > 0 || extra > 0 {
+            // Where they were lost: never on the topic (the producer), or not streamed.
+            let on_topic = common::topic_message_count(&self.config, &self.pipeline.topic).await;
+            panic!(
+                "{ks}.{table}: {lost} of the {all} ids sent missing, {extra} ids not sent ({on_topic} messages on the topic)"
+            );
+        }
         self.say(&format!("all {all} ids are in the table"));
         records
     }

@@ -795,8 +795,13 @@ async fn a_registry_stopped_mid_load_pauses_the_pipeline_and_loses_nothing() {
         .start_only(&[Server::Registry])
         .await
         .expect("the private registry starts");
+    // The pipeline reaches it through a gate: it stays shut from the stop until the
+    // restarted (in-memory) registry holds the schemas again, so the pipeline never sees
+    // the empty registry of the moment in between.
+    let gate = Gate::open_to(api).await;
+    let direct = private.local.registry_url().expect("its URL");
     let mut config = shared.clone();
-    config.schema_registry.url = private.local.registry_url().expect("its URL");
+    config.schema_registry.url = direct.replace(&format!(":{api}/"), &format!(":{}/", gate.port));
     config.schema_registry.request_timeout = Duration::from_secs(2);
 
     let pipeline = pipeline(&config, "registry_outage", RecordFormat::Avro).await;
@@ -804,20 +809,7 @@ async fn a_registry_stopped_mid_load_pauses_the_pipeline_and_loses_nothing() {
     // Two versions: the second is first needed after the registry stops. It keeps schemas
     // in memory, so after its restart they are registered again in the same order, which
     // gives them the same ids (a registry with storage keeps them across restarts).
-    let register = || async {
-        let registry = Registry::new(&config.schema_registry).expect("registry client");
-        let v1 = registry
-            .register(&subject, "AVRO", cassflow::registry::users::AVRO_SCHEMA)
-            .await
-            .expect("v1");
-        let v2_text = cassflow::registry::users::AVRO_SCHEMA.replace("\"User\"", "\"UserV2\"");
-        let v2 = registry
-            .register(&subject, "AVRO", &v2_text)
-            .await
-            .expect("v2");
-        (v1, v2)
-    };
-    let (v1, v2) = register().await;
+    let (v1, v2) = register_on(&config, &subject).await;
     let records = common::users(4_000, "outage");
     let (first, second) = records.split_at(2_000);
     let encoder = |id| UsersEncoder::new(id, ProducedFormat::Avro).expect("encoder");
@@ -835,6 +827,7 @@ async fn a_registry_stopped_mid_load_pauses_the_pipeline_and_loses_nothing() {
     )
     .await;
 
+    gate.shut();
     registry_stack
         .stop_only(&[Server::Registry])
         .await
@@ -866,11 +859,14 @@ async fn a_registry_stopped_mid_load_pauses_the_pipeline_and_loses_nothing() {
         .start_only(&[Server::Registry])
         .await
         .expect("the registry starts again");
+    let mut direct_config = config.clone();
+    direct_config.schema_registry.url = direct.clone();
     assert_eq!(
-        register().await,
+        register_on(&direct_config, &subject).await,
         (v1, v2),
         "the same schemas under the same ids"
     );
+    gate.open();
     common::assert_table_holds(&session, &pipeline, &records).await;
     shutdown.cancel();
     let summary = job.await.expect("job");
@@ -985,4 +981,59 @@ async fn a_wrong_registry_url_pauses_instead_of_dead_lettering() {
         (0, 0),
         "{summary:?}"
     );
+}
+
+/// Registers the users schema and a second version of it under `subject`; their ids.
+async fn register_on(config: &Config, subject: &str) -> (u32, u32) {
+    let registry = Registry::new(&config.schema_registry).expect("registry client");
+    let text = cassflow::registry::users::AVRO_SCHEMA;
+    let v1 = registry.register(subject, "AVRO", text).await.expect("v1");
+    let v2_text = text.replace("\"User\"", "\"UserV2\"");
+    let v2 = registry
+        .register(subject, "AVRO", &v2_text)
+        .await
+        .expect("v2");
+    (v1, v2)
+}
+
+/// A TCP forwarder on a port of its own to a loopback port: open, it forwards each
+/// connection; shut, it closes each at once (to a client, a registry that does not answer).
+struct Gate {
+    port: u16,
+    open: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Gate {
+    async fn open_to(upstream: u16) -> Gate {
+        use std::sync::atomic::Ordering;
+        let [port] = common::free_ports();
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("bind the gate");
+        let open = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let is_open = open.clone();
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if !is_open.load(Ordering::SeqCst) {
+                    continue; // dropped: closed at once
+                }
+                tokio::spawn(async move {
+                    if let Ok(mut server) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                    {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+            }
+        });
+        Gate { port, open }
+    }
+
+    fn shut(&self) {
+        self.open.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn open(&self) {
+        self.open.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
 }

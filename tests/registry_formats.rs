@@ -270,12 +270,7 @@ async fn every_avro_type_lands_in_its_cql_column() {
     )
     .await;
     let ks = pipeline.keyspace.clone();
-    let registry = Registry::new(&config.schema_registry).expect("registry client");
-    let subject = format!("{}-value", pipeline.topic);
-    let id = registry
-        .register(&subject, "AVRO", EVERY_TYPE_SCHEMA)
-        .await
-        .expect("registers");
+    let id = register_value(&config, &pipeline.topic, "AVRO", EVERY_TYPE_SCHEMA).await;
     let uuid = uuid::Uuid::new_v4();
     let home = Avro::Record(vec![
         ("city".into(), Avro::String("Oslo".into())),
@@ -569,12 +564,7 @@ async fn every_protobuf_type_lands_in_its_cql_column() {
     )
     .await;
     let ks = pipeline.keyspace.clone();
-    let registry = Registry::new(&config.schema_registry).expect("registry client");
-    let subject = format!("{}-value", pipeline.topic);
-    let id = registry
-        .register(&subject, "PROTOBUF", PROTOBUF_TYPES)
-        .await
-        .expect("registers");
+    let id = register_value(&config, &pipeline.topic, "PROTOBUF", PROTOBUF_TYPES).await;
 
     let schema =
         cassflow::registry::protobuf::Schema::parse(PROTOBUF_TYPES, &[]).expect("compiles");
@@ -1036,4 +1026,13 @@ impl Gate {
     fn open(&self) {
         self.open.store(true, std::sync::atomic::Ordering::SeqCst);
     }
+}
+
+/// Registers `schema` (of `kind`) as `<topic>-value`; its id.
+async fn register_value(config: &Config, topic: &str, kind: &str, schema: &str) -> u32 {
+    Registry::new(&config.schema_registry)
+        .expect("registry client")
+        .register(&format!("{topic}-value"), kind, schema)
+        .await
+        .expect("registers")
 }

@@ -16,7 +16,15 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::sync::OnceCell;
+
+/// How long an id the registry said it does not know is taken as unknown without asking
+/// again: a flood of records with a bogus id costs one request per id and window, not one
+/// each. The price: should a registry deny an id only for a moment (a replica that has not
+/// caught up yet), every record of that id read within the window is dead-lettered, not
+/// only those read in that moment.
+pub const UNKNOWN_ID_RETRY: Duration = Duration::from_secs(5);
 
 /// Why the registry could not give a schema, or a record cannot be read with it.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -139,6 +147,8 @@ pub struct Registry {
     base: String,
     auth: Option<(String, String)>,
     decoders: Mutex<HashMap<u32, Arc<OnceCell<Arc<Decoder>>>>>,
+    /// Ids the registry answered "not found" for, and when ([`UNKNOWN_ID_RETRY`]).
+    unknown: Mutex<HashMap<u32, Instant>>,
 }
 
 impl Registry {
@@ -182,27 +192,59 @@ impl Registry {
             base,
             auth,
             decoders: Mutex::new(HashMap::new()),
+            unknown: Mutex::new(HashMap::new()),
         })
     }
 
     /// The decoder of schema `id`, which must be of `format`: fetched and compiled on first
-    /// use, then shared. A failed fetch is not kept (the next record asks again).
+    /// use, then shared. A failed fetch is not kept (the next record asks again), but an id
+    /// the registry does not know is not asked for again within [`UNKNOWN_ID_RETRY`].
     pub async fn decoder(
         &self,
         id: u32,
         format: RecordFormat,
     ) -> Result<Arc<Decoder>, RegistryError> {
+        if self.recently_unknown(id) {
+            return Err(RegistryError::UnknownId { id });
+        }
         let cell = {
             let mut decoders = self.decoders.lock().unwrap_or_else(|e| e.into_inner());
             decoders.entry(id).or_default().clone()
         };
         let decoder = cell
             .get_or_try_init(|| async {
-                let answer = self.get(&format!("/schemas/ids/{id}"), Some(id)).await?;
-                self.compile(id, answer, format).await.map(Arc::new)
+                // Records that waited for a fetch that found the id unknown ask no more.
+                if self.recently_unknown(id) {
+                    return Err(RegistryError::UnknownId { id });
+                }
+                let answer = self.get(&format!("/schemas/ids/{id}"), Some(id)).await;
+                if let Err(RegistryError::UnknownId { .. }) = answer {
+                    let mut unknown = self.unknown.lock().unwrap_or_else(|e| e.into_inner());
+                    unknown.retain(|_, since| since.elapsed() < UNKNOWN_ID_RETRY);
+                    unknown.insert(id, Instant::now());
+                }
+                self.compile(id, answer?, format).await.map(Arc::new)
             })
-            .await?;
-        Ok(decoder.clone())
+            .await;
+        match decoder {
+            Ok(decoder) => Ok(decoder.clone()),
+            Err(e) => {
+                // Not kept: ids of garbage would otherwise fill the map for good.
+                let mut decoders = self.decoders.lock().unwrap_or_else(|e| e.into_inner());
+                if decoders.get(&id).is_some_and(|c| !c.initialized()) {
+                    decoders.remove(&id);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Whether the registry said within [`UNKNOWN_ID_RETRY`] that it does not know `id`.
+    fn recently_unknown(&self, id: u32) -> bool {
+        let unknown = self.unknown.lock().unwrap_or_else(|e| e.into_inner());
+        unknown
+            .get(&id)
+            .is_some_and(|since| since.elapsed() < UNKNOWN_ID_RETRY)
     }
 
     async fn compile(
@@ -434,6 +476,83 @@ mod tests {
             e.to_string().starts_with("schema_registry.url `not a url`"),
             "{e}"
         );
+    }
+
+    /// A registry on loopback that answers every request with the API's "not found" and
+    /// counts the requests (a unit test of the client's caching, not of a registry).
+    fn not_found_server() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        use std::io::{BufRead, BufReader, Write};
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        // Port 0: the kernel picks a free one, and the listener holds it for the test.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let count = Arc::new(AtomicUsize::new(0));
+        let seen = count.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let seen = seen.clone();
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream);
+                    let mut line = String::new();
+                    while matches!(reader.read_line(&mut line), Ok(n) if n > 0) {
+                        if line == "\r\n" {
+                            seen.fetch_add(1, Ordering::SeqCst);
+                            let body = r#"{"error_code":40403,"message":"Schema not found"}"#;
+                            let answer = format!(
+                                "HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                                body.len()
+                            );
+                            if reader.get_mut().write_all(answer.as_bytes()).is_err() {
+                                break;
+                            }
+                        }
+                        line.clear();
+                    }
+                });
+            }
+        });
+        (url, count)
+    }
+
+    #[tokio::test]
+    async fn an_unknown_id_is_asked_for_once_per_window() {
+        use std::sync::atomic::Ordering;
+        let (url, requests) = not_found_server();
+        let registry = Registry::new(&SchemaRegistryConfig {
+            url,
+            ..SchemaRegistryConfig::default()
+        })
+        .expect("client");
+        for _ in 0..50 {
+            let e = registry
+                .decoder(4242, RecordFormat::Avro)
+                .await
+                .expect_err("unknown");
+            assert!(matches!(e, RegistryError::UnknownId { id: 4242 }), "{e}");
+        }
+        assert_eq!(requests.load(Ordering::SeqCst), 1);
+        // Another id is asked for on its own.
+        let e = registry.decoder(7, RecordFormat::Avro).await.err();
+        assert!(matches!(e, Some(RegistryError::UnknownId { id: 7 })));
+        assert_eq!(requests.load(Ordering::SeqCst), 2);
+        // Records of a new bogus id arriving at once wait for one request.
+        let concurrent =
+            futures::future::join_all((0..20).map(|_| registry.decoder(99, RecordFormat::Avro)))
+                .await;
+        assert!(concurrent.iter().all(|d| d.is_err()));
+        assert_eq!(requests.load(Ordering::SeqCst), 3);
+        assert!(
+            registry.decoders.lock().expect("not poisoned").is_empty(),
+            "failed fetches leave no entry"
+        );
+        // Once the window has passed, the id is asked for again.
+        registry
+            .unknown
+            .lock()
+            .expect("not poisoned")
+            .insert(4242, Instant::now() - UNKNOWN_ID_RETRY);
+        assert!(registry.decoder(4242, RecordFormat::Avro).await.is_err());
+        assert_eq!(requests.load(Ordering::SeqCst), 4);
     }
 
     #[test]

@@ -785,9 +785,9 @@ async fn a_registry_stopped_mid_load_pauses_the_pipeline_and_loses_nothing() {
         .start_only(&[Server::Registry])
         .await
         .expect("the private registry starts");
-    // The pipeline reaches it through a gate: it stays shut from the stop until the
-    // restarted (in-memory) registry holds the schemas again, so the pipeline never sees
-    // the empty registry of the moment in between.
+    // The pipeline reaches it through a gate, shut from the stop until the restarted
+    // registry is checked to hold the schemas again (its H2 file kept them), so the
+    // pipeline sees one outage and then the same registry.
     let gate = Gate::open_to(api).await;
     let direct = private.local.registry_url().expect("its URL");
     let mut config = shared.clone();
@@ -796,9 +796,7 @@ async fn a_registry_stopped_mid_load_pauses_the_pipeline_and_loses_nothing() {
 
     let pipeline = pipeline(&config, "registry_outage", RecordFormat::Avro).await;
     let subject = format!("{}-value", pipeline.topic);
-    // Two versions: the second is first needed after the registry stops. It keeps schemas
-    // in memory, so after its restart they are registered again in the same order, which
-    // gives them the same ids (a registry with storage keeps them across restarts).
+    // Two versions: the second is first needed after the registry stops.
     let (v1, v2) = register_on(&config, &subject).await;
     let records = common::users(4_000, "outage");
     let (first, second) = records.split_at(2_000);
@@ -849,13 +847,16 @@ async fn a_registry_stopped_mid_load_pauses_the_pipeline_and_loses_nothing() {
         .start_only(&[Server::Registry])
         .await
         .expect("the registry starts again");
+    // Its storage (local.registry_storage, a file by default) kept both versions.
     let mut direct_config = config.clone();
     direct_config.schema_registry.url = direct.clone();
-    assert_eq!(
-        register_on(&direct_config, &subject).await,
-        (v1, v2),
-        "the same schemas under the same ids"
-    );
+    let restarted =
+        cassflow::registry::Registry::new(&direct_config.schema_registry).expect("client");
+    for id in [v1, v2] {
+        if let Err(e) = restarted.decoder(id, RecordFormat::Avro).await {
+            panic!("schema {id} did not survive the registry's restart: {e}");
+        }
+    }
     gate.open();
     common::assert_table_holds(&session, &pipeline, &records).await;
     shutdown.cancel();
@@ -971,6 +972,131 @@ async fn a_wrong_registry_url_pauses_instead_of_dead_lettering() {
         (0, 0),
         "{summary:?}"
     );
+}
+
+/// A registry that serves HTTPS only and asks for a password (`local.registry_tls`,
+/// `local.registry_auth`): the seed's flow runs through it with the stack's CA and the right
+/// login (the password given only in the environment to `cassflow produce`), and a wrong
+/// password, no login, an untrusted certificate and plain HTTP are each refused for what
+/// they are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_with_tls_and_a_password_serves_only_the_right_login() {
+    use cassflow::local::{LocalStack, Server};
+    use cassflow::registry::RegistryError;
+    let shared = common::stack().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = shared.clone();
+    let [api, management] = common::free_ports();
+    config.local.data_dir = dir.path().to_path_buf();
+    config.local.registry_port = api;
+    config.local.registry_management_port = management;
+    config.local.registry_tls = true;
+    config.local.registry_auth = true;
+    // `$` and a space: the password is taken as it is, not as a Quarkus expression.
+    let password = "s3cret ${not.an.expression}";
+    config.schema_registry.username = Some("cassflow".into());
+    config.schema_registry.password = Some(password.into());
+    config.schema_registry.url = config.local.registry_url().expect("its URL");
+    assert!(config.schema_registry.url.starts_with("https://127.0.0.1:"));
+    config.schema_registry.ca = Some(dir.path().join("cassandra/tls/ca.pem"));
+    config.schema_registry.request_timeout = Duration::from_secs(5);
+    config
+        .validate()
+        .expect("the secured registry's config is valid");
+    let stack = LocalStack::new(&config);
+    let _stop = common::StopServerOnDrop(stack.clone(), Server::Registry);
+    stack
+        .start_only(&[Server::Registry])
+        .await
+        .expect("the secured registry starts");
+
+    // The seed's flow: `cassflow produce` registers and sends, the stream reads.
+    let pipeline = pipeline(&config, "secured_registry", RecordFormat::Avro).await;
+    let mut in_file = config.clone();
+    in_file.schema_registry.password = None;
+    let file = common::write_config(dir.path(), &in_file, std::slice::from_ref(&pipeline));
+    let file = file.display().to_string();
+    let produce = |password: &str| {
+        common::run_cassflow(
+            dir.path(),
+            &[
+                "--config",
+                &file,
+                "produce",
+                "--pipeline",
+                &pipeline.name,
+                "--source",
+                "generator",
+                "--count",
+                "40",
+            ],
+            &[("CASSFLOW_SCHEMA_REGISTRY__PASSWORD", password)],
+        )
+    };
+    let produced = produce(password);
+    assert!(
+        produced.status.success(),
+        "{}",
+        String::from_utf8_lossy(&produced.stderr)
+    );
+    let session = common::session(&config).await;
+    let summary = stream_until_rows(&config, &session, &pipeline, 40).await;
+    assert_eq!(
+        (summary.written, summary.dead_lettered),
+        (40, 0),
+        "{summary:?}"
+    );
+
+    // A wrong password through the binary: one line that names the keys to fix.
+    let refused = produce("wrong");
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("refused cassflow"))
+        .unwrap_or_else(|| panic!("no refusal line in: {stderr}"));
+    assert!(line.contains("(401)"), "{line}");
+    assert!(line.contains("schema_registry.username"), "{line}");
+
+    // The same through the client: no login, a wrong one, no CA, plain HTTP.
+    let id = Registry::new(&config.schema_registry)
+        .expect("client")
+        .register(
+            &format!("{}-value", pipeline.topic),
+            "AVRO",
+            cassflow::registry::users::AVRO_SCHEMA,
+        )
+        .await
+        .expect("the right login and CA register");
+    let fails = |change: &dyn Fn(&mut cassflow::config::SchemaRegistryConfig)| {
+        let mut cfg = config.schema_registry.clone();
+        change(&mut cfg);
+        async move {
+            let registry = Registry::new(&cfg).expect("client");
+            match registry.decoder(id, RecordFormat::Avro).await {
+                Ok(_) => panic!("{cfg:?} read schema {id}"),
+                Err(e) => e,
+            }
+        }
+    };
+    for error in [
+        fails(&|c| c.password = Some("wrong".into())).await,
+        fails(&|c| (c.username, c.password) = (None, None)).await,
+    ] {
+        assert!(
+            matches!(error, RegistryError::Refused { status: 401, .. }),
+            "{error}"
+        );
+        assert!(error.is_outage(), "a refused login pauses: {error}");
+    }
+    let untrusted = fails(&|c| c.ca = None).await;
+    assert!(
+        matches!(untrusted, RegistryError::Unreachable { .. }),
+        "{untrusted}"
+    );
+    assert!(untrusted.to_string().contains("certificate"), "{untrusted}");
+    let plain = fails(&|c| c.url = c.url.replace("https://", "http://")).await;
+    assert!(plain.is_outage(), "{plain}");
 }
 
 /// Registers the users schema and a second version of it under `subject`; their ids.

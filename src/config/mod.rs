@@ -755,10 +755,21 @@ pub struct LocalConfig {
     pub java: PathBuf,
     /// The `mvn` executable used to resolve server artifacts from Maven Central.
     pub maven: PathBuf,
-    /// Also run Apicurio Registry (a Confluent-compatible schema registry, in memory: its
-    /// schemas are gone when it stops) with the stack, its API at
-    /// `http://127.0.0.1:<registry_port>/apis/ccompat/v7`.
+    /// Also run Apicurio Registry (a Confluent-compatible schema registry) with the stack,
+    /// its API at `http://127.0.0.1:<registry_port>/apis/ccompat/v7` (`https://` with
+    /// `registry_tls`).
     pub registry: bool,
+    /// Where the local registry keeps its schemas: `file` (an H2 database under
+    /// `<data_dir>/registry/`, so schemas and their ids outlive a restart, as the records
+    /// in Kafka that name them do) or `memory` (gone when it stops).
+    pub registry_storage: RegistryStorage,
+    /// Serve the local registry's API over HTTPS only, with a certificate of the stack's CA
+    /// (the one `cassandra_tls` uses, made once by `keytool`: point `schema_registry.ca` at
+    /// `<data_dir>/cassandra/tls/ca.pem` and `schema_registry.url` at `https://...`).
+    pub registry_tls: bool,
+    /// Make the local registry require HTTP basic authentication, with one account:
+    /// `schema_registry.username` and `schema_registry.password`.
+    pub registry_auth: bool,
     /// The local registry's HTTP port, on 127.0.0.1 (8081, the Confluent Schema Registry's).
     pub registry_port: u16,
     /// The local registry's management port (health checks, metrics), on 127.0.0.1.
@@ -799,6 +810,9 @@ impl Default for LocalConfig {
             java: PathBuf::from("java"),
             maven: PathBuf::from("mvn"),
             registry: false,
+            registry_storage: RegistryStorage::File,
+            registry_tls: false,
+            registry_auth: false,
             registry_port: 8081,
             registry_management_port: 9001,
             registry_java: None,
@@ -806,6 +820,16 @@ impl Default for LocalConfig {
             registry_version: "3.3.3".into(),
         }
     }
+}
+
+/// Where the local registry keeps its schemas (`local.registry_storage`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RegistryStorage {
+    /// An H2 database file in the registry's data directory: schemas survive restarts.
+    File,
+    /// H2 in memory: schemas are gone when the registry stops.
+    Memory,
 }
 
 /// The Java the local registry runs on when `local.registry_java` is unset, if installed.
@@ -823,8 +847,13 @@ impl LocalConfig {
     /// The Confluent-compatible API of the local registry, when the stack runs one
     /// (`local.registry`): what a schema registry client of cassflow points at by default.
     pub fn registry_url(&self) -> Option<String> {
-        self.registry
-            .then(|| format!("http://127.0.0.1:{}/apis/ccompat/v7", self.registry_port))
+        let scheme = if self.registry_tls { "https" } else { "http" };
+        self.registry.then(|| {
+            format!(
+                "{scheme}://127.0.0.1:{}/apis/ccompat/v7",
+                self.registry_port
+            )
+        })
     }
 
     /// `local.registry_java`, or where unset the Temurin 25 JDK if installed, else `java`.

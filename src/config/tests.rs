@@ -390,6 +390,58 @@ fn local_auth_needs_the_role_to_create_and_tls_loads_from_the_environment() {
 }
 
 #[test]
+fn local_registry_auth_needs_a_plain_account_and_storage_defaults_to_a_file() {
+    Jail::expect_with(|jail| {
+        let c = load_in(jail, Some("[local]\nregistry = true\n")).expect("loads");
+        assert_eq!(c.local.registry_storage, super::RegistryStorage::File);
+        assert_eq!(
+            c.local.registry_url().as_deref(),
+            Some("http://127.0.0.1:8081/apis/ccompat/v7")
+        );
+        let err = load_in(
+            jail,
+            Some("[local]\nregistry = true\nregistry_auth = true\n"),
+        )
+        .unwrap_err();
+        assert_eq!(err.key(), Some("schema_registry.username"), "{err}");
+        assert!(err.to_string().contains("fix:"), "{err}");
+        let err = load_in(
+            jail,
+            Some("[schema_registry]\nusername = \"u\"\n[local]\nregistry = true\nregistry_auth = true\n"),
+        )
+        .unwrap_err();
+        assert_eq!(err.key(), Some("schema_registry.password"), "{err}");
+        let err = load_in(
+            jail,
+            Some("[schema_registry]\nusername = \"a=b\"\npassword = \"p\"\n[local]\nregistry = true\nregistry_auth = true\n"),
+        )
+        .unwrap_err();
+        assert_eq!(err.key(), Some("schema_registry.username"), "{err}");
+        let err = load_in(jail, Some("[local]\nregistry_tls = true\n")).unwrap_err();
+        assert_eq!(err.key(), Some("local.registry_tls"), "{err}");
+        let tls = "[local]\nregistry = true\nregistry_tls = true\n";
+        let err = load_in(jail, Some(tls)).unwrap_err();
+        assert_eq!(err.key(), Some("schema_registry.url"), "{err}");
+        assert!(err.to_string().contains("https://127.0.0.1:8081"), "{err}");
+        let https = "[schema_registry]\nurl = \"https://127.0.0.1:8081/apis/ccompat/v7\"\n";
+        let err = load_in(jail, Some(&format!("{https}{tls}"))).unwrap_err();
+        assert_eq!(err.key(), Some("schema_registry.ca"), "{err}");
+        assert!(err.to_string().contains("cassandra/tls/ca.pem"), "{err}");
+        let c = load_in(
+            jail,
+            Some(&format!("{https}ca = \"ca.pem\"\nusername = \"u\"\npassword = \"p\"\n[local]\nregistry = true\nregistry_auth = true\nregistry_tls = true\nregistry_storage = \"memory\"\n")),
+        )
+        .expect("loads");
+        assert_eq!(c.local.registry_storage, super::RegistryStorage::Memory);
+        assert_eq!(
+            c.local.registry_url().as_deref(),
+            Some("https://127.0.0.1:8081/apis/ccompat/v7")
+        );
+        Ok(())
+    });
+}
+
+#[test]
 fn registry_formats_load_and_a_bad_registry_url_names_its_key() {
     Jail::expect_with(|jail| {
         let pipeline = |format: &str| {

@@ -235,6 +235,7 @@ impl Config {
                 "set both, e.g. `[cassandra] username = \"cassflow\"` and `password = \"...\"` (or CASSFLOW_CASSANDRA__PASSWORD), or turn local.cassandra_auth off",
             ));
         }
+        self.check_registry_security()?;
         if self.local.cassandra_client_auth && !self.local.cassandra_tls {
             return Err(invalid(
                 "local.cassandra_client_auth".into(),
@@ -385,6 +386,81 @@ impl Config {
 }
 
 impl Config {
+    /// `local.registry_tls` and `local.registry_auth`: only with `local.registry`; auth needs
+    /// `[schema_registry]`'s account (a plain user name: it becomes a properties key), and
+    /// a client of the local registry over TLS needs `https` and the stack's CA.
+    fn check_registry_security(&self) -> Result<(), ConfigError> {
+        let (local, registry) = (&self.local, &self.schema_registry);
+        let invalid = |key: &str, problem: String, fix: String| ConfigError::Invalid {
+            key: key.into(),
+            origin: "the configuration".into(),
+            problem,
+            fix,
+        };
+        for (key, on) in [
+            ("local.registry_tls", local.registry_tls),
+            ("local.registry_auth", local.registry_auth),
+        ] {
+            if on && !local.registry {
+                return Err(invalid(
+                    key,
+                    "is on, but local.registry is off (it secures the local registry)".into(),
+                    format!("set `registry = true` too, or turn {key} off"),
+                ));
+            }
+        }
+        if local.registry_auth {
+            let account = "set both, e.g. `[schema_registry] username = \"cassflow\"` and `password = \"...\"` (or CASSFLOW_SCHEMA_REGISTRY__PASSWORD), or turn local.registry_auth off";
+            let made =
+                "but local.registry_auth is on and the local registry's account is made from it";
+            match (&registry.username, &registry.password) {
+                (None, _) => {
+                    return Err(invalid(
+                        "schema_registry.username",
+                        format!("is unset, {made}"),
+                        account.into(),
+                    ))
+                }
+                (_, None) => {
+                    return Err(invalid(
+                        "schema_registry.password",
+                        format!("is unset, {made}"),
+                        account.into(),
+                    ))
+                }
+                (Some(user), Some(_)) if !is_plain_name(user) => {
+                    return Err(invalid(
+                        "schema_registry.username",
+                        format!("`{user}` has characters other than letters, digits, `.`, `_` and `-`, {made}"),
+                        "use a name of letters, digits, `.`, `_` and `-`, e.g. `cassflow`".into(),
+                    ))
+                }
+                _ => {}
+            }
+        }
+        let local_url = format!("://127.0.0.1:{}/", local.registry_port);
+        if local.registry_tls && registry.url.contains(&local_url) {
+            if registry.url.starts_with("http://") {
+                return Err(invalid(
+                    "schema_registry.url",
+                    format!("`{}` is plain HTTP, but local.registry_tls makes the local registry serve HTTPS only", registry.url),
+                    format!("use `{}`", registry.url.replacen("http://", "https://", 1)),
+                ));
+            }
+            if registry.ca.is_none() {
+                return Err(invalid(
+                    "schema_registry.ca",
+                    "is unset, but local.registry_tls makes the local registry serve a certificate of the stack's own CA".into(),
+                    format!(
+                        "set `ca = \"{}\"`",
+                        local.data_dir.join("cassandra/tls/ca.pem").display()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// With `local.registry` on: its two ports are ports, differ from each other and from
     /// every other port the local stack (or the web UI) takes, so no start fails on them.
     fn check_registry_ports(&self) -> Result<(), ConfigError> {
@@ -451,6 +527,14 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// A name made of letters, digits, `.`, `_` and `-` (a key of a properties file as it is).
+fn is_plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
 /// The most Cassandra nodes the local stack runs: one per loopback address 127.0.0.1-3.

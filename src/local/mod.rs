@@ -23,7 +23,7 @@ pub use error::LocalError;
 pub use process::Stopped;
 pub use report::{ServerStatus, StackStatus, StartReport, StopReport};
 
-use crate::config::{CassandraConfig, Config, KafkaConfig, LocalConfig};
+use crate::config::{CassandraConfig, Config, KafkaConfig, LocalConfig, SchemaRegistryConfig};
 use process::ProcessFiles;
 use std::net::SocketAddrV4;
 use std::path::{Path, PathBuf};
@@ -83,6 +83,8 @@ impl Server {
 pub struct LocalStack {
     kafka: KafkaConfig,
     cassandra: CassandraConfig,
+    /// The account `local.registry_auth` gives the registry.
+    registry: SchemaRegistryConfig,
     local: LocalConfig,
 }
 
@@ -108,6 +110,7 @@ impl LocalStack {
         LocalStack {
             kafka: config.kafka.clone(),
             cassandra: config.cassandra.clone(),
+            registry: config.schema_registry.clone(),
             local,
         }
     }
@@ -305,7 +308,7 @@ impl LocalStack {
             Server::Cassandra => {
                 cassandra::prepare(&self.local, &self.cassandra_spec(node, ports), &lib, &dir)?
             }
-            Server::Registry => registry::prepare(&self.local, &lib, &dir)?,
+            Server::Registry => registry::prepare(&self.local, &self.registry, &lib, &dir)?,
         };
         let pid = process::spawn(command, &files)?;
         std::fs::write(dir.join("version"), version)

@@ -1,11 +1,13 @@
 //! The local Apicurio Registry (`local.registry`): a Confluent-compatible schema registry, a
 //! Quarkus application from the `apicurio-registry-app` tarball, run on
-//! `local.registry_java` (Java 21 or newer) with its in-memory H2 storage, its API and its
-//! management interface on 127.0.0.1 only. Owns its command line, the Java check and its
+//! `local.registry_java` (Java 21 or newer) with its H2 storage in a file of its data
+//! directory or in memory (`local.registry_storage`), its API and its management interface
+//! on 127.0.0.1 only. Owns its command line, the Java check and its
 //! probes; fetching it is [`super::artifacts`]'s, starting and stopping [`super::LocalStack`]'s.
 
+use super::security::TlsFiles;
 use super::LocalError;
-use crate::config::LocalConfig;
+use crate::config::{LocalConfig, RegistryStorage, SchemaRegistryConfig};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -19,11 +21,25 @@ pub const RUN_JAR: &str = "quarkus-run.jar";
 const MIN_JAVA: u32 = 21;
 
 /// Returns the command that runs the registry unpacked in `dist`, keeping its temporary
-/// files below `dir` (Quarkus's Vert.x would otherwise leave a cache in `/tmp`).
-pub fn prepare(local: &LocalConfig, dist: &Path, dir: &Path) -> Result<Command, LocalError> {
+/// files below `dir` (Quarkus's Vert.x would otherwise leave a cache in `/tmp`). With
+/// `local.registry_tls` the stack's CA signs its certificate (made once); with
+/// `local.registry_auth` its one account, `registry`'s username and password, goes into
+/// `dir/config/application.properties` (owner-only; Quarkus reads it from its working
+/// directory), never onto the command line where `ps` would show the password.
+pub fn prepare(
+    local: &LocalConfig,
+    registry: &SchemaRegistryConfig,
+    dist: &Path,
+    dir: &Path,
+) -> Result<Command, LocalError> {
     let tmp = dir.join("tmp");
     std::fs::create_dir_all(&tmp)
         .map_err(|e| LocalError::io(format!("create {}", tmp.display()), e))?;
+    write_account(local, registry, dir)?;
+    let tls = TlsFiles::of_stack(local);
+    if local.registry_tls {
+        tls.ensure(&local.java)?;
+    }
     let mut command = Command::new(local.registry_java());
     command
         .current_dir(dir)
@@ -37,14 +53,24 @@ pub fn prepare(local: &LocalConfig, dist: &Path, dir: &Path) -> Result<Command, 
             tmp.join("vertx").display()
         ))
         .args(flags(local))
+        .args(tls_flags(local, &tls))
         .arg("-jar")
         .arg(dist.join(RUN_JAR));
     Ok(command)
 }
 
-/// Where it listens and what it stores in: both listeners on loopback, storage in memory
-/// (its default, pinned so that a later default cannot make it write a database here).
+/// The H2 database of `registry_storage = "file"`, relative to the registry's working
+/// directory (its data directory; H2 takes a relative path only in this `./` form).
+const DATABASE_FILE: &str = "./data/registry";
+
+/// Where it listens and what it stores in: both listeners on loopback, storage in an H2
+/// file of its data directory or in memory (pinned either way, so that a later default of
+/// Apicurio's cannot move it).
 fn flags(local: &LocalConfig) -> Vec<String> {
+    let database = match local.registry_storage {
+        RegistryStorage::File => format!("jdbc:h2:file:{DATABASE_FILE}"),
+        RegistryStorage::Memory => "jdbc:h2:mem:registry".into(),
+    };
     vec![
         "-Dquarkus.http.host=127.0.0.1".into(),
         format!("-Dquarkus.http.port={}", local.registry_port),
@@ -56,8 +82,100 @@ fn flags(local: &LocalConfig) -> Vec<String> {
         ),
         "-Dapicurio.storage.kind=sql".into(),
         "-Dapicurio.storage.sql.kind=h2".into(),
-        "-Dapicurio.datasource.url=jdbc:h2:mem:registry".into(),
+        format!("-Dapicurio.datasource.url={database}"),
     ]
+}
+
+/// HTTPS only on the API's port, with the stack's server certificate; the management
+/// interface (readiness) stays plain HTTP on loopback.
+fn tls_flags(local: &LocalConfig, tls: &TlsFiles) -> Vec<String> {
+    if !local.registry_tls {
+        return Vec::new();
+    }
+    vec![
+        format!("-Dquarkus.http.ssl-port={}", local.registry_port),
+        "-Dquarkus.http.insecure-requests=disabled".into(),
+        format!(
+            "-Dquarkus.http.ssl.certificate.files={}",
+            tls.server_pem().display()
+        ),
+        format!(
+            "-Dquarkus.http.ssl.certificate.key-files={}",
+            tls.server_key_pem().display()
+        ),
+    ]
+}
+
+/// Where Quarkus looks for settings beside its working directory.
+fn account_file(dir: &Path) -> std::path::PathBuf {
+    dir.join("config").join("application.properties")
+}
+
+/// Writes the basic-auth account of `local.registry_auth`, or removes the file of an
+/// earlier start that had it (else the registry would still ask for a password).
+fn write_account(
+    local: &LocalConfig,
+    registry: &SchemaRegistryConfig,
+    dir: &Path,
+) -> Result<(), LocalError> {
+    let path = account_file(dir);
+    if !local.registry_auth {
+        return match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(LocalError::io(format!("remove {}", path.display()), e))
+            }
+            _ => Ok(()),
+        };
+    }
+    let (Some(user), Some(password)) = (registry.username.as_deref(), registry.password.as_deref())
+    else {
+        // Validation refuses this; a registry must never start open when auth was asked for.
+        return Err(LocalError::Prepare {
+            server: "Apicurio Registry".into(),
+            detail: "local.registry_auth is on, but schema_registry.username or .password is unset (fix: set both)".into(),
+            log: path,
+        });
+    };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| LocalError::io(format!("create {}", parent.display()), e))?;
+    }
+    super::security::write_private(&path, &account_properties(user, password))
+}
+
+/// The properties of one basic-auth account (the user name is plain: validated at load)
+/// that may read and register schemas.
+fn account_properties(user: &str, password: &str) -> String {
+    format!(
+        "# Written by cassflow for local.registry_auth: the one account of the local registry.\n\
+         quarkus.http.auth.basic=true\n\
+         quarkus.security.users.embedded.enabled=true\n\
+         quarkus.security.users.embedded.plain-text=true\n\
+         quarkus.security.users.embedded.users.{user}={}\n\
+         quarkus.security.users.embedded.roles.{user}=sr-admin\n",
+        properties_value(password)
+    )
+}
+
+/// `text` as a value of a Java properties file read by SmallRye Config: backslashes,
+/// line breaks and leading blanks escaped for the file, and `$` doubled for SmallRye (which
+/// reads `$$` as `$`), so a `${...}` in a password is not taken for an expression.
+fn properties_value(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (i, c) in text.chars().enumerate() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '$' => out.push_str("$$"),
+            ' ' | '\t' if i == 0 => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Refuses a Java the registry cannot run on, naming `local.registry_java` and the fix.
@@ -116,7 +234,7 @@ fn java_major(version_output: &str) -> Option<u32> {
 /// Proof that the registry serves: its management interface's readiness check says UP.
 /// Returns the version its API reports (the configured one if that cannot be read).
 pub async fn probe_ready(local: &LocalConfig, timeout: Duration) -> Result<String, String> {
-    let client = client(timeout)?;
+    let client = client(local, timeout)?;
     let ready = format!(
         "http://127.0.0.1:{}/health/ready",
         local.registry_management_port
@@ -129,10 +247,7 @@ pub async fn probe_ready(local: &LocalConfig, timeout: Duration) -> Result<Strin
     if !response.status().is_success() {
         return Err(format!("GET {ready}: {}", response.status()));
     }
-    let info = format!(
-        "http://127.0.0.1:{}/apis/registry/v3/system/info",
-        local.registry_port
-    );
+    let info = format!("{}/apis/registry/v3/system/info", origin(local));
     let version = match client.get(&info).send().await {
         Ok(r) if r.status().is_success() => r
             .json::<serde_json::Value>()
@@ -145,30 +260,40 @@ pub async fn probe_ready(local: &LocalConfig, timeout: Duration) -> Result<Strin
 }
 
 /// Proof that a Confluent-compatible registry answers on `local.registry_port`, ours or not:
-/// what `cassflow up` asks before it starts one.
+/// what `cassflow up` asks before it starts one. A registry that asks for a login answers.
 pub async fn probe_api(local: &LocalConfig, timeout: Duration) -> Result<String, String> {
-    let url = format!(
-        "http://127.0.0.1:{}/apis/ccompat/v7/subjects",
-        local.registry_port
-    );
-    let response = client(timeout)?
+    let url = format!("{}/apis/ccompat/v7/subjects", origin(local));
+    let response = client(local, timeout)?
         .get(&url)
         .send()
         .await
-        .map_err(|e| format!("GET {url}: {e}"))?;
-    if !response.status().is_success() {
-        return Err(format!("GET {url}: {}", response.status()));
+        .map_err(|e| format!("GET {url}: {}", crate::error_line::render(&e)))?;
+    let status = response.status();
+    if !(status.is_success() || status == reqwest::StatusCode::UNAUTHORIZED) {
+        return Err(format!("GET {url}: {status}"));
     }
     Ok(local.registry_version.clone())
 }
 
-/// A client for loopback: no proxy from the environment stands between it and the registry.
-fn client(timeout: Duration) -> Result<reqwest::Client, String> {
-    reqwest::Client::builder()
-        .timeout(timeout)
-        .no_proxy()
-        .build()
-        .map_err(|e| e.to_string())
+/// `http(s)://127.0.0.1:<registry_port>`.
+fn origin(local: &LocalConfig) -> String {
+    let scheme = if local.registry_tls { "https" } else { "http" };
+    format!("{scheme}://127.0.0.1:{}", local.registry_port)
+}
+
+/// A client for loopback: no proxy from the environment stands between it and the
+/// registry; with `local.registry_tls` it trusts the stack's CA (when it is made).
+fn client(local: &LocalConfig, timeout: Duration) -> Result<reqwest::Client, String> {
+    let mut builder = reqwest::Client::builder().timeout(timeout).no_proxy();
+    if local.registry_tls {
+        let ca = TlsFiles::of_stack(local).ca_pem();
+        if let Ok(pem) = std::fs::read(&ca) {
+            let cert = reqwest::Certificate::from_pem(&pem)
+                .map_err(|e| format!("{}: {e}", ca.display()))?;
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder.build().map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -213,21 +338,62 @@ mod tests {
     }
 
     #[test]
-    fn it_listens_on_loopback_only_and_stores_in_memory() {
+    fn the_account_is_a_properties_file_whose_password_is_taken_literally() {
+        let text = account_properties("cassflow", "p\\w=${x} :\nend");
+        assert!(text.contains("quarkus.http.auth.basic=true\n"), "{text}");
+        assert!(
+            text.contains("quarkus.security.users.embedded.users.cassflow=p\\\\w=$${x} :\\nend\n"),
+            "{text}"
+        );
+        assert_eq!(properties_value("a$$b"), "a$$$$b");
+        assert!(
+            text.contains("quarkus.security.users.embedded.roles.cassflow=sr-admin\n"),
+            "{text}"
+        );
+        assert_eq!(properties_value(" lead"), "\\ lead");
+    }
+
+    #[test]
+    fn tls_serves_https_only_on_the_api_port() {
         let local = LocalConfig {
+            registry_port: 28081,
+            registry_tls: true,
+            ..LocalConfig::default()
+        };
+        let tls = TlsFiles::new(Path::new("/stack/cassandra"));
+        let flags = tls_flags(&local, &tls);
+        for flag in [
+            "-Dquarkus.http.ssl-port=28081",
+            "-Dquarkus.http.insecure-requests=disabled",
+            "-Dquarkus.http.ssl.certificate.files=/stack/cassandra/tls/server.pem",
+            "-Dquarkus.http.ssl.certificate.key-files=/stack/cassandra/tls/server-key.pem",
+        ] {
+            assert!(flags.iter().any(|f| f == flag), "{flag} in {flags:?}");
+        }
+        assert!(tls_flags(&LocalConfig::default(), &tls).is_empty());
+        assert_eq!(origin(&local), "https://127.0.0.1:28081");
+    }
+
+    #[test]
+    fn it_listens_on_loopback_only_and_stores_in_a_file_or_in_memory() {
+        let mut local = LocalConfig {
             registry_port: 28081,
             registry_management_port: 29001,
             ..LocalConfig::default()
         };
-        let flags = flags(&local);
         for flag in [
             "-Dquarkus.http.host=127.0.0.1",
             "-Dquarkus.http.port=28081",
             "-Dquarkus.management.host=127.0.0.1",
             "-Dquarkus.management.port=29001",
-            "-Dapicurio.datasource.url=jdbc:h2:mem:registry",
+            "-Dapicurio.datasource.url=jdbc:h2:file:./data/registry",
         ] {
+            let flags = flags(&local);
             assert!(flags.iter().any(|f| f == flag), "{flag} in {flags:?}");
         }
+        local.registry_storage = RegistryStorage::Memory;
+        let flags = flags(&local);
+        let memory = "-Dapicurio.datasource.url=jdbc:h2:mem:registry";
+        assert!(flags.iter().any(|f| f == memory), "{flags:?}");
     }
 }

@@ -68,10 +68,19 @@ impl TlsFiles {
     pub fn client_key_pem(&self) -> PathBuf {
         self.dir.join("client-key.pem")
     }
+    /// The node certificate (valid for [`NODE_SAN`]) as PEM with the CA after it: what the
+    /// local registry serves HTTPS with (`local.registry_tls`).
+    pub fn server_pem(&self) -> PathBuf {
+        self.dir.join("server.pem")
+    }
+    /// The unencrypted PKCS#8 key of [`Self::server_pem`].
+    pub fn server_key_pem(&self) -> PathBuf {
+        self.dir.join("server-key.pem")
+    }
 
     /// Makes the CA, the node keystore (its key and a certificate the CA signed for
-    /// [`NODE_SAN`]), the truststore and a client certificate with its key, unless a
-    /// previous start made them all.
+    /// [`NODE_SAN`]), the truststore and a client certificate with its key, each key pair
+    /// also as PEM, unless a previous start made them all.
     pub fn ensure(&self, java: &Path) -> Result<(), LocalError> {
         let all = [
             self.ca_pem(),
@@ -82,6 +91,16 @@ impl TlsFiles {
             self.password_file(),
         ];
         if all.iter().all(|f| f.is_file()) {
+            // Made before the node's PEM files were: add them, keeping the CA clients trust.
+            if !(self.server_pem().is_file() && self.server_key_pem().is_file()) {
+                let password = self.password()?;
+                self.export_pem(
+                    &self.keystore(),
+                    &password,
+                    &self.server_pem(),
+                    &self.server_key_pem(),
+                )?;
+            }
             return Ok(());
         }
         // Half made (an interrupted start): start over, so every file matches the CA.
@@ -206,21 +225,38 @@ impl TlsFiles {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             run(&args)?;
         }
-        self.export_client_pem(&password)?;
-        tracing::info!(dir = %self.dir.display(), "made the local Cassandra's CA, keystore, truststore and client certificate");
+        self.export_pem(
+            &self.client_store(),
+            &password,
+            &self.client_pem(),
+            &self.client_key_pem(),
+        )?;
+        self.export_pem(
+            &self.keystore(),
+            &password,
+            &self.server_pem(),
+            &self.server_key_pem(),
+        )?;
+        tracing::info!(dir = %self.dir.display(), "made the local stack's CA, keystore, truststore and client certificate");
         Ok(())
     }
 
-    /// Writes the client keystore's certificate chain and key as PEM, the form
-    /// `cassandra.tls.cert` and `.key` take (keytool cannot export a private key).
-    fn export_client_pem(&self, password: &str) -> Result<(), LocalError> {
+    /// Writes a keystore's certificate chain and key as PEM (`cert_out`, `key_out`), the form
+    /// `cassandra.tls.cert` and `.key` and the registry's HTTPS take (keytool cannot export a
+    /// private key).
+    fn export_pem(
+        &self,
+        path: &Path,
+        password: &str,
+        cert_out: &Path,
+        key_out: &Path,
+    ) -> Result<(), LocalError> {
         let fail = |detail: String| LocalError::Prepare {
-            server: "Apache Cassandra".into(),
+            server: "the local stack's CA (keytool)".into(),
             detail,
             log: self.dir.clone(),
         };
-        let path = self.client_store();
-        let der = std::fs::read(&path)
+        let der = std::fs::read(path)
             .map_err(|e| LocalError::io(format!("read {}", path.display()), e))?;
         let parsed = openssl::pkcs12::Pkcs12::from_der(&der)
             .and_then(|p12| p12.parse2(password))
@@ -241,12 +277,12 @@ impl TlsFiles {
                 seen.push(der);
             }
         }
-        let key = key
+        let private = key
             .private_key_to_pem_pkcs8()
             .map_err(|e| fail(e.to_string()))?;
         let text = |bytes: Vec<u8>| String::from_utf8_lossy(&bytes).into_owned();
-        write_private(&self.client_key_pem(), &text(key))?;
-        write_private(&self.client_pem(), &text(chain))
+        write_private(key_out, &text(private))?;
+        write_private(cert_out, &text(chain))
     }
 
     fn password(&self) -> Result<String, LocalError> {
@@ -420,7 +456,7 @@ fn keytool(java: &Path) -> PathBuf {
 
 fn run_keytool(keytool: &Path, dir: &Path, args: &[&str]) -> Result<(), LocalError> {
     let fail = |detail: String| LocalError::Prepare {
-        server: "Apache Cassandra".into(),
+        server: "the local stack's CA (keytool)".into(),
         detail,
         log: dir.to_path_buf(),
     };
@@ -439,7 +475,7 @@ fn run_keytool(keytool: &Path, dir: &Path, args: &[&str]) -> Result<(), LocalErr
     Ok(())
 }
 
-fn write_private(path: &Path, text: &str) -> Result<(), LocalError> {
+pub(super) fn write_private(path: &Path, text: &str) -> Result<(), LocalError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     std::fs::OpenOptions::new()

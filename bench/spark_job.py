@@ -3,19 +3,51 @@ read topic users_created with Structured Streaming, parse the JSON value with a 
 append rows to Cassandra spark_streams.created_users), parameterised for the bench and tuned
 as the spark-cassandra-connector docs advise. `cassflow bench` writes this file into its cache
 and runs it with the bench venv's python; every setting comes from the command line.
+
+With `--format avro` the values are Avro in the Confluent wire format (magic byte, 4-byte
+schema id, payload), as `cassflow produce --format avro` sends them. spark-avro's `from_avro`
+reads a payload against a schema text and knows nothing of registries, so the job does what
+Spark users do: it asks the registry for the subject's latest schema once at start, and cuts
+the 5-byte header off every value before decoding it.
 """
 
 import argparse
+import base64
+import json
+import os
+import ssl
 import sys
+import urllib.parse
+import urllib.request
 
 from pyspark.sql import SparkSession
-from pyspark.sql.functions import col, from_json, to_timestamp
+from pyspark.sql.avro.functions import from_avro
+from pyspark.sql.functions import col, expr, from_json, to_timestamp
 from pyspark.sql.types import StringType, StructField, StructType
 
 FIELDS = [
     "id", "first_name", "last_name", "gender", "address", "post_code", "email",
     "username", "dob", "registered_date", "phone", "picture",
 ]
+
+
+def latest_schema(registry_url, subject, ca=None):
+    """The schema text of `subject`'s latest version, from a Confluent-compatible registry:
+    no proxy between (it is on loopback), the CA file trusted when given, and basic auth
+    from REGISTRY_USERNAME / REGISTRY_PASSWORD in the environment when set (never argv)."""
+    url = "%s/subjects/%s/versions/latest" % (
+        registry_url.rstrip("/"), urllib.parse.quote(subject, safe=""))
+    handlers = [urllib.request.ProxyHandler({})]
+    if url.startswith("https://"):
+        context = ssl.create_default_context(cafile=ca)
+        handlers.append(urllib.request.HTTPSHandler(context=context))
+    request = urllib.request.Request(url)
+    user, password = os.environ.get("REGISTRY_USERNAME"), os.environ.get("REGISTRY_PASSWORD")
+    if user is not None and password is not None:
+        token = base64.b64encode(("%s:%s" % (user, password)).encode()).decode()
+        request.add_header("Authorization", "Basic " + token)
+    with urllib.request.build_opener(*handlers).open(request, timeout=30) as answer:
+        return json.load(answer)["schema"]
 
 
 def main():
@@ -31,6 +63,10 @@ def main():
     p.add_argument("--starting-offsets", default="earliest")
     p.add_argument("--max-offsets-per-trigger", type=int, default=0)
     p.add_argument("--conf", action="append", default=[], help="key=value Spark setting")
+    p.add_argument("--format", choices=["json", "avro"], default="json")
+    p.add_argument("--registry-url", help="Confluent-compatible API, for --format avro")
+    p.add_argument("--subject", help="the value schema's subject, for --format avro")
+    p.add_argument("--registry-ca", help="PEM of the CA of an https registry")
     a = p.parse_args()
 
     builder = (
@@ -55,16 +91,25 @@ def main():
     )
     if a.max_offsets_per_trigger > 0:
         reader = reader.option("maxOffsetsPerTrigger", a.max_offsets_per_trigger)
-    schema = StructType([StructField(f, StringType(), False) for f in FIELDS])
-    users = (
-        reader.load()
-        .selectExpr("CAST(value AS STRING)")
-        .select(from_json(col("value"), schema).alias("data"))
-        .select("data.*")
-        # The table of docs/record.md types these two; the seed's table kept them as text.
-        .withColumn("dob", to_timestamp(col("dob")))
-        .withColumn("registered_date", to_timestamp(col("registered_date")))
-    )
+    if a.format == "avro":
+        # The schema types the two dates (timestamp-millis): no conversion after decoding.
+        schema = latest_schema(a.registry_url, a.subject, a.registry_ca)
+        users = (
+            reader.load()
+            .select(from_avro(expr("substring(value, 6)"), schema).alias("data"))
+            .select("data.*")
+        )
+    else:
+        schema = StructType([StructField(f, StringType(), False) for f in FIELDS])
+        users = (
+            reader.load()
+            .selectExpr("CAST(value AS STRING)")
+            .select(from_json(col("value"), schema).alias("data"))
+            .select("data.*")
+            # The table of docs/record.md types these two; the seed's table kept them as text.
+            .withColumn("dob", to_timestamp(col("dob")))
+            .withColumn("registered_date", to_timestamp(col("registered_date")))
+        )
     query = (
         users.writeStream.format("org.apache.spark.sql.cassandra")
         .option("checkpointLocation", a.checkpoint)

@@ -3,7 +3,8 @@
 //! - producer: cassflow's producer against Kafka's `kafka-producer-perf-test` ([`producer`]);
 //! - sink throughput on a pre-filled topic into a fresh table, until the last row is
 //!   readable: cassflow stream x1/x2/x4, Spark Structured Streaming ([`spark`]), Kafka
-//!   Connect with Apache Camel's CQL sink ([`connect`]), the raw driver ([`sink`]);
+//!   Connect with Apache Camel's CQL sink ([`connect`]), the raw driver ([`sink`]); the
+//!   same records as Avro through the schema registry, for cassflow and Spark;
 //! - end-to-end latency at fixed rates for cassflow, Spark and Kafka Connect ([`latency`]);
 //! - peak RSS and CPU seconds of every pipeline process ([`procstat`]).
 //!
@@ -55,7 +56,7 @@ pub enum Peer {
     /// cassflow's producer against kafka-producer-perf-test.
     Producer,
     /// `cassflow stream` (one instance) on the same records as Avro in the wire format,
-    /// through `[schema_registry]`, beside its run on JSON.
+    /// through `[schema_registry]`, beside its run on JSON; Spark too, when it is measured.
     Avro,
 }
 

@@ -163,15 +163,15 @@ async fn run_on_stack(config: &Config, opts: &BenchOptions) -> Result<Results, B
             );
         }
     }
-    if opts.peers.contains(&Peer::Avro) {
-        match avro_topic(&ctx, &mut results).await {
-            Ok(topic) => {
-                let r =
-                    super::sink::run_cassflow_on(&ctx, &topic, RecordFormat::Avro, 1, AVRO).await;
-                record_sink(&mut results, AVRO, r);
-            }
-            Err(e) => skip(&mut results, AVRO, &e.to_string()),
-        }
+    let avro = if opts.peers.contains(&Peer::Avro) {
+        let topic = avro_topic(&ctx, &mut results).await;
+        or_skip(&mut results, AVRO, "not measured", topic)
+    } else {
+        None
+    };
+    if let Some(topic) = &avro {
+        let r = super::sink::run_cassflow_on(&ctx, topic, RecordFormat::Avro, 1, AVRO).await;
+        record_sink(&mut results, AVRO, r);
     }
     let spark = if opts.peers.contains(&Peer::Spark) {
         installed(
@@ -184,6 +184,10 @@ async fn run_on_stack(config: &Config, opts: &BenchOptions) -> Result<Results, B
     };
     if let Some(spark) = &spark {
         record_sink(&mut results, "spark", spark.sink(&ctx).await);
+        if let Some(topic) = &avro {
+            let r = spark.sink_avro(&ctx, topic).await;
+            record_sink(&mut results, super::spark::AVRO_PIPELINE, r);
+        }
     }
     let connect = if opts.peers.contains(&Peer::Connect) {
         let c = super::connect::Connect::install(&ctx).await;

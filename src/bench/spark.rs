@@ -1,6 +1,7 @@
 //! The Spark peer: the seed notebook's Structured Streaming job (`bench/spark_job.py`) on
 //! pyspark from PyPI, with spark-sql-kafka and the spark-cassandra-connector from Maven
-//! Central, `local[2]`, tuned as the connector's docs advise ([`TUNING`]).
+//! Central, `local[2]`, tuned as the connector's docs advise ([`TUNING`]). It reads the JSON
+//! topic, and the Avro topic through spark-avro with the schema looked up in the registry.
 
 use super::landing;
 use super::latency::{self, LatencyResult};
@@ -29,6 +30,9 @@ pub const TUNING: &[(&str, &str)] = &[
     ("spark.ui.enabled", "false"),
     ("spark.driver.memory", "1g"),
 ];
+
+/// The name of the run on the Avro topic in the report.
+pub const AVRO_PIPELINE: &str = "spark avro";
 
 /// Offsets per micro-batch on the pre-filled topic (bounded batches, as the Kafka
 /// integration guide advises for a backlog).
@@ -74,10 +78,12 @@ impl Spark {
         Ok(Spark { python, job, jars })
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn spawn(
         &self,
         ctx: &Ctx,
         topic: &str,
+        avro: bool,
         target: &landing::Target,
         starting_offsets: &str,
         max_offsets: u64,
@@ -102,37 +108,72 @@ impl Spark {
         for (k, v) in TUNING {
             command.arg("--conf").arg(format!("{k}={v}"));
         }
+        if avro {
+            let registry = &ctx.config.schema_registry;
+            command
+                .args(["--format", "avro"])
+                .args(["--registry-url", &registry.url])
+                .args(["--subject", &format!("{topic}-value")]);
+            if let Some(ca) = &registry.ca {
+                command.arg("--registry-ca").arg(ca);
+            }
+            if let (Some(user), Some(password)) = (&registry.username, &registry.password) {
+                command
+                    .env("REGISTRY_USERNAME", user)
+                    .env("REGISTRY_PASSWORD", password);
+            }
+        }
         spawn_logged(command, log)
     }
 
-    /// Sink throughput on the pre-filled topic.
+    /// Sink throughput on the pre-filled JSON topic.
     pub async fn sink(&self, ctx: &Ctx) -> Result<SinkResult, BenchError> {
+        self.sink_on(ctx, &ctx.topic, false, "spark").await
+    }
+
+    /// Sink throughput on `topic`, the same records as Avro in the wire format under the
+    /// subject `<topic>-value`.
+    pub async fn sink_avro(&self, ctx: &Ctx, topic: &str) -> Result<SinkResult, BenchError> {
+        self.sink_on(ctx, topic, true, AVRO_PIPELINE).await
+    }
+
+    async fn sink_on(
+        &self,
+        ctx: &Ctx,
+        topic: &str,
+        avro: bool,
+        name: &str,
+    ) -> Result<SinkResult, BenchError> {
         let target = landing::fresh_table(&ctx.session, &ctx.config.cassandra).await?;
-        let log = ctx.work_dir.join(format!("{}-spark.log", target.keyspace));
+        let log = ctx.work_dir.join(format!(
+            "{}-{}.log",
+            target.keyspace,
+            name.replace(' ', "-")
+        ));
         say!(
-            "    spark: local[2] job into {} (log: {})",
+            "    {name}: local[2] job on {topic} into {} (log: {})",
             target.cql(),
             log.display()
         );
         let started = Instant::now();
         let child = self.spawn(
             ctx,
-            &ctx.topic,
+            topic,
+            avro,
             &target,
             "earliest",
             MAX_OFFSETS_PER_TRIGGER,
             &log,
         )?;
         let mut children = vec![PeerProcess::new(child, &log)];
-        sink::measure(
-            ctx,
-            "spark",
-            &target,
-            &mut children,
-            started,
-            settings(true),
-        )
-        .await
+        let mut settings = settings(true);
+        if avro {
+            settings.push(format!(
+                "spark-avro_2.12 {}: from_avro(substring(value, 6), the subject's latest schema from the registry)",
+                install::PYSPARK_VERSION
+            ));
+        }
+        sink::measure(ctx, name, &target, &mut children, started, settings).await
     }
 
     /// Latency at each rate. The topic is fresh, so the job reads it from the start: every
@@ -140,7 +181,7 @@ impl Spark {
     /// read, and the final count could not prove anything).
     pub async fn latency(&self, ctx: &Ctx) -> Result<Vec<LatencyResult>, BenchError> {
         latency::run_process(ctx, Peer::Spark, "spark", |topic, target, log| {
-            let child = self.spawn(ctx, topic, target, "earliest", 0, log)?;
+            let child = self.spawn(ctx, topic, false, target, "earliest", 0, log)?;
             Ok(PeerProcess::new(child, log))
         })
         .await

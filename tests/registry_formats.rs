@@ -774,11 +774,8 @@ async fn a_registry_stopped_mid_load_pauses_the_pipeline_and_loses_nothing() {
     let shared = common::stack().await;
     // A registry of its own, to stop: on fresh ports, beside the shared Kafka and Cassandra.
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut private = shared.clone();
-    let [api, management] = common::free_ports();
-    private.local.data_dir = dir.path().to_path_buf();
-    private.local.registry_port = api;
-    private.local.registry_management_port = management;
+    let private = private_registry(&shared, dir.path());
+    let api = private.local.registry_port;
     let registry_stack = LocalStack::new(&private);
     let _stop = common::StopServerOnDrop(registry_stack.clone(), Server::Registry);
     registry_stack
@@ -985,11 +982,7 @@ async fn a_registry_with_tls_and_a_password_serves_only_the_right_login() {
     use cassflow::registry::RegistryError;
     let shared = common::stack().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = shared.clone();
-    let [api, management] = common::free_ports();
-    config.local.data_dir = dir.path().to_path_buf();
-    config.local.registry_port = api;
-    config.local.registry_management_port = management;
+    let mut config = private_registry(&shared, dir.path());
     config.local.registry_tls = true;
     config.local.registry_auth = true;
     // `$` and a space: the password is taken as it is, not as a Quarkus expression.
@@ -1097,6 +1090,16 @@ async fn a_registry_with_tls_and_a_password_serves_only_the_right_login() {
     assert!(untrusted.to_string().contains("certificate"), "{untrusted}");
     let plain = fails(&|c| c.url = c.url.replace("https://", "http://")).await;
     assert!(plain.is_outage(), "{plain}");
+}
+
+/// The shared stack's config with a registry of its own: data in `dir`, fresh ports.
+fn private_registry(shared: &Config, dir: &std::path::Path) -> Config {
+    let mut config = shared.clone();
+    let [api, management] = common::free_ports();
+    config.local.data_dir = dir.to_path_buf();
+    config.local.registry_port = api;
+    config.local.registry_management_port = management;
+    config
 }
 
 /// Registers the users schema and a second version of it under `subject`; their ids.

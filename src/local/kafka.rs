@@ -148,7 +148,7 @@ fn with_overrides(mut properties: String, extra: &BTreeMap<String, String>) -> S
 
 /// Escapes text for a Java `.properties` file, which is read as ISO-8859-1: separators in
 /// keys, a leading space, line breaks and backslashes, and non-ASCII as `\uXXXX`.
-fn escape_property(text: &str, is_key: bool) -> String {
+pub(super) fn escape_property(text: &str, is_key: bool) -> String {
     let mut out = String::with_capacity(text.len());
     for (i, c) in text.chars().enumerate() {
         match c {

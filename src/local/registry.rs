@@ -157,25 +157,11 @@ fn account_properties(user: &str, password: &str) -> String {
     )
 }
 
-/// `text` as a value of a Java properties file read by SmallRye Config: backslashes,
-/// line breaks and leading blanks escaped for the file, and `$` doubled for SmallRye (which
-/// reads `$$` as `$`), so a `${...}` in a password is not taken for an expression.
+/// `text` as a value of a properties file read by SmallRye Config: escaped as Java reads
+/// properties ([`super::kafka::escape_property`]), with `$` doubled first (SmallRye reads
+/// `$$` as `$`), so a `${...}` in a password is not taken for an expression.
 fn properties_value(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for (i, c) in text.chars().enumerate() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '$' => out.push_str("$$"),
-            ' ' | '\t' if i == 0 => {
-                out.push('\\');
-                out.push(c);
-            }
-            c => out.push(c),
-        }
-    }
-    out
+    super::kafka::escape_property(&text.replace('$', "$$"), false)
 }
 
 /// Refuses a Java the registry cannot run on, naming `local.registry_java` and the fix.

@@ -93,13 +93,7 @@ impl TlsFiles {
         if all.iter().all(|f| f.is_file()) {
             // Made before the node's PEM files were: add them, keeping the CA clients trust.
             if !(self.server_pem().is_file() && self.server_key_pem().is_file()) {
-                let password = self.password()?;
-                self.export_pem(
-                    &self.keystore(),
-                    &password,
-                    &self.server_pem(),
-                    &self.server_key_pem(),
-                )?;
+                self.export_server_pem(&self.password()?)?;
             }
             return Ok(());
         }
@@ -231,14 +225,19 @@ impl TlsFiles {
             &self.client_pem(),
             &self.client_key_pem(),
         )?;
-        self.export_pem(
-            &self.keystore(),
-            &password,
-            &self.server_pem(),
-            &self.server_key_pem(),
-        )?;
+        self.export_server_pem(&password)?;
         tracing::info!(dir = %self.dir.display(), "made the local stack's CA, keystore, truststore and client certificate");
         Ok(())
+    }
+
+    /// The node keystore's certificate chain and key as PEM, for the registry's HTTPS.
+    fn export_server_pem(&self, password: &str) -> Result<(), LocalError> {
+        self.export_pem(
+            &self.keystore(),
+            password,
+            &self.server_pem(),
+            &self.server_key_pem(),
+        )
     }
 
     /// Writes a keystore's certificate chain and key as PEM (`cert_out`, `key_out`), the form

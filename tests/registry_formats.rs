@@ -880,21 +880,7 @@ async fn cassflow_produce_sends_each_format_the_stream_reads() {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = common::write_config(dir.path(), &config, std::slice::from_ref(&pipeline));
         let file = file.display().to_string();
-        let produced = common::run_cassflow(
-            dir.path(),
-            &[
-                "--config",
-                &file,
-                "produce",
-                "--pipeline",
-                &pipeline.name,
-                "--source",
-                "generator",
-                "--count",
-                "50",
-            ],
-            &[],
-        );
+        let produced = common::run_cassflow(dir.path(), &produce_args(&file, &pipeline, "50"), &[]);
         assert!(
             produced.status.success(),
             "{format:?}: {}",
@@ -1012,17 +998,7 @@ async fn a_registry_with_tls_and_a_password_serves_only_the_right_login() {
     let produce = |password: &str| {
         common::run_cassflow(
             dir.path(),
-            &[
-                "--config",
-                &file,
-                "produce",
-                "--pipeline",
-                &pipeline.name,
-                "--source",
-                "generator",
-                "--count",
-                "40",
-            ],
+            &produce_args(&file, &pipeline, "40"),
             &[("CASSFLOW_SCHEMA_REGISTRY__PASSWORD", password)],
         )
     };
@@ -1090,6 +1066,21 @@ async fn a_registry_with_tls_and_a_password_serves_only_the_right_login() {
     assert!(untrusted.to_string().contains("certificate"), "{untrusted}");
     let plain = fails(&|c| c.url = c.url.replace("https://", "http://")).await;
     assert!(plain.is_outage(), "{plain}");
+}
+
+/// `cassflow --config <file> produce --pipeline <name>` of `count` generated users.
+fn produce_args<'a>(file: &'a str, pipeline: &'a PipelineConfig, count: &'a str) -> [&'a str; 9] {
+    [
+        "--config",
+        file,
+        "produce",
+        "--pipeline",
+        &pipeline.name,
+        "--source",
+        "generator",
+        "--count",
+        count,
+    ]
 }
 
 /// The shared stack's config with a registry of its own: data in `dir`, fresh ports.

@@ -774,7 +774,8 @@ async fn a_registry_stopped_mid_load_pauses_the_pipeline_and_loses_nothing() {
     let shared = common::stack().await;
     // A registry of its own, to stop: on fresh ports, beside the shared Kafka and Cassandra.
     let dir = tempfile::tempdir().expect("tempdir");
-    let private = private_registry(&shared, dir.path());
+    let mut private = private_registry(&shared, dir.path());
+    private.local.registry_storage = cassflow::config::RegistryStorage::File;
     let api = private.local.registry_port;
     let registry_stack = LocalStack::new(&private);
     let _stop = common::StopServerOnDrop(registry_stack.clone(), Server::Registry);
@@ -783,7 +784,7 @@ async fn a_registry_stopped_mid_load_pauses_the_pipeline_and_loses_nothing() {
         .await
         .expect("the private registry starts");
     // The pipeline reaches it through a gate, shut from the stop until the restarted
-    // registry is checked to hold the schemas again (its H2 file kept them), so the
+    // registry is checked to hold the schemas again (its H2 file keeps them), so the
     // pipeline sees one outage and then the same registry.
     let gate = Gate::open_to(api).await;
     let direct = private.local.registry_url().expect("its URL");
@@ -844,7 +845,7 @@ async fn a_registry_stopped_mid_load_pauses_the_pipeline_and_loses_nothing() {
         .start_only(&[Server::Registry])
         .await
         .expect("the registry starts again");
-    // Its storage (local.registry_storage, a file by default) kept both versions.
+    // Its storage (local.registry_storage = "file") kept both versions.
     let mut direct_config = config.clone();
     direct_config.schema_registry.url = direct.clone();
     let restarted =

@@ -759,9 +759,9 @@ pub struct LocalConfig {
     /// its API at `http://127.0.0.1:<registry_port>/apis/ccompat/v7` (`https://` with
     /// `registry_tls`).
     pub registry: bool,
-    /// Where the local registry keeps its schemas: `file` (an H2 database under
-    /// `<data_dir>/registry/`, so schemas and their ids outlive a restart, as the records
-    /// in Kafka that name them do) or `memory` (gone when it stops).
+    /// Where the local registry keeps its schemas: `memory` (gone when it stops) or `file`
+    /// (an H2 database under `<data_dir>/registry/`, so schemas and their ids outlive a
+    /// restart, as the records in Kafka that name them do).
     pub registry_storage: RegistryStorage,
     /// Serve the local registry's API over HTTPS only, with a certificate of the stack's CA
     /// (the one `cassandra_tls` uses, made once by `keytool`: point `schema_registry.ca` at
@@ -810,7 +810,7 @@ impl Default for LocalConfig {
             java: PathBuf::from("java"),
             maven: PathBuf::from("mvn"),
             registry: false,
-            registry_storage: RegistryStorage::File,
+            registry_storage: RegistryStorage::Memory,
             registry_tls: false,
             registry_auth: false,
             registry_port: 8081,

@@ -390,10 +390,10 @@ fn local_auth_needs_the_role_to_create_and_tls_loads_from_the_environment() {
 }
 
 #[test]
-fn local_registry_auth_needs_a_plain_account_and_storage_defaults_to_a_file() {
+fn local_registry_auth_needs_a_plain_account_and_storage_defaults_to_memory() {
     Jail::expect_with(|jail| {
         let c = load_in(jail, Some("[local]\nregistry = true\n")).expect("loads");
-        assert_eq!(c.local.registry_storage, super::RegistryStorage::File);
+        assert_eq!(c.local.registry_storage, super::RegistryStorage::Memory);
         assert_eq!(
             c.local.registry_url().as_deref(),
             Some("http://127.0.0.1:8081/apis/ccompat/v7")
@@ -429,10 +429,10 @@ fn local_registry_auth_needs_a_plain_account_and_storage_defaults_to_a_file() {
         assert!(err.to_string().contains("cassandra/tls/ca.pem"), "{err}");
         let c = load_in(
             jail,
-            Some(&format!("{https}ca = \"ca.pem\"\nusername = \"u\"\npassword = \"p\"\n[local]\nregistry = true\nregistry_auth = true\nregistry_tls = true\nregistry_storage = \"memory\"\n")),
+            Some(&format!("{https}ca = \"ca.pem\"\nusername = \"u\"\npassword = \"p\"\n[local]\nregistry = true\nregistry_auth = true\nregistry_tls = true\nregistry_storage = \"file\"\n")),
         )
         .expect("loads");
-        assert_eq!(c.local.registry_storage, super::RegistryStorage::Memory);
+        assert_eq!(c.local.registry_storage, super::RegistryStorage::File);
         assert_eq!(
             c.local.registry_url().as_deref(),
             Some("https://127.0.0.1:8081/apis/ccompat/v7")

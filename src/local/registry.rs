@@ -365,6 +365,7 @@ mod tests {
         let mut local = LocalConfig {
             registry_port: 28081,
             registry_management_port: 29001,
+            registry_storage: RegistryStorage::File,
             ..LocalConfig::default()
         };
         for flag in [

@@ -204,16 +204,14 @@ impl Registry {
         id: u32,
         format: RecordFormat,
     ) -> Result<Arc<Decoder>, RegistryError> {
-        if self.recently_unknown(id) {
-            return Err(RegistryError::UnknownId { id });
-        }
         let cell = {
             let mut decoders = self.decoders.lock().unwrap_or_else(|e| e.into_inner());
             decoders.entry(id).or_default().clone()
         };
         let decoder = cell
             .get_or_try_init(|| async {
-                // Records that waited for a fetch that found the id unknown ask no more.
+                // Within the window an unknown id is not asked for, by a record that waited
+                // for the fetch that found it unknown or by a later one.
                 if self.recently_unknown(id) {
                     return Err(RegistryError::UnknownId { id });
                 }

@@ -188,6 +188,10 @@ pub struct BenchArgs {
     /// already in --out.
     #[arg(long)]
     pub report_only: bool,
+    /// Run even when the machine is busy (1-minute load average above 0.5 per core); the
+    /// report then marks every figure as measured on a busy machine.
+    #[arg(long)]
+    pub allow_busy: bool,
 }
 
 #[derive(Debug, Subcommand)]

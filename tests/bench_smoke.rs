@@ -26,6 +26,8 @@ async fn tiny_bench_lands_rows_and_writes_its_report() {
             "2s",
         ])
         .arg("--no-chart")
+        // The machine is busy while the other tests run.
+        .arg("--allow-busy")
         .arg("--out")
         .arg(out.path())
         .output()

@@ -8,11 +8,14 @@
 //! - end-to-end latency at fixed rates for cassflow, Spark and Kafka Connect ([`latency`]);
 //! - peak RSS and CPU seconds of every pipeline process ([`procstat`]).
 //!
+//! It starts only on an idle machine ([`hygiene`]).
+//!
 //! Every figure stands on a verification (count + sample compared, [`landing`]) or is not
 //! reported. Results go to JSON, markdown and a PNG chart ([`report`]). The bench never
 //! stops servers it did not start.
 
 pub mod connect;
+pub mod hygiene;
 pub mod install;
 pub mod landing;
 pub mod latency;
@@ -101,6 +104,8 @@ pub struct BenchOptions {
     pub command: String,
     /// How long one sink run may take before it counts as failed.
     pub sink_timeout: Duration,
+    /// Start even when the machine is busy; the report then marks the figures.
+    pub allow_busy: bool,
 }
 
 impl Default for BenchOptions {
@@ -126,6 +131,7 @@ impl Default for BenchOptions {
             cassflow_bin: PathBuf::from("cassflow"),
             command: "cassflow bench".into(),
             sink_timeout: Duration::from_secs(1800),
+            allow_busy: false,
         }
     }
 }
@@ -157,6 +163,13 @@ pub enum BenchError {
     Verify(String),
     #[error("interrupted (Ctrl-C or SIGTERM); nothing reported")]
     Interrupted,
+    #[error("the machine is busy: its 1-minute load average is {one_minute:.2} on {cores} cores, {per_core:.2} per core, above the {limit:.2} per core the bench allows, so other work would skew every figure (fix: wait until the machine is idle, or pass --allow-busy to run anyway; the report then marks the figures as measured on a busy machine)")]
+    Busy {
+        one_minute: f64,
+        cores: usize,
+        per_core: f64,
+        limit: f64,
+    },
 }
 
 impl From<crate::kafka::KafkaError> for BenchError {

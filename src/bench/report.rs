@@ -63,6 +63,9 @@ pub struct Results {
     pub latency: Vec<LatencyResult>,
     pub skipped: Vec<Skipped>,
     pub targets: Vec<Target>,
+    /// Set when the machine was busy at the start and `--allow-busy` ran the bench anyway.
+    #[serde(default)]
+    pub busy: Option<super::hygiene::Busy>,
 }
 
 fn read(path: &str) -> String {
@@ -233,6 +236,9 @@ pub fn markdown(r: &Results, chart_note: Option<&str>) -> String {
         r.build, r.started_at
     );
     let _ = writeln!(s, "```sh\n{}\n```\n", r.command);
+    if let Some(busy) = &r.busy {
+        let _ = writeln!(s, "> **WARNING: {}.**\n", busy.warning);
+    }
     let _ = writeln!(
         s,
         "## Targets\n\n| target | wanted | measured | met |\n|---|---|---|---|"
@@ -306,6 +312,14 @@ pub fn markdown(r: &Results, chart_note: Option<&str>) -> String {
     let _ = writeln!(s, "\n{}", MEMORY.trim_end());
     let m = &r.machine;
     let _ = writeln!(s, "\n## Machine and versions\n\n- CPU: {} ({} cores), memory {:.1} GB, Linux {}\n- load average before: {}; after: {} (the machine is shared: other work shows here)", m.cpu, m.cores, m.memory_gb, m.kernel, m.load_before, m.load_after);
+    if let Some(busy) = &r.busy {
+        let _ = writeln!(
+            s,
+            "- **busy at the start** ({}, above {:.2} per core): run with --allow-busy",
+            busy.load.describe(),
+            busy.limit_per_core
+        );
+    }
     for (k, v) in &r.versions {
         let _ = writeln!(s, "- {k}: {v}");
     }

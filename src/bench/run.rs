@@ -1,6 +1,7 @@
-//! The bench run from start to end: make sure Kafka and Cassandra answer (starting the
-//! local stack for whichever does not, and stopping only that at the end), pre-fill a topic
-//! with cassflow's producer, then run each selected peer in turn, and write the report.
+//! The bench run from start to end: check the machine is idle ([`super::hygiene`]), make
+//! sure Kafka and Cassandra answer (starting the local stack for whichever does not, and
+//! stopping only that at the end), pre-fill a topic with cassflow's producer, then run each
+//! selected peer in turn, and write the report.
 //! Also the process plumbing the peers share: spawning with logs, watching a peer's process
 //! ([`PeerProcess`]), stopping a process group gracefully, and stopping every peer on
 //! Ctrl-C.
@@ -41,6 +42,7 @@ pub struct Ctx {
 
 /// Runs the whole bench; returns the results it also wrote to `opts.out`.
 pub async fn run(config: Config, opts: BenchOptions) -> Result<Results, BenchError> {
+    let busy = super::hygiene::check(opts.allow_busy)?;
     let stack = LocalStack::new(&config);
     let mut started = Vec::new();
     let mut servers = vec![Server::Kafka, Server::Cassandra];
@@ -63,7 +65,7 @@ pub async fn run(config: Config, opts: BenchOptions) -> Result<Results, BenchErr
     }
     // The run is polled by reference, so on a signal its children stay owned (and alive)
     // while `stop_all` stops them gracefully; dropping it first would SIGKILL them.
-    let work = run_on_stack(&config, &opts);
+    let work = run_on_stack(&config, &opts, busy);
     tokio::pin!(work);
     let outcome = tokio::select! {
         outcome = &mut work => outcome,
@@ -89,8 +91,13 @@ async fn interrupted() {
     }
 }
 
-async fn run_on_stack(config: &Config, opts: &BenchOptions) -> Result<Results, BenchError> {
+async fn run_on_stack(
+    config: &Config,
+    opts: &BenchOptions,
+    busy: Option<super::hygiene::Busy>,
+) -> Result<Results, BenchError> {
     let mut results = Results::new(config, opts).await;
+    results.busy = busy;
     let run_id = &Uuid::new_v4().simple().to_string()[..12];
     let bench_cache = install::bench_cache(&config.local.cache_dir());
     let work_dir = bench_cache.join("runs").join(run_id);

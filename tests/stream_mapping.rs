@@ -827,3 +827,109 @@ async fn the_pipelines_consistency_level_is_the_one_its_writes_use() {
     assert_eq!((summaries[0].written, summaries[0].abandoned), (0, 1));
     assert_eq!(common::count_rows(&session, &ks, "c").await, 0);
 }
+
+/// Grouped writes (`stream.batch_grouping = "replica_set"`, the default): rows go out in
+/// UNLOGGED batches; a batch Cassandra refuses because of one row (an empty partition key)
+/// is written again row by row, so the others land and only that row is dead-lettered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_refused_inside_a_batch_costs_only_itself() {
+    let mut config = common::stack().await;
+    config.stream.batch_max_rows = 8;
+    // Long enough that the rows read together share batches, however the test machine runs.
+    config.stream.batch_linger = Duration::from_millis(50);
+    let session = common::session(&config).await;
+    let ks = keyspace(
+        &config,
+        &session,
+        &["CREATE TABLE {ks}.items (id text PRIMARY KEY, n int)"],
+    )
+    .await;
+    let pipeline = json_pipeline("batched", &ks, "items");
+    let t = now_ms() - 60_000;
+    let refused = |i: usize| i % 20 == 7;
+    let messages: Vec<Msg> = (0..60)
+        .map(|i| {
+            let id = match refused(i) {
+                true => String::new(),
+                false => format!("item-{i}"),
+            };
+            msg(None, serde_json::json!({"id": id, "n": i}), t + i as i64)
+        })
+        .collect();
+    produce(&config, &pipeline.topic, &messages).await;
+    let cql = format!("SELECT COUNT(*) FROM {ks}.items");
+    run_until(&config, std::slice::from_ref(&pipeline), || async {
+        select::<(i64,)>(&session, &cql).await[0].0 == 57
+    })
+    .await;
+    let letters = dead_letters(&config, &pipeline, 3).await;
+    for (reason, error) in &letters {
+        assert_eq!(reason, "rejected_by_cassandra", "{letters:?}");
+        assert!(error.to_lowercase().contains("empty"), "{letters:?}");
+    }
+    let metrics = stream::metrics::stream_metrics().pipeline(&pipeline.name);
+    assert!(
+        metrics.batches.get() > 0 && metrics.batched_rows.get() > metrics.batches.get(),
+        "rows went out in batches: {} batches of {} rows",
+        metrics.batches.get(),
+        metrics.batched_rows.get()
+    );
+    let ns: Vec<(i32,)> = select(&session, &format!("SELECT n FROM {ks}.items")).await;
+    let mut ns: Vec<usize> = ns.into_iter().map(|(n,)| n as usize).collect();
+    ns.sort_unstable();
+    let want: Vec<usize> = (0..60).filter(|i| !refused(*i)).collect();
+    assert_eq!(ns, want, "every row but the refused ones, each once");
+}
+
+/// `batch_grouping = "partition"`: rows of one partition share a batch, and within it the
+/// write time still decides: of two versions of a row, the later one stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_of_a_partition_share_batches_and_the_latest_version_wins() {
+    let mut config = common::stack().await;
+    config.stream.batch_grouping = cassflow::config::BatchGrouping::Partition;
+    config.stream.batch_max_rows = 8;
+    config.stream.batch_linger = Duration::from_millis(50);
+    let session = common::session(&config).await;
+    let ks = keyspace(
+        &config,
+        &session,
+        &["CREATE TABLE {ks}.cells (k text, c int, v int, PRIMARY KEY (k, c))"],
+    )
+    .await;
+    let pipeline = json_pipeline("by-partition", &ks, "cells");
+    let t = now_ms() - 60_000;
+    // Four partitions of ten rows, each row twice: v = 1 first, then v = 2 a millisecond
+    // later; the second versions come first in the topic, so the topic order is not the
+    // write-time order.
+    let mut messages = Vec::new();
+    for (version, stamp) in [(2, t + 1), (1, t)] {
+        for k in 0..4 {
+            for c in 0..10 {
+                let value = serde_json::json!({"k": format!("p{k}"), "c": c, "v": version});
+                messages.push(msg(None, value, stamp));
+            }
+        }
+    }
+    produce(&config, &pipeline.topic, &messages).await;
+    let summaries = run_until(&config, std::slice::from_ref(&pipeline), || async {
+        stream::metrics::stream_metrics()
+            .pipeline(&pipeline.name)
+            .written
+            .get()
+            >= 80
+    })
+    .await;
+    assert_eq!(summaries[0].dead_lettered, 0, "{:?}", summaries[0]);
+    let metrics = stream::metrics::stream_metrics().pipeline(&pipeline.name);
+    assert!(
+        metrics.batches.get() > 0,
+        "rows of a partition share batches"
+    );
+    let rows: Vec<(String, i32, i32)> =
+        select(&session, &format!("SELECT k, c, v FROM {ks}.cells")).await;
+    assert_eq!(rows.len(), 40);
+    assert!(
+        rows.iter().all(|(_, _, v)| *v == 2),
+        "the later version of every row stays: {rows:?}"
+    );
+}

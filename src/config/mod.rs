@@ -541,6 +541,36 @@ pub struct StreamConfig {
     /// What to do with a record stamped more than `max_future_skew` ahead: `dead_letter`
     /// (reason `timestamp_in_future`) or `clamp` (write it with the current time).
     pub future_timestamp: FutureTimestamp,
+    /// Which rows share an UNLOGGED batch: `partition` (rows of one partition key, as the
+    /// DataStax sink does) or `replica_set` (rows whose partition keys map to the same
+    /// replicas, as the Spark connector's `batch.grouping.key = replica_set`; a batch never
+    /// spans replicas, so its coordinator owns every row). Rows of one partition key are
+    /// always grouped, in offset order. Counter tables and custom queries are written row
+    /// by row.
+    pub batch_grouping: BatchGrouping,
+    /// Most rows in one batch; 1 writes every row on its own. Cassandra warns (in its log
+    /// and to the client, which logs it) about an UNLOGGED batch of more partitions than
+    /// `unlogged_batch_across_partitions_warn_threshold` (10 by default).
+    pub batch_max_rows: usize,
+    /// Most bytes of bound values in one batch. Cassandra warns above
+    /// `batch_size_warn_threshold` (5 KiB by default) and refuses above
+    /// `batch_size_fail_threshold` (50 KiB). A row larger than this is written alone.
+    pub batch_max_bytes: usize,
+    /// How long a batch that is not full waits for more rows before it is sent (rounded up
+    /// to the runtime's 1 ms timer). 0 sends what has arrived at once: batches then fill only
+    /// while writes are backed up.
+    #[serde(with = "humantime_serde")]
+    pub batch_linger: Duration,
+}
+
+/// Which rows the stream job writes in one UNLOGGED batch (`stream.batch_grouping`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchGrouping {
+    /// Rows of the same partition key.
+    Partition,
+    /// Rows whose partition keys have the same replicas (token-aware).
+    ReplicaSet,
 }
 
 impl Default for StreamConfig {
@@ -556,6 +586,10 @@ impl Default for StreamConfig {
             metrics_bind: None,
             max_future_skew: Duration::from_secs(300),
             future_timestamp: FutureTimestamp::DeadLetter,
+            batch_grouping: BatchGrouping::ReplicaSet,
+            batch_max_rows: 8,
+            batch_max_bytes: 4 << 10,
+            batch_linger: Duration::from_millis(1),
         }
     }
 }

@@ -182,6 +182,23 @@ impl Config {
                 "use at least 1 (default 256)",
             ));
         }
+        if self.stream.batch_max_rows == 0 {
+            return Err(invalid(
+                "stream.batch_max_rows".into(),
+                "0 rows would never write".into(),
+                "use 1 to write every row on its own, or e.g. 8 (the default)",
+            ));
+        }
+        if self.stream.batch_max_bytes > 50 << 10 {
+            return Err(invalid(
+                "stream.batch_max_bytes".into(),
+                format!(
+                    "{} bytes is above Cassandra's default batch_size_fail_threshold (50 KiB), which refuses such batches",
+                    self.stream.batch_max_bytes
+                ),
+                "use at most 51200, e.g. 4096 (the default)",
+            ));
+        }
         if self.stream.max_record_retries == 0 {
             return Err(invalid(
                 "stream.max_record_retries".into(),

@@ -59,6 +59,8 @@ pub struct StreamMetrics {
     pub write_latency: Family<PipelineLabel, Histogram, fn() -> Histogram>,
     pub field_absent: Family<ColumnLabel, Counter>,
     pub uncertain_writes: Family<PipelineLabel, Counter>,
+    pub batches: Family<PipelineLabel, Counter>,
+    pub batched_rows: Family<PipelineLabel, Counter>,
 }
 
 /// One pipeline's series (clones share the series they were taken from).
@@ -74,6 +76,10 @@ pub struct PipelineMetrics {
     pub replans: Counter,
     pub write_latency: Histogram,
     pub uncertain_writes: Counter,
+    /// UNLOGGED batches of two rows or more sent (see [`super::batch`]).
+    pub batches: Counter,
+    /// Rows sent in those batches.
+    pub batched_rows: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -99,6 +105,8 @@ impl StreamMetrics {
             write_latency: Family::new_with_constructor(latency_histogram),
             field_absent: Family::default(),
             uncertain_writes: Family::default(),
+            batches: Family::default(),
+            batched_rows: Family::default(),
         }
     }
 
@@ -178,6 +186,16 @@ impl StreamMetrics {
             "Writes that are not idempotent (a counter increment, a custom query's UPDATE such as a list append) that failed in a way that may have applied them (a timeout), and were retried: they may apply twice",
             self.uncertain_writes.clone(),
         );
+        registry.register(
+            "cassflow_write_batches",
+            "UNLOGGED batches of two rows or more sent (stream.batch_grouping); rows per batch = cassflow_batched_rows / this",
+            self.batches.clone(),
+        );
+        registry.register(
+            "cassflow_batched_rows",
+            "Rows sent in batches of two rows or more (successful or not; a refused batch's rows are then written one by one)",
+            self.batched_rows.clone(),
+        );
     }
 
     /// The handles of one pipeline's metrics, looked up once: a family lookup hashes the
@@ -197,6 +215,8 @@ impl StreamMetrics {
             replans: self.replans.get_or_create(&label).clone(),
             write_latency: self.write_latency.get_or_create(&label).clone(),
             uncertain_writes: self.uncertain_writes.get_or_create(&label).clone(),
+            batches: self.batches.get_or_create(&label).clone(),
+            batched_rows: self.batched_rows.get_or_create(&label).clone(),
         }
     }
 

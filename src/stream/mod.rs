@@ -8,6 +8,7 @@
 //! partition are finished ([`offsets`]). During an outage the partitions are paused, so
 //! memory stays bounded while the consumer keeps its group membership.
 
+pub mod batch;
 pub mod consumer;
 pub mod convert;
 pub mod custom_query;
@@ -441,7 +442,8 @@ async fn start_and_run(
         Some(i) => format!("pipelines[{i}]"),
         None => format!("pipeline `{}`", pipeline.name),
     };
-    let sink = Arc::new(SinkWriter::open(Arc::new(session), pipeline, &config_key).await?);
+    let sink =
+        Arc::new(SinkWriter::open(Arc::new(session), pipeline, &config.stream, &config_key).await?);
     if !sink.current().idempotent {
         let what = match sink.current().counter {
             true => "counter table: an increment",

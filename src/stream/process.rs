@@ -315,7 +315,11 @@ async fn write<'a>(
     let mut replanned = false;
     loop {
         let started = Instant::now();
-        let error = match shared.sink.write(&prepared, op, &row).await {
+        let error = match shared
+            .sink
+            .write(&prepared, op, &row, (message.partition(), message.offset()))
+            .await
+        {
             Ok(()) => {
                 shared.write_succeeded();
                 shared

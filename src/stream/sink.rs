@@ -12,6 +12,7 @@
 //! while the job runs is noticed by reading `system_schema` now and then ([`SinkWriter::watch`]),
 //! since Cassandra accepts the old statement and would never say so.
 
+use super::batch::{BatchSettings, Batcher};
 use super::convert::Cell;
 use super::custom_query;
 use super::mapping::{self, Mapping};
@@ -21,7 +22,7 @@ use super::plan::{
 use super::statement::{self, Shape, TableColumn};
 use super::StreamError;
 use crate::cassandra::cql_type::UdtCatalog;
-use crate::config::{PipelineConfig, RecordFormat, WriteConsistency};
+use crate::config::{PipelineConfig, RecordFormat, StreamConfig, WriteConsistency};
 use scylla::client::session::Session;
 use scylla::errors::{DbError, ExecutionError, RequestAttemptError};
 use scylla::statement::prepared::PreparedStatement;
@@ -84,6 +85,8 @@ pub struct SinkWriter {
     current: RwLock<Arc<Prepared>>,
     /// Held while re-planning, so concurrent records wait for one re-plan.
     replanning: tokio::sync::Mutex<Option<FailedReplan>>,
+    /// Gathers rows into batches (None: every row written on its own).
+    batcher: Option<Batcher>,
 }
 
 /// A re-plan that failed, kept briefly so records arriving meanwhile do not all query
@@ -99,18 +102,29 @@ const REPLAN_RETRY: Duration = Duration::from_secs(1);
 
 impl SinkWriter {
     /// Plans the columns of the pipeline's table and prepares the upsert.
+    /// Rows are grouped into batches as `stream` says, except for a custom query (it may
+    /// be a conditional write, which a batch cannot hold across partitions).
     pub async fn open(
         session: Arc<Session>,
         pipeline: &PipelineConfig,
+        stream: &StreamConfig,
         config_key: &str,
     ) -> Result<Self, StreamError> {
         let prepared = prepare(&session, pipeline, config_key, 0).await?;
+        let batcher = match pipeline.query {
+            Some(_) => None,
+            None => BatchSettings::of(stream).map(|settings| {
+                let metrics = super::metrics::stream_metrics().pipeline(&pipeline.name);
+                Batcher::start(session.clone(), settings, metrics)
+            }),
+        };
         Ok(SinkWriter {
             session,
             pipeline: pipeline.clone(),
             config_key: config_key.to_string(),
             current: RwLock::new(Arc::new(prepared)),
             replanning: tokio::sync::Mutex::new(None),
+            batcher,
         })
     }
 
@@ -172,7 +186,11 @@ impl SinkWriter {
     }
 
     /// Runs `op` of `prepared` with its bound values (see [`Shape::binds`] and
-    /// [`statement::delete_binds`]). A write that is not idempotent (a counter increment, a
+    /// [`statement::delete_binds`]) for the record at `order` (Kafka partition and offset):
+    /// in a batch of its group when the pipeline batches and the write is idempotent
+    /// ([`super::batch`]), else on its own. A batch of several rows that Cassandra refuses
+    /// blames none of them: the row is then written on its own, so only a row that is
+    /// refused itself is judged. A write that is not idempotent (a counter increment, a
     /// list append) and failed in a way that may have applied it (a timeout) is counted in
     /// `cassflow_stream_uncertain_writes_total` and logged: the caller retries it like any
     /// transient failure, so it may apply twice.
@@ -181,6 +199,7 @@ impl SinkWriter {
         prepared: &Prepared,
         op: Op,
         binds: &[Cell<'_>],
+        order: (i32, i64),
     ) -> Result<(), WriteError> {
         let statement = match (op, &prepared.delete) {
             (Op::Write, _) => &prepared.write,
@@ -191,6 +210,13 @@ impl SinkWriter {
                 ))
             }
         };
+        if let (Some(batcher), true) = (&self.batcher, prepared.idempotent) {
+            let answer = batcher.write(statement, binds, order).await;
+            match answer.result {
+                Err(WriteError::Record(_)) if answer.rows > 1 => {}
+                result => return result,
+            }
+        }
         // Boxed: the driver's future is ~4 KB, and every record's task would otherwise
         // carry (and move) that much from the moment it is spawned.
         let result = Box::pin(self.session.execute_unpaged(statement, binds)).await;

@@ -192,6 +192,11 @@ pub struct BenchArgs {
     /// report then marks every figure as measured on a busy machine.
     #[arg(long)]
     pub allow_busy: bool,
+    /// Runs of the raw driver loop and of each cassflow sink run (each into a fresh
+    /// table); the median run is reported with the spread beside it. Spark and Kafka
+    /// Connect run once.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub repeats: u32,
 }
 
 #[derive(Debug, Subcommand)]

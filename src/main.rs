@@ -180,6 +180,7 @@ async fn bench(config: cassflow::config::Config, args: cli::BenchArgs) -> anyhow
         chart: !args.no_chart,
         report_only: args.report_only,
         allow_busy: args.allow_busy,
+        repeats: args.repeats as usize,
         cassflow_bin: std::env::current_exe()?,
         command: std::env::args().collect::<Vec<_>>().join(" "),
         ..cassflow::bench::BenchOptions::default()

@@ -28,6 +28,8 @@ async fn tiny_bench_lands_rows_and_writes_its_report() {
         .arg("--no-chart")
         // The machine is busy while the other tests run.
         .arg("--allow-busy")
+        // One run of each: the median choice is unit-tested; CI time is kept down.
+        .args(["--repeats", "1"])
         .arg("--out")
         .arg(out.path())
         .output()

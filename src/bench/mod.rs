@@ -21,6 +21,7 @@ pub mod landing;
 pub mod latency;
 pub mod procstat;
 pub mod producer;
+pub mod repeats;
 pub mod report;
 pub mod run;
 pub mod sink;
@@ -106,6 +107,8 @@ pub struct BenchOptions {
     pub sink_timeout: Duration,
     /// Start even when the machine is busy; the report then marks the figures.
     pub allow_busy: bool,
+    /// Runs of the raw loop and of each cassflow sink run; the median one is reported.
+    pub repeats: usize,
 }
 
 impl Default for BenchOptions {
@@ -132,6 +135,7 @@ impl Default for BenchOptions {
             command: "cassflow bench".into(),
             sink_timeout: Duration::from_secs(1800),
             allow_busy: false,
+            repeats: 3,
         }
     }
 }

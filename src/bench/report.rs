@@ -227,6 +227,15 @@ fn mb(bytes: u64) -> String {
     format!("{:.1}", bytes as f64 / 1e6)
 }
 
+/// What the sink table's figures of repeated runs are, when some run was repeated.
+fn repeats_note(r: &Results) -> String {
+    let most = r.sink.iter().map(|x| x.runs.len()).max().unwrap_or(0);
+    if most <= 1 {
+        return String::new();
+    }
+    format!(" The raw loop and each cassflow run ran {most} times, each into a fresh table: the row shows the median run by steady rows/s (the lower middle one of an even count), its spread the slowest and fastest run and their CPU seconds; Spark and Kafka Connect ran once.")
+}
+
 /// The report page.
 pub fn markdown(r: &Results, chart_note: Option<&str>) -> String {
     let mut s = String::new();
@@ -254,16 +263,17 @@ pub fn markdown(r: &Results, chart_note: Option<&str>) -> String {
     for note in super::targets::reading(r) {
         let _ = writeln!(s, "\n{note}");
     }
-    let _ = writeln!(s, "\n## Sink throughput\n\n{} records on a pre-filled topic ({} partitions) into a fresh table, timed from starting the pipeline until the last row is readable; every row counted and a sample compared field by field. *Steady* excludes start-up (from the first row readable to the last).\n", r.records, r.partitions);
-    let _ = writeln!(s, "| pipeline | rows | wall s | rows/s | steady rows/s | first row s | peak RSS MB/process | CPU s (all processes) | vs raw | verified | load avg at end |\n|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(s, "\n## Sink throughput\n\n{} records on a pre-filled topic ({} partitions) into a fresh table, timed from starting the pipeline until the last row is readable; every row counted and a sample compared field by field. *Steady* excludes start-up (from the first row readable to the last).{}\n", r.records, r.partitions, repeats_note(r));
+    let _ = writeln!(s, "| pipeline | rows | wall s | rows/s | steady rows/s | spread of the runs | first row s | peak RSS MB/process | CPU s (all processes) | vs raw | verified | load avg at end |\n|---|---|---|---|---|---|---|---|---|---|---|---|");
     let raw = r.sink_rate("raw").map(|(_, v)| v);
     for x in &r.sink {
         let vs_raw = raw.map_or("".into(), |v| {
             format!("{:.2}x", x.steady_records_per_second / v)
         });
+        let spread = super::repeats::spread(x).describe();
         let _ = writeln!(
             s,
-            "| {} | {} | {:.1} | {:.0} | {:.0} | {:.1} | {} | {:.1} | {vs_raw} | {}/{} rows, {} sampled | {} |",
+            "| {} | {} | {:.1} | {:.0} | {:.0} | {spread} | {:.1} | {} | {:.1} | {vs_raw} | {}/{} rows, {} sampled | {} |",
             x.pipeline, x.verification.counted_rows, x.wall_seconds, x.records_per_second,
             x.steady_records_per_second, x.first_row_seconds.unwrap_or(0.0), mb(x.peak_rss_bytes()),
             x.cpu_seconds(), x.verification.counted_rows, x.verification.expected_rows, x.verification.sample_checked, x.load_average

@@ -7,6 +7,7 @@
 //! Ctrl-C.
 
 use super::landing::{self, Sentinels};
+use super::repeats::repeated;
 use super::report::{self, Results, Skipped};
 use super::{install, say, BenchError, BenchOptions, Peer};
 use crate::config::{Config, RecordFormat};
@@ -157,17 +158,17 @@ async fn run_on_stack(
         "[2] sink throughput: pre-filled topic into a fresh table, until the last row is readable"
     );
     warm_up_cassandra(&ctx).await?;
+    let repeats = opts.repeats;
     if opts.peers.contains(&Peer::Raw) {
-        record_sink(&mut results, "raw driver", super::sink::run_raw(&ctx).await);
+        let name = "raw driver";
+        let r = repeated(name, repeats, || super::sink::run_raw(&ctx)).await;
+        record_sink(&mut results, name, r);
     }
     if opts.peers.contains(&Peer::Cassflow) {
         for n in &opts.instances {
             let name = format!("cassflow x{n}");
-            record_sink(
-                &mut results,
-                &name,
-                super::sink::run_cassflow(&ctx, *n).await,
-            );
+            let r = repeated(&name, repeats, || super::sink::run_cassflow(&ctx, *n)).await;
+            record_sink(&mut results, &name, r);
         }
     }
     let avro = if opts.peers.contains(&Peer::Avro) {
@@ -177,7 +178,10 @@ async fn run_on_stack(
         None
     };
     if let Some(topic) = &avro {
-        let r = super::sink::run_cassflow_on(&ctx, topic, RecordFormat::Avro, 1, AVRO).await;
+        let r = repeated(AVRO, repeats, || {
+            super::sink::run_cassflow_on(&ctx, topic, RecordFormat::Avro, 1, AVRO)
+        })
+        .await;
         record_sink(&mut results, AVRO, r);
     }
     let spark = if opts.peers.contains(&Peer::Spark) {
@@ -308,7 +312,10 @@ fn record_sink(
     outcome: Result<super::sink::SinkResult, BenchError>,
 ) {
     if let Some(r) = or_skip(results, name, "not reported", outcome) {
-        say!("    {}", r.line());
+        match r.runs.len() {
+            0 | 1 => say!("    {}", r.line()),
+            n => say!("    median of {n} runs: {}", r.line()),
+        }
         results.sink.push(r);
     }
 }

@@ -36,6 +36,10 @@ pub struct SinkResult {
     pub settings: Vec<String>,
     /// `/proc/loadavg` when the run ended: other work on the machine shows here.
     pub load_average: String,
+    /// Every run's figures when the run was repeated (`--repeats`); this result is the
+    /// median one ([`super::repeats`]). Empty for a single run and in older results.
+    #[serde(default)]
+    pub runs: Vec<super::repeats::RunFigures>,
 }
 
 impl SinkResult {
@@ -106,6 +110,7 @@ pub fn result(
             .take(3)
             .collect::<Vec<_>>()
             .join(" "),
+        runs: Vec::new(),
     })
 }
 

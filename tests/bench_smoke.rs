@@ -87,7 +87,7 @@ async fn tiny_bench_lands_rows_and_writes_its_report() {
     let producer = results["producer"].as_array().expect("producer runs");
     assert_eq!(producer[0]["records"], 600);
     let targets = results["targets"].as_array().expect("targets");
-    assert_eq!(targets.len(), 6);
+    assert_eq!(targets.len(), 9);
 
     let md = std::fs::read_to_string(out.path().join("benchmarks.md")).expect("markdown");
     for heading in [

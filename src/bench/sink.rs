@@ -53,6 +53,10 @@ impl SinkResult {
     pub fn cpu_seconds(&self) -> f64 {
         self.processes.iter().map(|p| p.cpu_seconds).sum()
     }
+    /// CPU seconds of the pipeline's processes for a million rows.
+    pub fn cpu_seconds_per_million_rows(&self) -> f64 {
+        self.cpu_seconds() / self.records.max(1) as f64 * 1e6
+    }
     pub fn line(&self) -> String {
         format!(
             "{}: {} rows in {:.1}s = {:.0} rows/s ({:.0} rows/s after the first row at {:.1}s), peak RSS {:.0} MB/process, CPU {:.1}s, verified {}/{} rows, sample {} ok",

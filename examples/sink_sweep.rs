@@ -1,7 +1,8 @@
-//! Picks `stream.max_in_flight` by measurement: fills a topic once, then drains it into a
-//! fresh table with each candidate value and prints records/s. In-process, one instance.
-//! Run against a running stack (e.g. the test stack):
-//!   cargo run --release --example sink_sweep -- tests/stack.toml 200000 16,64,256,1024
+//! Picks `stream.max_in_flight` and `stream.batch_max_rows` by measurement: fills a topic
+//! once, then drains it into a fresh table with each pair of candidate values and prints
+//! records/s and the process's CPU seconds per record. In-process, one instance. Run against a
+//! running stack (e.g. the test stack):
+//!   cargo run --release --example sink_sweep -- tests/stack.toml 200000 16,64,256,1024 1,8
 
 use cassflow::config::PipelineConfig;
 use cassflow::produce::{produce, Limit, ProduceRequest};
@@ -20,6 +21,16 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or_else(|| "16,64,256,1024".into())
         .split(',')
         .filter_map(|v| v.parse().ok())
+        .collect();
+    let batch_rows: Vec<usize> = args
+        .next()
+        .unwrap_or_else(|| "1,8".into())
+        .split(',')
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let candidates: Vec<(usize, usize)> = candidates
+        .iter()
+        .flat_map(|m| batch_rows.iter().map(move |b| (*m, *b)))
         .collect();
     let mut config = cassflow::config::load(Some(std::path::Path::new(&config_path)))?;
     let tag = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
@@ -42,8 +53,9 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     println!("filled: {summary}");
-    for (round, mif) in candidates.iter().enumerate() {
+    for (round, (mif, rows)) in candidates.iter().enumerate() {
         config.stream.max_in_flight = *mif;
+        config.stream.batch_max_rows = *rows;
         let pipeline = PipelineConfig {
             name: format!("sweep{round}_{tag}"),
             topic: topic.clone(),
@@ -62,10 +74,12 @@ async fn main() -> anyhow::Result<()> {
             })
         };
         let mut first: Option<Instant> = None;
+        let mut cpu_at_first = 0.0;
         loop {
             let written = stream_metrics().written.get_or_create(&label).get();
             if written > 0 && first.is_none() {
                 first = Some(Instant::now());
+                cpu_at_first = cpu_seconds();
             }
             if written >= n {
                 break;
@@ -73,13 +87,33 @@ async fn main() -> anyhow::Result<()> {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let took = first.map(|f| f.elapsed()).unwrap_or_default();
+        let cpu = cpu_seconds() - cpu_at_first;
         shutdown.cancel();
         let _ = job.await?;
+        let metrics = stream_metrics().pipeline(&pipeline.name);
         println!(
-            "max_in_flight {mif:>5}: {n} records in {:.2}s after the first write = {:.0} records/s",
+            "max_in_flight {mif:>5}, batch_max_rows {rows:>3}: {n} records in {:.2}s after the first write = {:.0} records/s, {:.1} us CPU/record, {} batches of {:.1} rows",
             took.as_secs_f64(),
-            n as f64 / took.as_secs_f64().max(1e-9)
+            n as f64 / took.as_secs_f64().max(1e-9),
+            cpu * 1e6 / n as f64,
+            metrics.batches.get(),
+            metrics.batched_rows.get() as f64 / metrics.batches.get().max(1) as f64
         );
     }
     Ok(())
+}
+
+/// User + system CPU seconds of this process so far (Linux).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces): utime and stime are 14 and 15.
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
 }

@@ -178,6 +178,10 @@ pub struct BenchArgs {
     /// Writes in flight of the raw driver loop (128 was its best of 128..1024 here).
     #[arg(long, default_value_t = 128)]
     pub raw_concurrency: usize,
+    /// Batches in flight of the grouped raw driver loop (UNLOGGED batches of up to
+    /// stream.batch_max_rows rows of one replica set).
+    #[arg(long, default_value_t = 32)]
+    pub raw_batch_concurrency: usize,
     /// Where benchmarks.md, bench-results.json and bench.png are written.
     #[arg(long, default_value = "docs")]
     pub out: std::path::PathBuf,

@@ -176,6 +176,7 @@ async fn bench(config: cassflow::config::Config, args: cli::BenchArgs) -> anyhow
         latency_duration: args.latency_duration,
         partitions: (max_instances as i32 * 2).max(8),
         raw_concurrency: args.raw_concurrency,
+        raw_batch_concurrency: args.raw_batch_concurrency,
         out: args.out,
         chart: !args.no_chart,
         report_only: args.report_only,

@@ -48,6 +48,7 @@ async fn tiny_bench_lands_rows_and_writes_its_report() {
         names,
         [
             "raw driver",
+            "raw driver grouped",
             "cassflow x1",
             "cassflow x2",
             "cassflow x1 avro"

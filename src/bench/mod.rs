@@ -93,6 +93,8 @@ pub struct BenchOptions {
     pub partitions: i32,
     /// Writes in flight of the raw driver loop.
     pub raw_concurrency: usize,
+    /// Batches in flight of the grouped raw driver loop.
+    pub raw_batch_concurrency: usize,
     /// Where benchmarks.md, bench-results.json and bench.png go.
     pub out: PathBuf,
     /// Draw the PNG chart (needs the bench venv, installed on demand).
@@ -128,6 +130,7 @@ impl Default for BenchOptions {
             latency_duration: Duration::from_secs(10),
             partitions: 8,
             raw_concurrency: 128,
+            raw_batch_concurrency: 32,
             out: PathBuf::from("docs"),
             chart: true,
             report_only: false,

@@ -81,6 +81,15 @@ pub async fn run_worker(
     }
     let text = std::fs::read_to_string(&result_path).map_err(|e| fail(e.to_string()))?;
     let result: WorkerResult = serde_json::from_str(&text).map_err(|e| fail(e.to_string()))?;
+    // A worker that ended between two samples reports what it used itself.
+    let footprint = match &result.footprint {
+        Some(own) => Footprint {
+            peak_rss_bytes: footprint.peak_rss_bytes.max(own.peak_rss_bytes),
+            cpu_seconds: footprint.cpu_seconds.max(own.cpu_seconds),
+            processes: footprint.processes.max(own.processes),
+        },
+        None => footprint,
+    };
     Ok((result, footprint))
 }
 

@@ -160,9 +160,11 @@ async fn run_on_stack(
     warm_up_cassandra(&ctx).await?;
     let repeats = opts.repeats;
     if opts.peers.contains(&Peer::Raw) {
-        let name = "raw driver";
-        let r = repeated(name, repeats, || super::sink::run_raw(&ctx)).await;
-        record_sink(&mut results, name, r);
+        for grouped in [false, true] {
+            let name = super::sink::raw_name(grouped);
+            let r = repeated(name, repeats, || super::sink::run_raw(&ctx, grouped)).await;
+            record_sink(&mut results, name, r);
+        }
     }
     if opts.peers.contains(&Peer::Cassflow) {
         for n in &opts.instances {
@@ -294,6 +296,7 @@ async fn warm_up_cassandra(ctx: &Ctx) -> Result<(), BenchError> {
         records,
         seed: format!("{SEED}-warm-up"),
         concurrency: ctx.opts.raw_concurrency,
+        grouping: None,
     };
     let log = ctx.work_dir.join("warm-up.log");
     let (r, _) = super::producer::run_worker(&ctx.opts.cassflow_bin, &spec, &log).await?;

@@ -7,7 +7,7 @@ use super::landing::{self, Landing, Target, Verification};
 use super::procstat::{Footprint, Sampler};
 use super::producer::run_worker;
 use super::run::{spawn_logged, Ctx, PeerProcess, SEED};
-use super::worker::WorkerSpec;
+use super::worker::{RawGrouping, WorkerSpec};
 use super::BenchError;
 use crate::config::{Config, PipelineConfig, RecordFormat};
 use serde::{Deserialize, Serialize};
@@ -249,14 +249,44 @@ pub fn stream_config(
     Ok((path, config))
 }
 
+/// The name of the raw loop's run, per row or grouped.
+pub fn raw_name(grouped: bool) -> &'static str {
+    if grouped {
+        super::targets::RAW_GROUPED
+    } else {
+        super::targets::RAW
+    }
+}
+
 /// The raw driver loop (the ceiling of one process): the same records inserted by a worker
-/// process, no Kafka.
-pub async fn run_raw(ctx: &Ctx) -> Result<SinkResult, BenchError> {
+/// process, no Kafka; one insert per row, or `grouped` in UNLOGGED batches of rows of one
+/// replica set, as many rows and bytes as the stream job's `stream.batch_max_rows` and
+/// `stream.batch_max_bytes` allow.
+pub async fn run_raw(ctx: &Ctx, grouped: bool) -> Result<SinkResult, BenchError> {
+    let name = raw_name(grouped);
     let target = landing::fresh_table(&ctx.session, &ctx.config.cassandra).await?;
+    let stream = &ctx.config.stream;
+    let (grouping, concurrency, mut settings) = if grouped {
+        let grouping = RawGrouping {
+            rows: stream.batch_max_rows,
+            bytes: stream.batch_max_bytes,
+        };
+        let settings = vec![
+            "UNLOGGED batches of rows of one replica set (token of the prepared INSERT, replicas from the driver's token map)".to_string(),
+            format!("batch rows={} (stream.batch_max_rows)", grouping.rows),
+            format!("batch bytes={} (stream.batch_max_bytes)", grouping.bytes),
+            format!("batches in flight={}", ctx.opts.raw_batch_concurrency),
+        ];
+        (Some(grouping), ctx.opts.raw_batch_concurrency, settings)
+    } else {
+        let settings = vec![format!("concurrency={}", ctx.opts.raw_concurrency)];
+        (None, ctx.opts.raw_concurrency, settings)
+    };
+    settings.push("prepared INSERT ... USING TIMESTAMP, token-aware, idempotent".into());
     super::say!(
-        "    raw driver: {} inserts, {} in flight, into {}",
+        "    {name}: {} rows, {concurrency} {} in flight, into {}",
         ctx.opts.records,
-        ctx.opts.raw_concurrency,
+        if grouped { "batches" } else { "inserts" },
         target.cql()
     );
     let spec = WorkerSpec::Raw {
@@ -265,18 +295,23 @@ pub async fn run_raw(ctx: &Ctx) -> Result<SinkResult, BenchError> {
         table: target.table.clone(),
         records: ctx.opts.records,
         seed: SEED.into(),
-        concurrency: ctx.opts.raw_concurrency,
+        concurrency,
+        grouping,
     };
     let started = Instant::now();
-    let log = ctx.work_dir.join(format!("{}-raw.log", target.keyspace));
+    let log = ctx.work_dir.join(format!(
+        "{}-{}.log",
+        target.keyspace,
+        name.replace(' ', "-")
+    ));
     let (worker, footprint) = run_worker(&ctx.opts.cassflow_bin, &spec, &log).await?;
     if worker.failed > 0 {
         return Err(BenchError::Verify(format!(
-            "raw driver: {} inserts failed",
+            "{name}: {} rows failed",
             worker.failed
         )));
     }
-    // The worker returns once every insert is acknowledged; the rows must be readable now.
+    // The worker returns once every write is acknowledged; the rows must be readable now.
     let landing = landing::wait_landed(
         &ctx.session,
         &target,
@@ -302,15 +337,5 @@ pub async fn run_raw(ctx: &Ctx) -> Result<SinkResult, BenchError> {
         &ctx.sample,
     )
     .await?;
-    result(
-        "raw driver",
-        1,
-        landing,
-        vec![footprint],
-        verification,
-        vec![
-            format!("concurrency={}", ctx.opts.raw_concurrency),
-            "prepared INSERT ... USING TIMESTAMP, token-aware, idempotent".into(),
-        ],
-    )
+    result(name, 1, landing, vec![footprint], verification, settings)
 }

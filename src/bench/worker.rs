@@ -5,7 +5,9 @@
 //! - `Raw`: the ceiling of one process: the same N records inserted straight into
 //!   Cassandra by the scylla driver with a prepared statement and a fixed number of writes
 //!   in flight, each its own task on the multi-threaded runtime; users generated on a
-//!   separate thread; no Kafka.
+//!   separate thread; no Kafka. Row by row, or grouped ([`RawGrouping`]): UNLOGGED batches
+//!   of rows whose tokens map to the same replica set, as the stream job's
+//!   `stream.batch_grouping = "replica_set"` writes them.
 //!
 //! Each prints one JSON line ([`WorkerResult`]) on stdout.
 
@@ -17,13 +19,17 @@ use crate::record::UserRecord;
 use crate::registry::users::{ProducedFormat, UsersEncoder};
 use crate::source::generator::Generator;
 use scylla::client::session::Session;
+use scylla::statement::batch::{Batch, BatchType};
 use scylla::statement::prepared::PreparedStatement;
 use scylla::value::CqlTimestamp;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
+use uuid::Uuid;
 
 /// What a worker is asked to do.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -45,8 +51,22 @@ pub enum WorkerSpec {
         table: String,
         records: u64,
         seed: String,
+        /// Writes in flight: single inserts, or batches when grouped.
         concurrency: usize,
+        /// UNLOGGED batches by replica set instead of one insert per row.
+        #[serde(default)]
+        grouping: Option<RawGrouping>,
     },
+}
+
+/// How the grouped raw loop fills its batches (the stream job's `stream.batch_max_rows`
+/// and `stream.batch_max_bytes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RawGrouping {
+    /// Most rows in one batch.
+    pub rows: usize,
+    /// Most bytes of bound values in one batch (a row larger than this goes alone).
+    pub bytes: usize,
 }
 
 /// What a worker did.
@@ -57,13 +77,16 @@ pub struct WorkerResult {
     /// From the first send or insert to the last acknowledgement.
     pub seconds: f64,
     pub failed: u64,
+    /// The worker's own peak RSS and CPU at its end ([`super::procstat::own_footprint`]).
+    #[serde(default)]
+    pub footprint: Option<super::procstat::Footprint>,
 }
 
 /// Runs a worker from its JSON spec and returns its JSON result line.
 pub async fn run(spec_json: &str) -> Result<String, BenchError> {
     let spec: WorkerSpec = serde_json::from_str(spec_json)
         .map_err(|e| BenchError::Verify(format!("bad worker spec: {e}")))?;
-    let result = match spec {
+    let mut result = match spec {
         WorkerSpec::Produce {
             kafka,
             producer,
@@ -79,8 +102,13 @@ pub async fn run(spec_json: &str) -> Result<String, BenchError> {
             records,
             seed,
             concurrency,
-        } => raw(&cassandra, &keyspace, &table, records, &seed, concurrency).await?,
+            grouping,
+        } => {
+            let target = (keyspace.as_str(), table.as_str());
+            raw(&cassandra, target, records, &seed, concurrency, grouping).await?
+        }
     };
+    result.footprint = super::procstat::own_footprint();
     serde_json::to_string(&result).map_err(|e| BenchError::Verify(e.to_string()))
 }
 
@@ -126,16 +154,17 @@ async fn produce(
         bytes,
         seconds,
         failed: counts.failed() + undelivered,
+        footprint: None,
     })
 }
 
 async fn raw(
     cfg: &CassandraConfig,
-    keyspace: &str,
-    table: &str,
+    (keyspace, table): (&str, &str),
     records: u64,
     seed: &str,
     concurrency: usize,
+    grouping: Option<RawGrouping>,
 ) -> Result<WorkerResult, BenchError> {
     let session = Arc::new(cassandra::connect(cfg).await?);
     let cql = format!(
@@ -162,41 +191,43 @@ async fn raw(
             }
         }
     });
-    // One task per insert on the multi-threaded runtime, `concurrency` at a time: the
+    // One task per write on the multi-threaded runtime, `concurrency` at a time: the
     // same shape as the stream job, minus Kafka.
-    let concurrency = u32::try_from(concurrency.max(1))
-        .unwrap_or(u32::MAX)
-        .min(1 << 20);
-    let slots = Arc::new(Semaphore::new(concurrency as usize));
-    let written = Arc::new(AtomicU64::new(0));
-    let failed = Arc::new(AtomicU64::new(0));
+    let writes = Writes::new(concurrency);
     let started = Instant::now();
     let micros = chrono::Utc::now().timestamp_micros();
-    while let Some(r) = rx.recv().await {
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            break;
-        };
-        let (session, insert) = (session.clone(), insert.clone());
-        let (written, failed) = (written.clone(), failed.clone());
-        tokio::spawn(async move {
-            let counter = if insert_with_retries(&session, &insert, r, micros).await {
-                written
-            } else {
-                failed
-            };
-            counter.fetch_add(1, Ordering::Relaxed);
-            drop(slot);
-        });
+    match grouping {
+        None => {
+            while let Some(r) = rx.recv().await {
+                let (session, insert) = (session.clone(), insert.clone());
+                writes
+                    .spawn(1, async move {
+                        insert_with_retries(&session, &insert, row(r, micros)).await
+                    })
+                    .await;
+            }
+        }
+        Some(grouping) => {
+            let mut groups = Groups::new(grouping);
+            let table = (keyspace, table);
+            while let Some(r) = rx.recv().await {
+                let values = row(r, micros);
+                let replicas = replica_set(&session, &insert, table, &values);
+                if let Some(full) = groups.push(replicas, values) {
+                    write_batch(&writes, &session, &insert, full).await;
+                }
+            }
+            for rest in groups.drain() {
+                write_batch(&writes, &session, &insert, rest).await;
+            }
+        }
     }
-    // Every insert has returned its slot.
-    let _ = slots.acquire_many(concurrency).await;
+    let (written, failed) = writes.finish().await;
     if generator.join().is_err() {
         return Err(BenchError::Verify(
             "the raw loop's user generator panicked".into(),
         ));
     }
-    let written = written.load(Ordering::Relaxed);
-    let failed = failed.load(Ordering::Relaxed);
     if written + failed != records {
         return Err(BenchError::Verify(format!(
             "the raw loop attempted {} of {records} inserts",
@@ -208,17 +239,29 @@ async fn raw(
         bytes: 0,
         seconds: started.elapsed().as_secs_f64(),
         failed,
+        footprint: None,
     })
 }
 
-/// One raw insert, retried while the server refuses it for load, as a real loader would.
-async fn insert_with_retries(
-    session: &Session,
-    insert: &PreparedStatement,
-    r: UserRecord,
-    micros: i64,
-) -> bool {
-    let values = (
+/// The bound values of one row of the users table, with the write's timestamp.
+type Row = (
+    Uuid,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    CqlTimestamp,
+    CqlTimestamp,
+    String,
+    String,
+    i64,
+);
+
+fn row(r: UserRecord, micros: i64) -> Row {
+    (
         r.id,
         r.first_name,
         r.last_name,
@@ -232,17 +275,249 @@ async fn insert_with_retries(
         r.phone,
         r.picture,
         micros,
-    );
+    )
+}
+
+/// Bytes of a row's bound values, as a batch's size is counted.
+fn row_bytes(row: &Row) -> usize {
+    let texts = [
+        &row.1, &row.2, &row.3, &row.4, &row.5, &row.6, &row.7, &row.10, &row.11,
+    ];
+    16 + 8 + 8 + 8 + texts.iter().map(|t| t.len()).sum::<usize>()
+}
+
+/// The sorted host ids of the replicas of a row's token (empty when the driver cannot
+/// tell: such rows share a group of their own).
+fn replica_set(
+    session: &Session,
+    insert: &PreparedStatement,
+    (keyspace, table): (&str, &str),
+    values: &Row,
+) -> Vec<Uuid> {
+    let Ok(Some(token)) = insert.calculate_token(values) else {
+        return Vec::new();
+    };
+    let mut hosts: Vec<Uuid> = session
+        .get_cluster_state()
+        .get_token_endpoints(keyspace, table, token)
+        .iter()
+        .map(|(node, _)| node.host_id)
+        .collect();
+    hosts.sort_unstable();
+    hosts.dedup();
+    hosts
+}
+
+/// Rows waiting for a batch, one group per replica set.
+struct Groups<K, R> {
+    limits: RawGrouping,
+    open: HashMap<K, Group<R>>,
+}
+
+struct Group<R> {
+    rows: Vec<R>,
+    bytes: usize,
+}
+
+/// What a row weighs in a batch.
+trait RowSize {
+    fn bytes(&self) -> usize;
+}
+
+impl RowSize for Row {
+    fn bytes(&self) -> usize {
+        row_bytes(self)
+    }
+}
+
+impl<K: std::hash::Hash + Eq, R: RowSize> Groups<K, R> {
+    fn new(limits: RawGrouping) -> Self {
+        Groups {
+            limits,
+            open: HashMap::new(),
+        }
+    }
+
+    /// Adds a row to its replica set's group; returns a batch to write when that group is
+    /// full (by rows), or when the row would take it over the byte limit (then the group
+    /// without the row is returned and the row starts the next one).
+    fn push(&mut self, key: K, row: R) -> Option<Vec<R>> {
+        let size = row.bytes();
+        let group = self.open.entry(key).or_insert_with(|| Group {
+            rows: Vec::new(),
+            bytes: 0,
+        });
+        let mut out = None;
+        if !group.rows.is_empty() && group.bytes + size > self.limits.bytes {
+            out = Some(std::mem::take(&mut group.rows));
+            group.bytes = 0;
+        }
+        group.rows.push(row);
+        group.bytes += size;
+        if out.is_none() && group.rows.len() >= self.limits.rows.max(1) {
+            out = Some(std::mem::take(&mut group.rows));
+            group.bytes = 0;
+        }
+        out
+    }
+
+    /// The groups not yet written, at the end of the input.
+    fn drain(&mut self) -> impl Iterator<Item = Vec<R>> + '_ {
+        self.open
+            .drain()
+            .map(|(_, g)| g.rows)
+            .filter(|rows| !rows.is_empty())
+    }
+}
+
+/// Writes of the raw loop in flight, each its own task, at most `concurrency` at a time,
+/// counting the rows written and failed.
+struct Writes {
+    slots: Arc<Semaphore>,
+    concurrency: u32,
+    written: Arc<AtomicU64>,
+    failed: Arc<AtomicU64>,
+}
+
+impl Writes {
+    fn new(concurrency: usize) -> Writes {
+        let concurrency = u32::try_from(concurrency.max(1))
+            .unwrap_or(u32::MAX)
+            .min(1 << 20);
+        Writes {
+            slots: Arc::new(Semaphore::new(concurrency as usize)),
+            concurrency,
+            written: Arc::new(AtomicU64::new(0)),
+            failed: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Waits for a free slot, then runs `write` (of `rows` rows; true when it succeeded)
+    /// as a task of its own.
+    async fn spawn(&self, rows: u64, write: impl Future<Output = bool> + Send + 'static) {
+        let Ok(slot) = self.slots.clone().acquire_owned().await else {
+            return;
+        };
+        let (written, failed) = (self.written.clone(), self.failed.clone());
+        tokio::spawn(async move {
+            let counter = if write.await { written } else { failed };
+            counter.fetch_add(rows, Ordering::Relaxed);
+            drop(slot);
+        });
+    }
+
+    /// Waits until every write has returned its slot; (rows written, rows failed).
+    async fn finish(self) -> (u64, u64) {
+        let _ = self.slots.acquire_many(self.concurrency).await;
+        (
+            self.written.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// One UNLOGGED batch of rows of one replica set, as a task of `writes`.
+async fn write_batch(
+    writes: &Writes,
+    session: &Arc<Session>,
+    insert: &Arc<PreparedStatement>,
+    rows: Vec<Row>,
+) {
+    let mut batch = Batch::new(BatchType::Unlogged);
+    for _ in &rows {
+        batch.append_statement(insert.as_ref().clone());
+    }
+    batch.set_is_idempotent(true);
+    let session = session.clone();
+    let n = rows.len() as u64;
+    writes
+        .spawn(n, async move {
+            with_retries(|| session.batch(&batch, &rows)).await
+        })
+        .await;
+}
+
+/// One raw insert, retried while the server refuses it for load, as a real loader would.
+async fn insert_with_retries(session: &Session, insert: &PreparedStatement, values: Row) -> bool {
+    with_retries(|| session.execute_unpaged(insert, &values)).await
+}
+
+/// Runs a write until it succeeds, at most 20 times, 50 ms apart.
+async fn with_retries<T, E: std::fmt::Display, F>(mut write: impl FnMut() -> F) -> bool
+where
+    F: Future<Output = Result<T, E>>,
+{
     for attempt in 0..20u32 {
-        match Box::pin(session.execute_unpaged(insert, &values)).await {
+        match Box::pin(write()).await {
             Ok(_) => return true,
             Err(e) => {
                 if attempt == 0 {
-                    tracing::warn!(error = %e, "raw insert failed, retrying");
+                    tracing::warn!(error = %e, "raw write failed, retrying");
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Fake(usize);
+
+    impl RowSize for Fake {
+        fn bytes(&self) -> usize {
+            self.0
+        }
+    }
+
+    fn ids(batch: Option<Vec<Fake>>) -> Option<Vec<usize>> {
+        batch.map(|rows| rows.into_iter().map(|r| r.0).collect())
+    }
+
+    #[test]
+    fn a_group_is_written_when_it_has_its_rows() {
+        let mut groups = Groups::new(RawGrouping {
+            rows: 3,
+            bytes: 4096,
+        });
+        assert!(groups.push("a", Fake(1)).is_none());
+        assert!(groups.push("b", Fake(2)).is_none());
+        assert!(groups.push("a", Fake(3)).is_none());
+        assert_eq!(ids(groups.push("a", Fake(4))), Some(vec![1, 3, 4]));
+        // What is left is written at the end, each replica set apart.
+        assert!(groups.push("a", Fake(5)).is_none());
+        let mut rest: Vec<Vec<usize>> = groups
+            .drain()
+            .map(|rows| rows.into_iter().map(|r| r.0).collect())
+            .collect();
+        rest.sort();
+        assert_eq!(rest, [vec![2], vec![5]]);
+    }
+
+    #[test]
+    fn a_row_over_the_byte_limit_starts_the_next_batch() {
+        let mut groups = Groups::new(RawGrouping {
+            rows: 8,
+            bytes: 1000,
+        });
+        assert!(groups.push(1, Fake(400)).is_none());
+        assert!(groups.push(1, Fake(500)).is_none());
+        assert_eq!(ids(groups.push(1, Fake(300))), Some(vec![400, 500]));
+        // A row larger than the limit goes alone.
+        assert_eq!(ids(groups.push(1, Fake(5000))), Some(vec![300]));
+        assert_eq!(ids(groups.push(1, Fake(10))), Some(vec![5000]));
+    }
+
+    #[test]
+    fn one_row_batches_are_written_at_once() {
+        let mut groups = Groups::new(RawGrouping {
+            rows: 1,
+            bytes: 4096,
+        });
+        assert_eq!(ids(groups.push((), Fake(7))), Some(vec![7]));
+        assert_eq!(groups.drain().count(), 0);
+    }
 }

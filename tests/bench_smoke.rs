@@ -51,6 +51,7 @@ async fn tiny_bench_lands_rows_and_writes_its_report() {
             "raw driver grouped",
             "cassflow x1",
             "cassflow x2",
+            "cassflow x1 per-row",
             "cassflow x1 avro"
         ],
         "{json}"

@@ -50,6 +50,7 @@ pub async fn run_cassflow(ctx: &Ctx) -> Result<Vec<LatencyResult>, BenchError> {
             crate::config::RecordFormat::Users,
             target,
             "latency",
+            super::sink::StreamWrites::Default,
         )?;
         let child = super::sink::spawn_stream(ctx, &config_path, log)?;
         Ok(PeerProcess::new(child, log))

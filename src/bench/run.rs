@@ -9,6 +9,7 @@
 use super::landing::{self, Sentinels};
 use super::repeats::repeated;
 use super::report::{self, Results, Skipped};
+use super::sink::StreamWrites;
 use super::{install, say, BenchError, BenchOptions, Peer};
 use crate::config::{Config, RecordFormat};
 use crate::local::{LocalStack, Server};
@@ -167,9 +168,14 @@ async fn run_on_stack(
         }
     }
     if opts.peers.contains(&Peer::Cassflow) {
-        for n in &opts.instances {
-            let name = format!("cassflow x{n}");
-            let r = repeated(&name, repeats, || super::sink::run_cassflow(&ctx, *n)).await;
+        // Every instance count with the default (grouped) writes, then one process per row.
+        let runs = opts.instances.iter().map(|n| (*n, StreamWrites::Default));
+        for (n, writes) in runs.chain([(1, StreamWrites::PerRow)]) {
+            let name = format!("cassflow x{n}{}", writes.suffix());
+            let r = repeated(&name, repeats, || {
+                super::sink::run_cassflow(&ctx, n, writes)
+            })
+            .await;
             record_sink(&mut results, &name, r);
         }
     }
@@ -181,7 +187,8 @@ async fn run_on_stack(
     };
     if let Some(topic) = &avro {
         let r = repeated(AVRO, repeats, || {
-            super::sink::run_cassflow_on(&ctx, topic, RecordFormat::Avro, 1, AVRO)
+            let writes = StreamWrites::Default;
+            super::sink::run_cassflow_on(&ctx, topic, RecordFormat::Avro, 1, writes, AVRO)
         })
         .await;
         record_sink(&mut results, AVRO, r);

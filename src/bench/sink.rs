@@ -9,7 +9,7 @@ use super::producer::run_worker;
 use super::run::{spawn_logged, Ctx, PeerProcess, SEED};
 use super::worker::{RawGrouping, WorkerSpec};
 use super::BenchError;
-use crate::config::{Config, PipelineConfig, RecordFormat};
+use crate::config::{Config, PipelineConfig, RecordFormat, StreamConfig};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -163,10 +163,35 @@ pub async fn measure(
     )
 }
 
-/// `cassflow stream` x `instances`, one consumer group, fresh table.
-pub async fn run_cassflow(ctx: &Ctx, instances: usize) -> Result<SinkResult, BenchError> {
-    let name = format!("cassflow x{instances}");
-    run_cassflow_on(ctx, &ctx.topic, RecordFormat::Users, instances, &name).await
+/// How the stream job writes its rows in a sink run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamWrites {
+    /// Its default settings: grouped UNLOGGED batches.
+    Default,
+    /// Every row on its own (`stream.batch_max_rows = 1`).
+    PerRow,
+}
+
+impl StreamWrites {
+    /// The suffix of a run's name.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            StreamWrites::Default => "",
+            StreamWrites::PerRow => " per-row",
+        }
+    }
+}
+
+/// `cassflow stream` x `instances`, one consumer group, fresh table: "cassflow x1", or
+/// "cassflow x1 per-row".
+pub async fn run_cassflow(
+    ctx: &Ctx,
+    instances: usize,
+    writes: StreamWrites,
+) -> Result<SinkResult, BenchError> {
+    let name = format!("cassflow x{instances}{}", writes.suffix());
+    let format = RecordFormat::Users;
+    run_cassflow_on(ctx, &ctx.topic, format, instances, writes, &name).await
 }
 
 /// `instances` `cassflow stream` processes on `topic`, whose records are in `format`.
@@ -175,11 +200,16 @@ pub async fn run_cassflow_on(
     topic: &str,
     format: RecordFormat,
     instances: usize,
+    writes: StreamWrites,
     name: &str,
 ) -> Result<SinkResult, BenchError> {
     let target = landing::fresh_table(&ctx.session, &ctx.config.cassandra).await?;
-    let tag = format!("{}-x{instances}", format.name());
-    let (config_path, config) = stream_config(ctx, topic, format, &target, &tag)?;
+    let tag = format!(
+        "{}-x{instances}{}",
+        format.name(),
+        writes.suffix().replace(' ', "-")
+    );
+    let (config_path, config) = stream_config(ctx, topic, format, &target, &tag, writes)?;
     super::say!(
         "    {name}: starting {instances} `cassflow stream` into {}",
         target.cql()
@@ -189,19 +219,39 @@ pub async fn run_cassflow_on(
     for i in 0..instances {
         let log = ctx
             .work_dir
-            .join(format!("{}-x{instances}-{i}.log", target.keyspace));
+            .join(format!("{}-{tag}-{i}.log", target.keyspace));
         children.push(PeerProcess::new(
             spawn_stream(ctx, &config_path, &log)?,
             &log,
         ));
     }
-    let settings = vec![
+    let mut settings = vec![
         format!("format={}", format.name()),
         format!("stream.max_in_flight={}", config.stream.max_in_flight),
+    ];
+    settings.extend(batch_settings(&config.stream));
+    settings.extend([
         format!("partitions={}", ctx.opts.partitions),
         "build=the binary that ran the bench".to_string(),
-    ];
+    ]);
     measure(ctx, name, &target, &mut children, started, settings).await
+}
+
+/// The stream job's batch keys, as `key=value` text.
+fn batch_settings(stream: &StreamConfig) -> Vec<String> {
+    let grouping = serde_json::to_value(stream.batch_grouping)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| format!("{:?}", stream.batch_grouping));
+    vec![
+        format!("stream.batch_grouping={grouping}"),
+        format!("stream.batch_max_rows={}", stream.batch_max_rows),
+        format!("stream.batch_max_bytes={}", stream.batch_max_bytes),
+        format!(
+            "stream.batch_linger={}",
+            humantime::format_duration(stream.batch_linger)
+        ),
+    ]
 }
 
 /// Spawns one `cassflow --config <path> stream`.
@@ -220,15 +270,20 @@ pub fn spawn_stream(
     spawn_logged(command, log)
 }
 
-/// A config file for `cassflow stream`: the bench's servers, one pipeline `topic -> target`.
+/// A config file for `cassflow stream`: the bench's servers, one pipeline `topic -> target`,
+/// its batch keys as the bench's config has them (the defaults), or per row.
 pub fn stream_config(
     ctx: &Ctx,
     topic: &str,
     format: RecordFormat,
     target: &Target,
     tag: &str,
+    writes: StreamWrites,
 ) -> Result<(PathBuf, Config), BenchError> {
     let mut config = ctx.config.clone();
+    if writes == StreamWrites::PerRow {
+        config.stream.batch_max_rows = 1;
+    }
     config.pipelines = vec![PipelineConfig {
         name: "bench".into(),
         topic: topic.to_string(),

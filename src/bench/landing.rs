@@ -173,8 +173,18 @@ pub struct Landing {
     pub counted: u64,
 }
 
+/// Why [`wait_landed`] calls its watcher.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Poll {
+    /// Rows are still missing: the watcher says whether the writers still run.
+    Missing,
+    /// Every last sentinel is readable and the table is about to be counted: the writers'
+    /// work is done, unless the count still finds rows missing (then polling goes on).
+    LastRowsReadable,
+}
+
 /// Waits until every last sentinel is readable and the table holds `expected` rows, printing
-/// progress every few seconds. Fails after `timeout` or when `alive` says the writers died.
+/// progress every few seconds. Fails after `timeout` or when `watch` says the writers died.
 pub async fn wait_landed(
     session: &Session,
     target: &Target,
@@ -182,8 +192,12 @@ pub async fn wait_landed(
     expected: u64,
     started: Instant,
     timeout: Duration,
-    mut alive: impl FnMut() -> Result<(), String>,
+    mut watch: impl FnMut(Poll) -> Result<(), String>,
 ) -> Result<Landing, BenchError> {
+    let failed = |detail| BenchError::Peer {
+        peer: target.keyspace.clone(),
+        detail,
+    };
     let reader = Reader::new(session, target).await?;
     let mut first_row = None;
     let mut pending: Vec<Uuid> = sentinels.last.clone();
@@ -206,6 +220,7 @@ pub async fn wait_landed(
         pending = still;
         if pending.is_empty() {
             let seen_at = started.elapsed();
+            watch(Poll::LastRowsReadable).map_err(failed)?;
             let count = count_rows(session, target).await?;
             if count >= expected {
                 return Ok(Landing {
@@ -215,10 +230,7 @@ pub async fn wait_landed(
                 });
             }
         }
-        alive().map_err(|detail| BenchError::Peer {
-            peer: target.keyspace.clone(),
-            detail,
-        })?;
+        watch(Poll::Missing).map_err(failed)?;
         if started.elapsed() > timeout {
             return Err(BenchError::Verify(format!(
                 "rows did not all land in {} within {timeout:?} ({} of {} last sentinels missing)",

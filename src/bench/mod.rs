@@ -6,7 +6,8 @@
 //!   Connect with Apache Camel's CQL sink ([`connect`]), the raw driver ([`sink`]); the
 //!   same records as Avro through the schema registry, for cassflow and Spark;
 //! - end-to-end latency at fixed rates for cassflow, Spark and Kafka Connect ([`latency`]);
-//! - peak RSS and CPU seconds of every pipeline process ([`procstat`]).
+//! - peak RSS and CPU seconds of every pipeline process ([`procstat`]), and the CPU seconds
+//!   of the Cassandra server during each sink run ([`server_cpu`]).
 //!
 //! It starts only on an idle machine ([`hygiene`]).
 //!
@@ -24,6 +25,7 @@ pub mod producer;
 pub mod repeats;
 pub mod report;
 pub mod run;
+pub mod server_cpu;
 pub mod sink;
 pub mod spark;
 pub mod targets;

@@ -196,6 +196,13 @@ fn read_process(pid: u32) -> Option<(u64, u64)> {
     Some((hwm_kb * 1024, utime + stime))
 }
 
+/// CPU seconds (user + system, every thread) process `pid` has used so far; None once it
+/// is gone.
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let (_, ticks) = read_process(pid)?;
+    Some(ticks as f64 / clock_ticks())
+}
+
 /// What this process has used so far: a bench worker reports it at its end, since one that
 /// ends within a sampling interval is never sampled by its parent.
 pub fn own_footprint() -> Option<Footprint> {

@@ -16,6 +16,9 @@ pub struct RunFigures {
     pub steady_records_per_second: f64,
     /// CPU seconds of the pipeline's processes.
     pub cpu_seconds: f64,
+    /// CPU seconds of the Cassandra server meanwhile, when read.
+    #[serde(default)]
+    pub cassandra_cpu_seconds: Option<f64>,
 }
 
 impl RunFigures {
@@ -23,6 +26,7 @@ impl RunFigures {
         RunFigures {
             steady_records_per_second: r.steady_records_per_second,
             cpu_seconds: r.cpu_seconds(),
+            cassandra_cpu_seconds: r.cassandra_cpu_seconds,
         }
     }
 }

@@ -269,7 +269,7 @@ pub fn markdown(r: &Results, chart_note: Option<&str>) -> String {
         let _ = writeln!(s, "\n{note}");
     }
     let _ = writeln!(s, "\n## Sink throughput\n\n{} records on a pre-filled topic ({} partitions) into a fresh table, timed from starting the pipeline until the last row is readable; every row counted and a sample compared field by field. *Steady* excludes start-up (from the first row readable to the last).{}\n", r.records, r.partitions, repeats_note(r));
-    let _ = writeln!(s, "| pipeline | rows | wall s | rows/s | steady rows/s | spread of the runs | first row s | peak RSS MB/process | CPU s (all processes) | vs raw | verified | load avg at end |\n|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(s, "| pipeline | rows | wall s | rows/s | steady rows/s | spread of the runs | first row s | peak RSS MB/process | CPU s (all processes) | pipeline CPU s per 1M rows | Cassandra CPU s per 1M rows | vs raw driver (per-row) | verified | load avg at end |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     // Against the per-row loop, as the targets compare.
     let raw = r
         .sink_run(super::targets::RAW)
@@ -279,12 +279,15 @@ pub fn markdown(r: &Results, chart_note: Option<&str>) -> String {
             format!("{:.2}x", x.steady_records_per_second / v)
         });
         let spread = super::repeats::spread(x).describe();
+        let server = x
+            .cassandra_cpu_seconds_per_million_rows()
+            .map_or("not read".into(), |c| format!("{c:.1}"));
         let _ = writeln!(
             s,
-            "| {} | {} | {:.1} | {:.0} | {:.0} | {spread} | {:.1} | {} | {:.1} | {vs_raw} | {}/{} rows, {} sampled | {} |",
+            "| {} | {} | {:.1} | {:.0} | {:.0} | {spread} | {:.1} | {} | {:.1} | {:.1} | {server} | {vs_raw} | {}/{} rows, {} sampled | {} |",
             x.pipeline, x.verification.counted_rows, x.wall_seconds, x.records_per_second,
             x.steady_records_per_second, x.first_row_seconds.unwrap_or(0.0), mb(x.peak_rss_bytes()),
-            x.cpu_seconds(), x.verification.counted_rows, x.verification.expected_rows, x.verification.sample_checked, x.load_average
+            x.cpu_seconds(), x.cpu_seconds_per_million_rows(), x.verification.counted_rows, x.verification.expected_rows, x.verification.sample_checked, x.load_average
         );
     }
     let _ = writeln!(s, "\n## End-to-end latency\n\nFrom handing a record to the producer to its row being readable (polled), at fixed rates.\n\n| pipeline | rate/s | achieved/s | samples | p50 ms | p99 ms | p99.9 ms | max ms |\n|---|---|---|---|---|---|---|---|");

@@ -40,6 +40,8 @@ pub struct Ctx {
     /// Logs and configs of this run.
     pub work_dir: PathBuf,
     pub bench_cache: PathBuf,
+    /// The Cassandra JVM(s) whose CPU each sink run reads.
+    pub cassandra_cpu: super::server_cpu::ServerCpu,
 }
 
 /// Runs the whole bench; returns the results it also wrote to `opts.out`.
@@ -153,7 +155,14 @@ async fn run_on_stack(
         sample: sample(opts.records),
         work_dir,
         bench_cache,
+        cassandra_cpu: super::server_cpu::ServerCpu::find(config),
     };
+    if !ctx.cassandra_cpu.found() {
+        say!(
+            "    Cassandra is not the local stack's (no pid file in {}): its CPU is not read",
+            config.local.data_dir.display()
+        );
+    }
 
     say!(
         "[2] sink throughput: pre-filled topic into a fresh table, until the last row is readable"

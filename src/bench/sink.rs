@@ -2,11 +2,13 @@
 //! start until the last row is readable, then verified (count + sample). Runs cassflow
 //! stream with N instances (the binary, spawned, one consumer group) and the raw driver
 //! ceiling; Spark and Kafka Connect use [`measure`] too ([`super::spark`], [`super::connect`]).
+//! Each run also records the Cassandra server's CPU until its last row ([`server_cpu`]).
 
-use super::landing::{self, Landing, Target, Verification};
+use super::landing::{self, Landing, Poll, Target, Verification};
 use super::procstat::{Footprint, Sampler};
 use super::producer::run_worker;
 use super::run::{spawn_logged, Ctx, PeerProcess, SEED};
+use super::server_cpu;
 use super::worker::{RawGrouping, WorkerSpec};
 use super::BenchError;
 use crate::config::{Config, PipelineConfig, RecordFormat, StreamConfig};
@@ -40,6 +42,10 @@ pub struct SinkResult {
     /// median one ([`super::repeats`]). Empty for a single run and in older results.
     #[serde(default)]
     pub runs: Vec<super::repeats::RunFigures>,
+    /// CPU seconds of the Cassandra server from the pipeline's start until its last row
+    /// was readable ([`super::server_cpu`]); None when the bench's stack does not run it.
+    #[serde(default)]
+    pub cassandra_cpu_seconds: Option<f64>,
 }
 
 impl SinkResult {
@@ -57,9 +63,14 @@ impl SinkResult {
     pub fn cpu_seconds_per_million_rows(&self) -> f64 {
         self.cpu_seconds() / self.records.max(1) as f64 * 1e6
     }
+    /// CPU seconds of the Cassandra server for a million rows.
+    pub fn cassandra_cpu_seconds_per_million_rows(&self) -> Option<f64> {
+        self.cassandra_cpu_seconds
+            .map(|s| s / self.records.max(1) as f64 * 1e6)
+    }
     pub fn line(&self) -> String {
         format!(
-            "{}: {} rows in {:.1}s = {:.0} rows/s ({:.0} rows/s after the first row at {:.1}s), peak RSS {:.0} MB/process, CPU {:.1}s, verified {}/{} rows, sample {} ok",
+            "{}: {} rows in {:.1}s = {:.0} rows/s ({:.0} rows/s after the first row at {:.1}s), peak RSS {:.0} MB/process, CPU {:.1}s (Cassandra {}), verified {}/{} rows, sample {} ok",
             self.pipeline,
             self.verification.counted_rows,
             self.wall_seconds,
@@ -68,6 +79,8 @@ impl SinkResult {
             self.first_row_seconds.unwrap_or(0.0),
             self.peak_rss_bytes() as f64 / 1e6,
             self.cpu_seconds(),
+            self.cassandra_cpu_seconds
+                .map_or("not read".into(), |c| format!("{c:.1}s")),
             self.verification.counted_rows,
             self.verification.expected_rows,
             self.verification.sample_checked - self.verification.sample_mismatches
@@ -115,6 +128,7 @@ pub fn result(
             .collect::<Vec<_>>()
             .join(" "),
         runs: Vec::new(),
+        cassandra_cpu_seconds: None,
     })
 }
 
@@ -130,6 +144,8 @@ pub async fn measure(
 ) -> Result<SinkResult, BenchError> {
     let pids: Vec<u32> = children.iter().filter_map(|p| p.child.id()).collect();
     let sampler = Sampler::start(pids.clone());
+    let cassandra_before = ctx.cassandra_cpu.seconds();
+    let mut cassandra_after = None;
     let landed = landing::wait_landed(
         &ctx.session,
         target,
@@ -137,7 +153,13 @@ pub async fn measure(
         ctx.opts.records,
         started,
         ctx.opts.sink_timeout,
-        || children.iter_mut().try_for_each(PeerProcess::check),
+        |poll| match poll {
+            Poll::LastRowsReadable => {
+                cassandra_after = ctx.cassandra_cpu.seconds();
+                Ok(())
+            }
+            Poll::Missing => children.iter_mut().try_for_each(PeerProcess::check),
+        },
     )
     .await;
     let processes = sampler.finish(&pids);
@@ -153,14 +175,16 @@ pub async fn measure(
         &ctx.sample,
     )
     .await?;
-    result(
+    let mut r = result(
         pipeline,
         pids.len(),
         landing,
         processes,
         verification,
         settings,
-    )
+    )?;
+    r.cassandra_cpu_seconds = server_cpu::used(cassandra_before, cassandra_after);
+    Ok(r)
 }
 
 /// How the stream job writes its rows in a sink run.
@@ -353,6 +377,7 @@ pub async fn run_raw(ctx: &Ctx, grouped: bool) -> Result<SinkResult, BenchError>
         concurrency,
         grouping,
     };
+    let cassandra_before = ctx.cassandra_cpu.seconds();
     let started = Instant::now();
     let log = ctx.work_dir.join(format!(
         "{}-{}.log",
@@ -367,6 +392,7 @@ pub async fn run_raw(ctx: &Ctx, grouped: bool) -> Result<SinkResult, BenchError>
         )));
     }
     // The worker returns once every write is acknowledged; the rows must be readable now.
+    let mut cassandra_after = None;
     let landing = landing::wait_landed(
         &ctx.session,
         &target,
@@ -374,7 +400,12 @@ pub async fn run_raw(ctx: &Ctx, grouped: bool) -> Result<SinkResult, BenchError>
         ctx.opts.records,
         started,
         Duration::from_secs(60).max(started.elapsed() * 2),
-        || Ok(()),
+        |poll| {
+            if poll == Poll::LastRowsReadable {
+                cassandra_after = ctx.cassandra_cpu.seconds();
+            }
+            Ok(())
+        },
     )
     .await?;
     let landing = Landing {
@@ -392,5 +423,7 @@ pub async fn run_raw(ctx: &Ctx, grouped: bool) -> Result<SinkResult, BenchError>
         &ctx.sample,
     )
     .await?;
-    result(name, 1, landing, vec![footprint], verification, settings)
+    let mut r = result(name, 1, landing, vec![footprint], verification, settings)?;
+    r.cassandra_cpu_seconds = server_cpu::used(cassandra_before, cassandra_after);
+    Ok(r)
 }

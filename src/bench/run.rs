@@ -10,6 +10,7 @@ use super::landing::{self, Sentinels};
 use super::repeats::repeated;
 use super::report::{self, Results, Skipped};
 use super::sink::StreamWrites;
+use super::targets::{SPARK, SPARK_TUNED};
 use super::{install, say, BenchError, BenchOptions, Peer};
 use crate::config::{Config, RecordFormat};
 use crate::local::{LocalStack, Server};
@@ -212,7 +213,11 @@ async fn run_on_stack(
         None
     };
     if let Some(spark) = &spark {
-        record_sink(&mut results, "spark", spark.sink(&ctx).await);
+        // The usual settings, which the targets compare against, then the tuned ones.
+        for tuned in [false, true] {
+            let name = if tuned { SPARK_TUNED } else { SPARK };
+            record_sink(&mut results, name, spark.sink(&ctx, tuned).await);
+        }
         if let Some(topic) = &avro {
             let r = spark.sink_avro(&ctx, topic).await;
             record_sink(&mut results, super::spark::AVRO_PIPELINE, r);

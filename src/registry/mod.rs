@@ -208,22 +208,26 @@ impl Registry {
             let mut decoders = self.decoders.lock().unwrap_or_else(|e| e.into_inner());
             decoders.entry(id).or_default().clone()
         };
-        let decoder = cell
-            .get_or_try_init(|| async {
-                // Within the window an unknown id is not asked for, by a record that waited
-                // for the fetch that found it unknown or by a later one.
-                if self.recently_unknown(id) {
-                    return Err(RegistryError::UnknownId { id });
-                }
-                let answer = self.get(&format!("/schemas/ids/{id}"), Some(id)).await;
-                if let Err(RegistryError::UnknownId { .. }) = answer {
-                    let mut unknown = self.unknown.lock().unwrap_or_else(|e| e.into_inner());
-                    unknown.retain(|_, since| since.elapsed() < UNKNOWN_ID_RETRY);
-                    unknown.insert(id, Instant::now());
-                }
-                self.compile(id, answer?, format).await.map(Arc::new)
-            })
-            .await;
+        if let Some(decoder) = cell.get() {
+            return Ok(decoder.clone());
+        }
+        // Boxed: the fetch's future is kilobytes, and it would otherwise be part of every
+        // record's task, which asks here for every record.
+        let decoder = Box::pin(cell.get_or_try_init(|| async {
+            // Within the window an unknown id is not asked for, by a record that waited
+            // for the fetch that found it unknown or by a later one.
+            if self.recently_unknown(id) {
+                return Err(RegistryError::UnknownId { id });
+            }
+            let answer = self.get(&format!("/schemas/ids/{id}"), Some(id)).await;
+            if let Err(RegistryError::UnknownId { .. }) = answer {
+                let mut unknown = self.unknown.lock().unwrap_or_else(|e| e.into_inner());
+                unknown.retain(|_, since| since.elapsed() < UNKNOWN_ID_RETRY);
+                unknown.insert(id, Instant::now());
+            }
+            self.compile(id, answer?, format).await.map(Arc::new)
+        }))
+        .await;
         match decoder {
             Ok(decoder) => Ok(decoder.clone()),
             Err(e) => {

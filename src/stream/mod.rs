@@ -669,7 +669,9 @@ impl Job {
                 shared: shared.clone(),
                 permit: Some(permit),
             };
-            report.outcome = process::process(&shared, &message).await;
+            // Boxed: the record's work is a future of kilobytes; the task itself stays
+            // small, so spawning it and ending it copy little.
+            report.outcome = Box::pin(process::process(&shared, &message)).await;
         });
     }
 

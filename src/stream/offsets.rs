@@ -73,6 +73,9 @@ impl PartitionState {
 pub struct OffsetTracker {
     partitions: HashMap<i32, PartitionState>,
     next_generation: u64,
+    /// Records in flight over all partitions (the sum of every `pending` count), kept as
+    /// they begin and finish: it is asked for after every record.
+    in_flight: usize,
 }
 
 impl OffsetTracker {
@@ -94,6 +97,7 @@ impl OffsetTracker {
             }
         });
         *state.pending.entry(offset).or_insert(0) += 1;
+        self.in_flight += 1;
         state.last_begun = offset;
         let ticket = Ticket {
             partition,
@@ -128,20 +132,21 @@ impl OffsetTracker {
             }
             Some(count) => *count -= 1,
         }
+        self.in_flight -= 1;
         state.report(ticket.partition)
     }
 
     /// Forgets a partition (revoked): its in-flight records will not be committed here.
     pub fn revoke(&mut self, partition: i32) {
-        self.partitions.remove(&partition);
+        if let Some(state) = self.partitions.remove(&partition) {
+            let pending: usize = state.pending.values().map(|&n| n as usize).sum();
+            self.in_flight -= pending;
+        }
     }
 
     /// Records in flight, over all partitions.
     pub fn in_flight(&self) -> usize {
-        self.partitions
-            .values()
-            .map(|s| s.pending.values().map(|&n| n as usize).sum::<usize>())
-            .sum()
+        self.in_flight
     }
 }
 
@@ -364,6 +369,17 @@ mod tests {
 
         /// Every record below the stored offset is written (the current content of it).
         fn check(&self) -> Result<(), TestCaseError> {
+            let pending: usize = self
+                .tracker
+                .partitions
+                .values()
+                .map(|s| s.pending.values().map(|&n| n as usize).sum::<usize>())
+                .sum();
+            prop_assert_eq!(
+                self.tracker.in_flight(),
+                pending,
+                "the kept count is the pending records"
+            );
             if self.unseen_rewind {
                 return Ok(());
             }

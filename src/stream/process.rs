@@ -413,7 +413,18 @@ async fn write<'a>(
 
 /// Sends the message to the dead-letter topic (truncated if it is too large for it),
 /// retrying while Kafka is unavailable; a refusal retrying cannot change stops the pipeline.
-async fn dead_letter(
+/// Boxed: the producer's future is kilobytes, and every record's task would carry that
+/// much (moved when the task is spawned) for a path few records take.
+fn dead_letter<'a>(
+    shared: &'a Shared,
+    message: &'a OwnedMessage,
+    reason: &'a str,
+    error: &'a str,
+) -> futures::future::BoxFuture<'a, Outcome> {
+    Box::pin(send_dead_letter(shared, message, reason, error))
+}
+
+async fn send_dead_letter(
     shared: &Shared,
     message: &OwnedMessage,
     reason: &str,

@@ -137,8 +137,17 @@ impl SinkWriter {
     }
 
     /// Re-reads the table and re-prepares, unless that already happened since `seen` (the
-    /// generation the caller wrote with): then the newer plan is returned as it is.
-    pub async fn replan(&self, seen: u64) -> Result<Arc<Prepared>, String> {
+    /// generation the caller wrote with): then the newer plan is returned as it is. Boxed:
+    /// re-planning's future is kilobytes, and every record's task, which may re-plan, would
+    /// otherwise carry (and move) that much.
+    pub fn replan(
+        &self,
+        seen: u64,
+    ) -> futures::future::BoxFuture<'_, Result<Arc<Prepared>, String>> {
+        Box::pin(self.replan_now(seen))
+    }
+
+    async fn replan_now(&self, seen: u64) -> Result<Arc<Prepared>, String> {
         let mut failed = self.replanning.lock().await;
         let current = self.current();
         if current.generation != seen {

@@ -103,17 +103,7 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// User + system CPU seconds of this process so far (Linux).
+/// User + system CPU seconds of this process so far.
 fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name (which may hold spaces): utime and stime are 14 and 15.
-    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
+    cassflow::bench::procstat::cpu_seconds(std::process::id()).unwrap_or(0.0)
 }

@@ -545,20 +545,21 @@ pub struct StreamConfig {
     /// DataStax sink does) or `replica_set` (rows whose partition keys map to the same
     /// replicas, as the Spark connector's `batch.grouping.key = replica_set`; a batch never
     /// spans replicas, so its coordinator owns every row). Rows of one partition key are
-    /// always grouped, in offset order. Counter tables and custom queries are written row
-    /// by row.
+    /// always grouped, in offset order (their write times decide which version stays, as
+    /// for single writes). A record's retry, counter tables and custom queries are written
+    /// row by row.
     pub batch_grouping: BatchGrouping,
-    /// Most rows in one batch; 1 writes every row on its own. Cassandra warns (in its log
-    /// and to the client, which logs it) about an UNLOGGED batch of more partitions than
+    /// Most rows in one batch (1 to 1000); 1 writes every row on its own. Cassandra logs a
+    /// warning for an UNLOGGED batch of more partitions than
     /// `unlogged_batch_across_partitions_warn_threshold` (10 by default).
     pub batch_max_rows: usize,
-    /// Most bytes of bound values in one batch. Cassandra warns above
+    /// Most bytes of bound values in one batch. Cassandra logs a warning above
     /// `batch_size_warn_threshold` (5 KiB by default) and refuses above
     /// `batch_size_fail_threshold` (50 KiB). A row larger than this is written alone.
     pub batch_max_bytes: usize,
-    /// How long a batch that is not full waits for more rows before it is sent (rounded up
-    /// to the runtime's 1 ms timer). 0 sends what has arrived at once: batches then fill only
-    /// while writes are backed up.
+    /// How long a batch that is not full waits for more rows before it is sent (at most
+    /// 1s; rounded up to the runtime's 1 ms timer). 0 sends what has arrived at once:
+    /// batches then fill only while writes are backed up.
     #[serde(with = "humantime_serde")]
     pub batch_linger: Duration,
 }

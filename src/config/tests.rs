@@ -223,6 +223,30 @@ fn the_byte_budget_must_hold_something() {
     });
 }
 
+#[test]
+fn batch_settings_are_bounded_and_named() {
+    for (env, value, key) in [
+        ("CASSFLOW_STREAM__BATCH_MAX_ROWS", "0", "stream.batch_max_rows"),
+        ("CASSFLOW_STREAM__BATCH_MAX_ROWS", "100000", "stream.batch_max_rows"),
+        ("CASSFLOW_STREAM__BATCH_MAX_BYTES", "60000", "stream.batch_max_bytes"),
+        ("CASSFLOW_STREAM__BATCH_LINGER", "10s", "stream.batch_linger"),
+    ] {
+        Jail::expect_with(|jail| {
+            jail.set_env(env, value);
+            let err = load_in(jail, None).unwrap_err();
+            assert_eq!(err.key(), Some(key), "{env}={value}: {err}");
+            Ok(())
+        });
+    }
+    Jail::expect_with(|jail| {
+        jail.set_env("CASSFLOW_STREAM__BATCH_MAX_ROWS", "1");
+        jail.set_env("CASSFLOW_STREAM__BATCH_GROUPING", "partition");
+        jail.set_env("CASSFLOW_STREAM__BATCH_LINGER", "0s");
+        assert!(load_in(jail, None).is_ok());
+        Ok(())
+    });
+}
+
 /// Found by fuzzing (fuzz/fuzz_targets/config_load.rs): errors must be one line.
 #[test]
 fn errors_are_one_line_for_syntax_errors_and_values_with_newlines() {

@@ -182,11 +182,21 @@ impl Config {
                 "use at least 1 (default 256)",
             ));
         }
-        if self.stream.batch_max_rows == 0 {
+        if !(1..=1000).contains(&self.stream.batch_max_rows) {
             return Err(invalid(
                 "stream.batch_max_rows".into(),
-                "0 rows would never write".into(),
+                format!("{} rows is outside 1 to 1000", self.stream.batch_max_rows),
                 "use 1 to write every row on its own, or e.g. 8 (the default)",
+            ));
+        }
+        if self.stream.batch_linger > std::time::Duration::from_secs(1) {
+            return Err(invalid(
+                "stream.batch_linger".into(),
+                format!(
+                    "{} would hold every row that long before its write (and its offset's commit)",
+                    humantime::format_duration(self.stream.batch_linger)
+                ),
+                "use at most 1s, e.g. `1ms` (the default)",
             ));
         }
         if self.stream.batch_max_bytes > 50 << 10 {

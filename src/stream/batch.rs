@@ -8,8 +8,11 @@
 //! the answer of the batch it went out in: a record is finished when its batch is, so
 //! offsets stay exact. A group is sent when it holds `batch_max_rows` rows or
 //! `batch_max_bytes` bytes, when its first row has waited `batch_linger`, or at once when
-//! every record in flight is waiting here (nothing could join it before a write ends). Rows
-//! are in offset order within a batch. A lone row is sent as a plain write.
+//! every record in flight is waiting here (nothing could join it before a write ends). A
+//! batch holds rows of one plan of the table only, so a schema change that fails the rows
+//! of the old plan never fails those of the new one. Rows are in offset order within a
+//! batch; which version of a row stays is decided by the write times (`USING TIMESTAMP`),
+//! as for rows written one by one. A lone row is sent as a plain write.
 
 use super::convert::Cell;
 use super::metrics::PipelineMetrics;
@@ -62,9 +65,17 @@ pub struct Answer {
     pub rows: usize,
 }
 
-/// Which rows may share a batch.
+/// Which rows may share a batch: one plan generation ([`super::sink::Prepared`]) and one
+/// partition or replica set.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum GroupKey {
+struct GroupKey {
+    generation: u64,
+    rows: Rows,
+}
+
+/// Where a group's rows live.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Rows {
     /// The partition key's token (two keys of one token may share a batch: harmless).
     Token(i64),
     /// The host ids of the replicas, sorted.
@@ -89,8 +100,7 @@ pub struct Batcher {
 }
 
 impl Batcher {
-    /// Starts the pipeline's batching task; it ends when the batcher is dropped, after
-    /// sending what it holds.
+    /// Starts the pipeline's batching task; it ends when the batcher is dropped.
     pub fn start(session: Arc<Session>, settings: BatchSettings, metrics: PipelineMetrics) -> Self {
         let (rows, receiver) = mpsc::unbounded_channel();
         tokio::spawn(
@@ -111,11 +121,12 @@ impl Batcher {
         }
     }
 
-    /// Writes `binds` with `statement` (idempotent, no condition) in a batch of rows of its
-    /// group, and answers when that batch is written or refused.
+    /// Writes `binds` with `statement` (idempotent, no condition, of plan `generation`) in a
+    /// batch of rows of its group, and answers when that batch is written or refused.
     pub async fn write(
         &self,
         statement: &PreparedStatement,
+        generation: u64,
         binds: &[Cell<'_>],
         order: (i32, i64),
     ) -> Answer {
@@ -131,7 +142,9 @@ impl Batcher {
             }
         };
         let key = match values.buffer_size() <= self.settings.max_bytes {
-            true => self.group_of(statement, &values),
+            true => self
+                .rows_of(statement, &values)
+                .map(|rows| GroupKey { generation, rows }),
             false => None,
         };
         let Some(key) = key else {
@@ -168,15 +181,11 @@ impl Batcher {
         }
     }
 
-    /// The group of a row with these values, or None when the driver cannot route it.
-    fn group_of(
-        &self,
-        statement: &PreparedStatement,
-        values: &SerializedValues,
-    ) -> Option<GroupKey> {
+    /// Where a row with these values lives, or None when the driver cannot route it.
+    fn rows_of(&self, statement: &PreparedStatement, values: &SerializedValues) -> Option<Rows> {
         let token = statement.calculate_token(&Serialized(values)).ok()??;
         match self.settings.grouping {
-            BatchGrouping::Partition => Some(GroupKey::Token(token.value())),
+            BatchGrouping::Partition => Some(Rows::Token(token.value())),
             BatchGrouping::ReplicaSet => {
                 let table = statement.get_table_spec()?;
                 let mut hosts: Vec<uuid::Uuid> = self
@@ -190,7 +199,7 @@ impl Batcher {
                     return None;
                 }
                 hosts.sort_unstable();
-                Some(GroupKey::Replicas(hosts))
+                Some(Rows::Replicas(hosts))
             }
         }
     }
@@ -275,10 +284,9 @@ impl Groups {
             }
             self.send_due();
         }
-        let keys: Vec<GroupKey> = self.groups.keys().cloned().collect();
-        for key in keys {
-            self.send(&key);
-        }
+        // Every sender is gone, so no record waits for the rows still held: their records
+        // were abandoned (not committed, read again), and writing them now would only
+        // write after the pipeline said it stopped.
     }
 
     /// Adds a row to its group; a group that cannot take it is sent first, a full one after.
@@ -292,7 +300,7 @@ impl Groups {
         }
         let key = pending.key.clone();
         let group = self.groups.entry(key.clone()).or_insert_with(|| Group {
-            rows: Vec::with_capacity(self.settings.max_rows),
+            rows: Vec::new(),
             bytes: 0,
             since: Instant::now(),
         });

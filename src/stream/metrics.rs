@@ -61,6 +61,7 @@ pub struct StreamMetrics {
     pub uncertain_writes: Family<PipelineLabel, Counter>,
     pub batches: Family<PipelineLabel, Counter>,
     pub batched_rows: Family<PipelineLabel, Counter>,
+    pub batch_rows_rewritten: Family<PipelineLabel, Counter>,
 }
 
 /// One pipeline's series (clones share the series they were taken from).
@@ -80,6 +81,8 @@ pub struct PipelineMetrics {
     pub batches: Counter,
     /// Rows sent in those batches.
     pub batched_rows: Counter,
+    /// Rows of batches Cassandra refused, written again on their own.
+    pub batch_rows_rewritten: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -107,6 +110,7 @@ impl StreamMetrics {
             uncertain_writes: Family::default(),
             batches: Family::default(),
             batched_rows: Family::default(),
+            batch_rows_rewritten: Family::default(),
         }
     }
 
@@ -173,7 +177,7 @@ impl StreamMetrics {
         );
         registry.register(
             "cassflow_write_latency_seconds",
-            "Time of one successful Cassandra write",
+            "Time of one successful Cassandra write of a record, its wait for a batch included",
             self.write_latency.clone(),
         );
         registry.register(
@@ -196,6 +200,11 @@ impl StreamMetrics {
             "Rows sent in batches of two rows or more (successful or not; a refused batch's rows are then written one by one)",
             self.batched_rows.clone(),
         );
+        registry.register(
+            "cassflow_batch_rows_rewritten",
+            "Rows of batches Cassandra refused (for one bad row, which a batch cannot name), written again one by one so that only the bad row is dead-lettered",
+            self.batch_rows_rewritten.clone(),
+        );
     }
 
     /// The handles of one pipeline's metrics, looked up once: a family lookup hashes the
@@ -217,6 +226,7 @@ impl StreamMetrics {
             uncertain_writes: self.uncertain_writes.get_or_create(&label).clone(),
             batches: self.batches.get_or_create(&label).clone(),
             batched_rows: self.batched_rows.get_or_create(&label).clone(),
+            batch_rows_rewritten: self.batch_rows_rewritten.get_or_create(&label).clone(),
         }
     }
 

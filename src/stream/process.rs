@@ -317,7 +317,7 @@ async fn write<'a>(
         let started = Instant::now();
         let error = match shared
             .sink
-            .write(&prepared, op, &row, (message.partition(), message.offset()))
+            .write(&prepared, op, &row, order_unless_retry(failures, message))
             .await
         {
             Ok(()) => {
@@ -409,6 +409,13 @@ async fn write<'a>(
         }
         backoff = consumer::next_backoff(backoff, shared.stream.retry_max_backoff);
     }
+}
+
+/// Where a record's write may join a batch: its partition and offset, or None once it
+/// failed (a retry is written on its own: a record that keeps failing must not fail, or
+/// use up the retries of, the records it would share a batch with).
+fn order_unless_retry(failures: u64, message: &OwnedMessage) -> Option<(i32, i64)> {
+    (failures == 0).then(|| (message.partition(), message.offset()))
 }
 
 /// Sends the message to the dead-letter topic (truncated if it is too large for it),

@@ -196,10 +196,11 @@ impl SinkWriter {
 
     /// Runs `op` of `prepared` with its bound values (see [`Shape::binds`] and
     /// [`statement::delete_binds`]) for the record at `order` (Kafka partition and offset):
-    /// in a batch of its group when the pipeline batches and the write is idempotent
-    /// ([`super::batch`]), else on its own. A batch of several rows that Cassandra refuses
-    /// blames none of them: the row is then written on its own, so only a row that is
-    /// refused itself is judged. A write that is not idempotent (a counter increment, a
+    /// in a batch of its group when the pipeline batches, the write is idempotent and
+    /// `order` is given, else on its own (the caller writes a retry on its own, so a record
+    /// that keeps failing never drags others into its failures). A batch of several rows
+    /// that Cassandra refuses blames none of them: the row is then written on its own, so
+    /// only a row that is refused itself is judged. A write that is not idempotent (a counter increment, a
     /// list append) and failed in a way that may have applied it (a timeout) is counted in
     /// `cassflow_stream_uncertain_writes_total` and logged: the caller retries it like any
     /// transient failure, so it may apply twice.
@@ -208,7 +209,7 @@ impl SinkWriter {
         prepared: &Prepared,
         op: Op,
         binds: &[Cell<'_>],
-        order: (i32, i64),
+        order: Option<(i32, i64)>,
     ) -> Result<(), WriteError> {
         let statement = match (op, &prepared.delete) {
             (Op::Write, _) => &prepared.write,
@@ -219,10 +220,17 @@ impl SinkWriter {
                 ))
             }
         };
-        if let (Some(batcher), true) = (&self.batcher, prepared.idempotent) {
-            let answer = batcher.write(statement, binds, order).await;
+        if let (Some(batcher), true, Some(order)) = (&self.batcher, prepared.idempotent, order) {
+            let answer = batcher
+                .write(statement, prepared.generation, binds, order)
+                .await;
             match answer.result {
-                Err(WriteError::Record(_)) if answer.rows > 1 => {}
+                Err(WriteError::Record(_)) if answer.rows > 1 => {
+                    super::metrics::stream_metrics()
+                        .pipeline(&self.pipeline.name)
+                        .batch_rows_rewritten
+                        .inc();
+                }
                 result => return result,
             }
         }

@@ -75,7 +75,7 @@ struct GroupKey {
 
 /// Where a group's rows live.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Rows {
+pub enum Rows {
     /// The partition key's token (two keys of one token may share a batch: harmless).
     Token(i64),
     /// The host ids of the replicas, sorted.
@@ -130,7 +130,7 @@ impl Batcher {
         binds: &[Cell<'_>],
         order: (i32, i64),
     ) -> Answer {
-        let values = match serialize(statement, binds) {
+        let values = match serialize(statement, &binds) {
             Ok(values) => values,
             Err(e) => {
                 let e =
@@ -183,30 +183,42 @@ impl Batcher {
 
     /// Where a row with these values lives, or None when the driver cannot route it.
     fn rows_of(&self, statement: &PreparedStatement, values: &SerializedValues) -> Option<Rows> {
-        let token = statement.calculate_token(&Serialized(values)).ok()??;
-        match self.settings.grouping {
-            BatchGrouping::Partition => Some(Rows::Token(token.value())),
-            BatchGrouping::ReplicaSet => {
-                let table = statement.get_table_spec()?;
-                let mut hosts: Vec<uuid::Uuid> = self
-                    .session
-                    .get_cluster_state()
-                    .get_token_endpoints(table.ks_name(), table.table_name(), token)
-                    .iter()
-                    .map(|(node, _shard)| node.host_id)
-                    .collect();
-                if hosts.is_empty() {
-                    return None;
-                }
-                hosts.sort_unstable();
-                Some(Rows::Replicas(hosts))
+        group_of(&self.session, self.settings.grouping, statement, values)
+    }
+}
+
+/// Where a row of `statement` with `values` lives under `grouping` (rows of equal answers
+/// may share a batch), or None when the driver cannot route it. Shared with the bench's raw
+/// loop, so its grouped mode groups as the stream job does.
+pub fn group_of(
+    session: &Session,
+    grouping: BatchGrouping,
+    statement: &PreparedStatement,
+    values: &SerializedValues,
+) -> Option<Rows> {
+    let token = statement.calculate_token(&Serialized(values)).ok()??;
+    match grouping {
+        BatchGrouping::Partition => Some(Rows::Token(token.value())),
+        BatchGrouping::ReplicaSet => {
+            let table = statement.get_table_spec()?;
+            let mut hosts: Vec<uuid::Uuid> = session
+                .get_cluster_state()
+                .get_token_endpoints(table.ks_name(), table.table_name(), token)
+                .iter()
+                .map(|(node, _shard)| node.host_id)
+                .collect();
+            if hosts.is_empty() {
+                return None;
             }
+            hosts.sort_unstable();
+            Some(Rows::Replicas(hosts))
         }
     }
 }
 
-/// The values of one row, serialized once by its record's task.
-struct Serialized<'a>(&'a SerializedValues);
+/// The values of one row, serialized once (by its record's task), as a batch or a write
+/// binds them.
+pub struct Serialized<'a>(pub &'a SerializedValues);
 
 impl SerializeRow for Serialized<'_> {
     fn serialize(
@@ -223,13 +235,15 @@ impl SerializeRow for Serialized<'_> {
     }
 }
 
-fn serialize(
+/// `values` serialized for `statement`'s bind markers; its `buffer_size()` is what
+/// `batch_max_bytes` counts.
+pub fn serialize(
     statement: &PreparedStatement,
-    binds: &[Cell<'_>],
+    values: &(impl SerializeRow + ?Sized),
 ) -> Result<SerializedValues, SerializationError> {
     let specs = statement.get_variable_col_specs();
     let context = RowSerializationContext::from_specs(specs.as_slice());
-    SerializedValues::from_serializable(&context, &binds)
+    SerializedValues::from_serializable(&context, values)
 }
 
 async fn single(

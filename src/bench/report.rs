@@ -238,7 +238,7 @@ fn repeats_note(r: &Results) -> String {
     if most <= 1 {
         return String::new();
     }
-    format!(" The raw loop and each cassflow run ran {most} times, each into a fresh table: the row shows the median run by steady rows/s (the lower middle one of an even count), its spread the slowest and fastest run and their CPU seconds; Spark and Kafka Connect ran once.")
+    format!(" The raw loop and each cassflow run ran {most} times, each into a fresh table: each figure is its own median over the runs (steady rows/s, pipeline CPU, Cassandra CPU; of the two middle runs of an even count the less flattering: the lower rows/s, the higher CPU), the other columns those of the run of the median rows/s; the spread shows the lowest and highest of each figure; Spark and Kafka Connect ran once.")
 }
 
 /// The report page.

@@ -38,12 +38,15 @@ pub struct SinkResult {
     pub settings: Vec<String>,
     /// `/proc/loadavg` when the run ended: other work on the machine shows here.
     pub load_average: String,
-    /// Every run's figures when the run was repeated (`--repeats`); this result is the
-    /// median one ([`super::repeats`]). Empty for a single run and in older results.
+    /// Every run's figures when the run was repeated (`--repeats`); this result is the run
+    /// of the median steady rows/s, with the median pipeline CPU ([`Self::cpu_seconds`])
+    /// and Cassandra CPU of the runs ([`super::repeats`]). Empty for a single run and in
+    /// older results.
     #[serde(default)]
     pub runs: Vec<super::repeats::RunFigures>,
     /// CPU seconds of the Cassandra server from the pipeline's start until its last row
-    /// was readable ([`super::server_cpu`]); None when the bench's stack does not run it.
+    /// was readable ([`super::server_cpu`]), the median of `runs` when repeated; None when
+    /// the bench's stack does not run it.
     #[serde(default)]
     pub cassandra_cpu_seconds: Option<f64>,
 }
@@ -56,7 +59,13 @@ impl SinkResult {
             .max()
             .unwrap_or(0)
     }
+    /// CPU seconds of the pipeline's processes: the median over `runs` when repeated (not
+    /// the median-rows/s run's own), else this run's.
     pub fn cpu_seconds(&self) -> f64 {
+        super::repeats::median_cpu_seconds(&self.runs).unwrap_or_else(|| self.own_cpu_seconds())
+    }
+    /// CPU seconds of this run's own processes.
+    pub fn own_cpu_seconds(&self) -> f64 {
         self.processes.iter().map(|p| p.cpu_seconds).sum()
     }
     /// CPU seconds of the pipeline's processes for a million rows.

@@ -7,7 +7,7 @@
 //! `INSERT INTO <table> JSON ?`, so Cassandra itself maps the record's fields to the
 //! columns of the same name.
 
-use super::landing::{self, Target};
+use super::landing::Target;
 use super::latency::{self, LatencyResult};
 use super::run::{spawn_logged, Ctx, PeerProcess};
 use super::sink::{self, SinkResult};
@@ -162,7 +162,7 @@ impl Connect {
 
     /// Sink throughput on the pre-filled topic.
     pub async fn sink(&self, ctx: &Ctx) -> Result<SinkResult, BenchError> {
-        let target = landing::fresh_table(&ctx.session, &ctx.config.cassandra).await?;
+        let (target, idle) = sink::fresh_table(ctx).await?;
         let log = ctx
             .work_dir
             .join(format!("{}-connect.log", target.keyspace));
@@ -175,7 +175,15 @@ impl Connect {
         let started = Instant::now();
         let mut children = vec![self.spawn(ctx, &ctx.topic, &target, &log)?];
         let settings = self.settings(ctx, &target);
-        sink::measure(ctx, PIPELINE, &target, &mut children, started, settings).await
+        sink::measure(
+            ctx,
+            PIPELINE,
+            (&target, idle),
+            &mut children,
+            started,
+            settings,
+        )
+        .await
     }
 
     /// Latency at each rate, the topic read from the start like Spark's.

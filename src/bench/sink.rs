@@ -2,7 +2,8 @@
 //! start until the last row is readable, then verified (count + sample). Runs cassflow
 //! stream with N instances (the binary, spawned, one consumer group) and the raw driver
 //! ceiling; Spark and Kafka Connect use [`measure`] too ([`super::spark`], [`super::connect`]).
-//! Each run also records the Cassandra server's CPU until its last row ([`server_cpu`]).
+//! Each run also records the Cassandra server's CPU until its last row, net of its idle
+//! rate read just before the run ([`server_cpu`]).
 
 use super::landing::{self, Landing, Poll, Target, Verification};
 use super::procstat::{Footprint, Sampler};
@@ -45,10 +46,14 @@ pub struct SinkResult {
     #[serde(default)]
     pub runs: Vec<super::repeats::RunFigures>,
     /// CPU seconds of the Cassandra server from the pipeline's start until its last row
-    /// was readable ([`super::server_cpu`]), the median of `runs` when repeated; None when
-    /// the bench's stack does not run it.
+    /// was readable, net of its idle rate read just before ([`super::server_cpu`]); the
+    /// median of `runs` when repeated; None when the bench's stack does not run it.
     #[serde(default)]
     pub cassandra_cpu_seconds: Option<f64>,
+    /// The Cassandra server's idle CPU seconds per second, read over
+    /// [`server_cpu::IDLE_WINDOW`] just before this run, taken off its figure.
+    #[serde(default)]
+    pub cassandra_idle_cpu_per_second: Option<f64>,
 }
 
 impl SinkResult {
@@ -79,7 +84,7 @@ impl SinkResult {
     }
     pub fn line(&self) -> String {
         format!(
-            "{}: {} rows in {:.1}s = {:.0} rows/s ({:.0} rows/s after the first row at {:.1}s), peak RSS {:.0} MB/process, CPU {:.1}s (Cassandra {}), verified {}/{} rows, sample {} ok",
+            "{}: {} rows in {:.1}s = {:.0} rows/s ({:.0} rows/s after the first row at {:.1}s), peak RSS {:.0} MB/process, CPU {:.1}s (Cassandra {}{}), verified {}/{} rows, sample {} ok",
             self.pipeline,
             self.verification.counted_rows,
             self.wall_seconds,
@@ -90,6 +95,8 @@ impl SinkResult {
             self.cpu_seconds(),
             self.cassandra_cpu_seconds
                 .map_or("not read".into(), |c| format!("{c:.1}s")),
+            self.cassandra_idle_cpu_per_second
+                .map_or(String::new(), |i| format!(" net of {i:.2} s/s idle")),
             self.verification.counted_rows,
             self.verification.expected_rows,
             self.verification.sample_checked - self.verification.sample_mismatches
@@ -138,22 +145,33 @@ pub fn result(
             .join(" "),
         runs: Vec::new(),
         cassandra_cpu_seconds: None,
+        cassandra_idle_cpu_per_second: None,
     })
 }
 
+/// A fresh table for a sink run, then the Cassandra server's idle CPU rate over
+/// [`server_cpu::IDLE_WINDOW`] (None, without waiting, when the server is not read): call
+/// it before starting the pipeline, and hand the rate to [`measure`].
+pub async fn fresh_table(ctx: &Ctx) -> Result<(Target, Option<f64>), BenchError> {
+    let target = landing::fresh_table(&ctx.session, &ctx.config.cassandra).await?;
+    let idle = ctx.cassandra_cpu.idle_rate(server_cpu::IDLE_WINDOW).await;
+    Ok((target, idle))
+}
+
 /// Waits for the rows of `children` (already started at `started`), samples their
-/// footprint, stops them, and verifies the table.
+/// footprint, stops them, and verifies the table. `idle` is the server's idle CPU rate from
+/// [`fresh_table`].
 pub async fn measure(
     ctx: &Ctx,
     pipeline: &str,
-    target: &Target,
+    (target, idle): (&Target, Option<f64>),
     children: &mut [PeerProcess],
     started: Instant,
     settings: Vec<String>,
 ) -> Result<SinkResult, BenchError> {
     let pids: Vec<u32> = children.iter().filter_map(|p| p.child.id()).collect();
     let sampler = Sampler::start(pids.clone());
-    let cassandra_before = ctx.cassandra_cpu.seconds();
+    let cassandra_before = ctx.cassandra_cpu.read();
     let mut cassandra_after = None;
     let landed = landing::wait_landed(
         &ctx.session,
@@ -164,7 +182,7 @@ pub async fn measure(
         ctx.opts.sink_timeout,
         |poll| match poll {
             Poll::LastRowsReadable => {
-                cassandra_after = ctx.cassandra_cpu.seconds();
+                cassandra_after = ctx.cassandra_cpu.read();
                 Ok(())
             }
             Poll::Missing => children.iter_mut().try_for_each(PeerProcess::check),
@@ -192,7 +210,8 @@ pub async fn measure(
         verification,
         settings,
     )?;
-    r.cassandra_cpu_seconds = server_cpu::used(cassandra_before, cassandra_after);
+    r.cassandra_cpu_seconds = server_cpu::net_of_idle(cassandra_before, cassandra_after, idle);
+    r.cassandra_idle_cpu_per_second = idle;
     Ok(r)
 }
 
@@ -236,7 +255,7 @@ pub async fn run_cassflow_on(
     writes: StreamWrites,
     name: &str,
 ) -> Result<SinkResult, BenchError> {
-    let target = landing::fresh_table(&ctx.session, &ctx.config.cassandra).await?;
+    let (target, idle) = fresh_table(ctx).await?;
     let tag = format!(
         "{}-x{instances}{}",
         format.name(),
@@ -267,7 +286,8 @@ pub async fn run_cassflow_on(
         format!("partitions={}", ctx.opts.partitions),
         "build=the binary that ran the bench".to_string(),
     ]);
-    measure(ctx, name, &target, &mut children, started, settings).await
+    let target = (&target, idle);
+    measure(ctx, name, target, &mut children, started, settings).await
 }
 
 /// The stream job's batch keys, as `key=value` text.
@@ -352,7 +372,7 @@ pub fn raw_name(grouped: bool) -> &'static str {
 /// `stream.batch_max_bytes` allow.
 pub async fn run_raw(ctx: &Ctx, grouped: bool) -> Result<SinkResult, BenchError> {
     let name = raw_name(grouped);
-    let target = landing::fresh_table(&ctx.session, &ctx.config.cassandra).await?;
+    let (target, idle) = fresh_table(ctx).await?;
     let stream = &ctx.config.stream;
     let (grouping, concurrency, mut settings) = if grouped {
         let grouping = RawGrouping {
@@ -386,7 +406,7 @@ pub async fn run_raw(ctx: &Ctx, grouped: bool) -> Result<SinkResult, BenchError>
         concurrency,
         grouping,
     };
-    let cassandra_before = ctx.cassandra_cpu.seconds();
+    let cassandra_before = ctx.cassandra_cpu.read();
     let started = Instant::now();
     let log = ctx.work_dir.join(format!(
         "{}-{}.log",
@@ -411,7 +431,7 @@ pub async fn run_raw(ctx: &Ctx, grouped: bool) -> Result<SinkResult, BenchError>
         Duration::from_secs(60).max(started.elapsed() * 2),
         |poll| {
             if poll == Poll::LastRowsReadable {
-                cassandra_after = ctx.cassandra_cpu.seconds();
+                cassandra_after = ctx.cassandra_cpu.read();
             }
             Ok(())
         },
@@ -433,6 +453,7 @@ pub async fn run_raw(ctx: &Ctx, grouped: bool) -> Result<SinkResult, BenchError>
     )
     .await?;
     let mut r = result(name, 1, landing, vec![footprint], verification, settings)?;
-    r.cassandra_cpu_seconds = server_cpu::used(cassandra_before, cassandra_after);
+    r.cassandra_cpu_seconds = server_cpu::net_of_idle(cassandra_before, cassandra_after, idle);
+    r.cassandra_idle_cpu_per_second = idle;
     Ok(r)
 }

@@ -179,7 +179,7 @@ impl Spark {
 
     async fn sink_on(&self, ctx: &Ctx, topic: &str, run: Run) -> Result<SinkResult, BenchError> {
         let name = run.name();
-        let target = landing::fresh_table(&ctx.session, &ctx.config.cassandra).await?;
+        let (target, idle) = sink::fresh_table(ctx).await?;
         let log = ctx.work_dir.join(format!(
             "{}-{}.log",
             target.keyspace,
@@ -200,7 +200,7 @@ impl Spark {
                 install::PYSPARK_VERSION
             ));
         }
-        sink::measure(ctx, name, &target, &mut children, started, settings).await
+        sink::measure(ctx, name, (&target, idle), &mut children, started, settings).await
     }
 
     /// Latency at each rate. The topic is fresh, so the job reads it from the start: every

@@ -367,24 +367,31 @@ pub fn raw_name(grouped: bool) -> &'static str {
 }
 
 /// The raw driver loop (the ceiling of one process): the same records inserted by a worker
-/// process, no Kafka; one insert per row, or `grouped` in UNLOGGED batches of rows of one
-/// replica set, as many rows and bytes as the stream job's `stream.batch_max_rows` and
-/// `stream.batch_max_bytes` allow.
+/// process, no Kafka; one insert per row, or `grouped` in UNLOGGED batches grouped, sized
+/// and bound by the stream job's own functions under its `stream.batch_grouping`,
+/// `stream.batch_max_rows` and `stream.batch_max_bytes` (a lone row a plain write).
 pub async fn run_raw(ctx: &Ctx, grouped: bool) -> Result<SinkResult, BenchError> {
     let name = raw_name(grouped);
     let (target, idle) = fresh_table(ctx).await?;
     let stream = &ctx.config.stream;
     let (grouping, concurrency, mut settings) = if grouped {
         let grouping = RawGrouping {
+            grouping: stream.batch_grouping,
             rows: stream.batch_max_rows,
             bytes: stream.batch_max_bytes,
         };
-        let settings = vec![
-            "UNLOGGED batches of rows of one replica set (token of the prepared INSERT, replicas from the driver's token map)".to_string(),
-            format!("batch rows={} (stream.batch_max_rows)", grouping.rows),
-            format!("batch bytes={} (stream.batch_max_bytes)", grouping.bytes),
-            format!("batches in flight={}", ctx.opts.raw_batch_concurrency),
+        let mut settings = vec![
+            "UNLOGGED batches grouped and sized as the stream job's (its stream::batch::group_of and serialize); a lone row a plain write".to_string(),
         ];
+        settings.extend(
+            batch_settings(stream)
+                .into_iter()
+                .filter(|s| !s.starts_with("stream.batch_linger")),
+        );
+        settings.push(format!(
+            "batches in flight={}",
+            ctx.opts.raw_batch_concurrency
+        ));
         (Some(grouping), ctx.opts.raw_batch_concurrency, settings)
     } else {
         let settings = vec![format!("concurrency={}", ctx.opts.raw_concurrency)];

@@ -6,22 +6,26 @@
 //!   Cassandra by the scylla driver with a prepared statement and a fixed number of writes
 //!   in flight, each its own task on the multi-threaded runtime; users generated on a
 //!   separate thread; no Kafka. Row by row, or grouped ([`RawGrouping`]): UNLOGGED batches
-//!   of rows whose tokens map to the same replica set, as the stream job's
-//!   `stream.batch_grouping = "replica_set"` writes them.
+//!   grouped, sized and bound by the stream job's own functions ([`batch::serialize`],
+//!   [`batch::group_of`], [`batch::Serialized`]) under its `stream.batch_grouping`; a row
+//!   that cannot be routed or is larger than a batch, and a group of one row, are plain
+//!   writes, as in the stream job.
 //!
 //! Each prints one JSON line ([`WorkerResult`]) on stdout.
 
 use super::BenchError;
 use crate::cassandra;
-use crate::config::{CassandraConfig, KafkaConfig, ProducerConfig};
+use crate::config::{BatchGrouping, CassandraConfig, KafkaConfig, ProducerConfig};
 use crate::produce::producer::RecordProducer;
 use crate::record::UserRecord;
 use crate::registry::users::{ProducedFormat, UsersEncoder};
 use crate::source::generator::Generator;
+use crate::stream::batch::{self, Serialized};
 use scylla::client::session::Session;
 use scylla::statement::batch::{Batch, BatchType};
 use scylla::statement::prepared::PreparedStatement;
 use scylla::value::CqlTimestamp;
+use scylla_cql_core::serialize::row::SerializedValues;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::future::Future;
@@ -53,19 +57,22 @@ pub enum WorkerSpec {
         seed: String,
         /// Writes in flight: single inserts, or batches when grouped.
         concurrency: usize,
-        /// UNLOGGED batches by replica set instead of one insert per row.
+        /// UNLOGGED batches, grouped as the stream job groups, instead of one insert per row.
         #[serde(default)]
         grouping: Option<RawGrouping>,
     },
 }
 
-/// How the grouped raw loop fills its batches (the stream job's `stream.batch_max_rows`
-/// and `stream.batch_max_bytes`).
+/// How the grouped raw loop fills its batches (the stream job's `stream.batch_grouping`,
+/// `stream.batch_max_rows` and `stream.batch_max_bytes`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RawGrouping {
+    /// Which rows may share a batch.
+    pub grouping: BatchGrouping,
     /// Most rows in one batch.
     pub rows: usize,
-    /// Most bytes of bound values in one batch (a row larger than this goes alone).
+    /// Most bytes of serialized values in one batch, as the stream job counts them
+    /// (`SerializedValues::buffer_size`); a row larger than this goes alone.
     pub bytes: usize,
 }
 
@@ -207,18 +214,26 @@ async fn raw(
                     .await;
             }
         }
-        Some(grouping) => {
-            let mut groups = Groups::new(grouping);
-            let table = (keyspace, table);
+        Some(limits) => {
+            let mut groups = Groups::new(limits);
             while let Some(r) = rx.recv().await {
-                let values = row(r, micros);
-                let replicas = replica_set(&session, &insert, table, &values);
-                if let Some(full) = groups.push(replicas, values) {
-                    write_batch(&writes, &session, &insert, full).await;
+                let values = batch::serialize(&insert, &row(r, micros))
+                    .map_err(|e| BenchError::Verify(format!("raw loop: serialize a row: {e}")))?;
+                // As the stream job: a row it cannot route, or larger than any batch, alone.
+                let group = match values.buffer_size() <= limits.bytes {
+                    true => batch::group_of(&session, limits.grouping, &insert, &values),
+                    false => None,
+                };
+                let full = match group {
+                    Some(group) => groups.push(group, values),
+                    None => Some(vec![values]),
+                };
+                if let Some(full) = full {
+                    write_group(&writes, &session, &insert, full).await;
                 }
             }
             for rest in groups.drain() {
-                write_batch(&writes, &session, &insert, rest).await;
+                write_group(&writes, &session, &insert, rest).await;
             }
         }
     }
@@ -278,37 +293,7 @@ fn row(r: UserRecord, micros: i64) -> Row {
     )
 }
 
-/// Bytes of a row's bound values, as a batch's size is counted.
-fn row_bytes(row: &Row) -> usize {
-    let texts = [
-        &row.1, &row.2, &row.3, &row.4, &row.5, &row.6, &row.7, &row.10, &row.11,
-    ];
-    16 + 8 + 8 + 8 + texts.iter().map(|t| t.len()).sum::<usize>()
-}
-
-/// The sorted host ids of the replicas of a row's token (empty when the driver cannot
-/// tell: such rows share a group of their own).
-fn replica_set(
-    session: &Session,
-    insert: &PreparedStatement,
-    (keyspace, table): (&str, &str),
-    values: &Row,
-) -> Vec<Uuid> {
-    let Ok(Some(token)) = insert.calculate_token(values) else {
-        return Vec::new();
-    };
-    let mut hosts: Vec<Uuid> = session
-        .get_cluster_state()
-        .get_token_endpoints(keyspace, table, token)
-        .iter()
-        .map(|(node, _)| node.host_id)
-        .collect();
-    hosts.sort_unstable();
-    hosts.dedup();
-    hosts
-}
-
-/// Rows waiting for a batch, one group per replica set.
+/// Rows waiting for a batch, one group per key (the stream job's [`batch::Rows`]).
 struct Groups<K, R> {
     limits: RawGrouping,
     open: HashMap<K, Group<R>>,
@@ -324,9 +309,10 @@ trait RowSize {
     fn bytes(&self) -> usize;
 }
 
-impl RowSize for Row {
+impl RowSize for SerializedValues {
+    /// What `stream.batch_max_bytes` counts.
     fn bytes(&self) -> usize {
-        row_bytes(self)
+        self.buffer_size()
     }
 }
 
@@ -338,7 +324,7 @@ impl<K: std::hash::Hash + Eq, R: RowSize> Groups<K, R> {
         }
     }
 
-    /// Adds a row to its replica set's group; returns a batch to write when that group is
+    /// Adds a row to its group; returns a batch to write when that group is
     /// full (by rows), or when the row would take it over the byte limit (then the group
     /// without the row is returned and the row starts the next one).
     fn push(&mut self, key: K, row: R) -> Option<Vec<R>> {
@@ -416,23 +402,39 @@ impl Writes {
     }
 }
 
-/// One UNLOGGED batch of rows of one replica set, as a task of `writes`.
-async fn write_batch(
+/// The rows of one group, as a task of `writes`: an UNLOGGED batch (idempotent, the
+/// statement's consistency), or a plain write for a lone row, as the stream job sends them.
+async fn write_group(
     writes: &Writes,
     session: &Arc<Session>,
     insert: &Arc<PreparedStatement>,
-    rows: Vec<Row>,
+    rows: Vec<SerializedValues>,
 ) {
-    let mut batch = Batch::new(BatchType::Unlogged);
-    for _ in &rows {
-        batch.append_statement(insert.as_ref().clone());
-    }
-    batch.set_is_idempotent(true);
-    let session = session.clone();
+    let (session, insert) = (session.clone(), insert.clone());
     let n = rows.len() as u64;
+    if let [_] = rows.as_slice() {
+        writes
+            .spawn(n, async move {
+                with_retries(|| session.execute_unpaged(&insert, Serialized(&rows[0]))).await
+            })
+            .await;
+        return;
+    }
+    let mut group = Batch::new(BatchType::Unlogged);
+    if let Some(consistency) = insert.get_consistency() {
+        group.set_consistency(consistency);
+    }
+    group.set_is_idempotent(true);
+    for _ in &rows {
+        group.append_statement(insert.as_ref().clone());
+    }
     writes
         .spawn(n, async move {
-            with_retries(|| session.batch(&batch, &rows)).await
+            with_retries(|| {
+                let values: Vec<Serialized<'_>> = rows.iter().map(Serialized).collect();
+                session.batch(&group, values)
+            })
+            .await
         })
         .await;
 }
@@ -480,6 +482,7 @@ mod tests {
     #[test]
     fn a_group_is_written_when_it_has_its_rows() {
         let mut groups = Groups::new(RawGrouping {
+            grouping: BatchGrouping::ReplicaSet,
             rows: 3,
             bytes: 4096,
         });
@@ -487,7 +490,7 @@ mod tests {
         assert!(groups.push("b", Fake(2)).is_none());
         assert!(groups.push("a", Fake(3)).is_none());
         assert_eq!(ids(groups.push("a", Fake(4))), Some(vec![1, 3, 4]));
-        // What is left is written at the end, each replica set apart.
+        // What is left is written at the end, each group apart.
         assert!(groups.push("a", Fake(5)).is_none());
         let mut rest: Vec<Vec<usize>> = groups
             .drain()
@@ -500,6 +503,7 @@ mod tests {
     #[test]
     fn a_row_over_the_byte_limit_starts_the_next_batch() {
         let mut groups = Groups::new(RawGrouping {
+            grouping: BatchGrouping::ReplicaSet,
             rows: 8,
             bytes: 1000,
         });
@@ -514,6 +518,7 @@ mod tests {
     #[test]
     fn one_row_batches_are_written_at_once() {
         let mut groups = Groups::new(RawGrouping {
+            grouping: BatchGrouping::ReplicaSet,
             rows: 1,
             bytes: 4096,
         });

@@ -226,10 +226,26 @@ fn the_byte_budget_must_hold_something() {
 #[test]
 fn batch_settings_are_bounded_and_named() {
     for (env, value, key) in [
-        ("CASSFLOW_STREAM__BATCH_MAX_ROWS", "0", "stream.batch_max_rows"),
-        ("CASSFLOW_STREAM__BATCH_MAX_ROWS", "100000", "stream.batch_max_rows"),
-        ("CASSFLOW_STREAM__BATCH_MAX_BYTES", "60000", "stream.batch_max_bytes"),
-        ("CASSFLOW_STREAM__BATCH_LINGER", "10s", "stream.batch_linger"),
+        (
+            "CASSFLOW_STREAM__BATCH_MAX_ROWS",
+            "0",
+            "stream.batch_max_rows",
+        ),
+        (
+            "CASSFLOW_STREAM__BATCH_MAX_ROWS",
+            "100000",
+            "stream.batch_max_rows",
+        ),
+        (
+            "CASSFLOW_STREAM__BATCH_MAX_BYTES",
+            "60000",
+            "stream.batch_max_bytes",
+        ),
+        (
+            "CASSFLOW_STREAM__BATCH_LINGER",
+            "10s",
+            "stream.batch_linger",
+        ),
     ] {
         Jail::expect_with(|jail| {
             jail.set_env(env, value);

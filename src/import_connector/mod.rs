@@ -68,7 +68,7 @@ const TUNING: &[(&str, &str)] = &[
     ),
     (
         "maxNumberOfRecordsInBatch",
-        "cassflow writes each record as its own idempotent statement",
+        "cassflow batches rows itself: stream.batch_max_rows (8), and stream.batch_grouping = \"partition\" for this connector's grouping by partition key",
     ),
     (
         "connectionPoolLocalSize",

@@ -105,5 +105,5 @@ async fn main() -> anyhow::Result<()> {
 
 /// User + system CPU seconds of this process so far.
 fn cpu_seconds() -> f64 {
-    cassflow::bench::procstat::cpu_seconds(std::process::id()).unwrap_or(0.0)
+    cassflow::bench::measure::procstat::cpu_seconds(std::process::id()).unwrap_or(0.0)
 }

@@ -141,7 +141,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Produce(args) => return produce(config, args).await,
         Command::Bench(args) => bench(config, args).await?,
         Command::BenchWorker { spec, result } => {
-            let line = cassflow::bench::worker::run(&spec).await?;
+            let line = cassflow::bench::runs::worker::run(&spec).await?;
             std::fs::write(&result, line)?;
         }
         Command::Completions { shell } => print_completions(shell),

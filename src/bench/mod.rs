@@ -1,35 +1,33 @@
 //! `cassflow bench`: cassflow measured side by side with what users would pick instead, on
 //! the same local Kafka and Cassandra, the same records, in one run:
-//! - producer: cassflow's producer against Kafka's `kafka-producer-perf-test` ([`producer`]);
+//! - producer: cassflow's producer against Kafka's `kafka-producer-perf-test`
+//!   ([`runs::producer`]);
 //! - sink throughput on a pre-filled topic into a fresh table, until the last row is
-//!   readable: cassflow stream x1/x2/x4, Spark Structured Streaming ([`spark`]), Kafka
-//!   Connect with Apache Camel's CQL sink ([`connect`]), the raw driver ([`sink`]); the
-//!   same records as Avro through the schema registry, for cassflow and Spark;
-//! - end-to-end latency at fixed rates for cassflow, Spark and Kafka Connect ([`latency`]);
-//! - peak RSS and CPU seconds of every pipeline process ([`procstat`]), and the CPU seconds
-//!   of the Cassandra server during each sink run ([`server_cpu`]).
+//!   readable: cassflow stream x1/x2/x4, Spark Structured Streaming ([`peers::spark`]),
+//!   Kafka Connect with Apache Camel's CQL sink ([`peers::connect`]), the raw driver
+//!   ([`runs::sink`]); the same records as Avro through the schema registry, for cassflow
+//!   and Spark;
+//! - end-to-end latency at fixed rates for cassflow, Spark and Kafka Connect
+//!   ([`runs::latency`]);
+//! - peak RSS and CPU seconds of every pipeline process ([`measure::procstat`]), and the
+//!   CPU seconds of the Cassandra server during each sink run ([`measure::server_cpu`]).
 //!
-//! It starts only on an idle machine ([`hygiene`]).
+//! It starts only on an idle machine ([`measure::hygiene`]).
 //!
-//! Every figure stands on a verification (count + sample compared, [`landing`]) or is not
-//! reported. Results go to JSON, markdown and a PNG chart ([`report`]). The bench never
-//! stops servers it did not start.
+//! Every figure stands on a verification (count + sample compared, [`measure::landing`]) or
+//! is not reported. Results go to JSON, markdown and a PNG chart ([`report`]). The bench
+//! never stops servers it did not start.
+//!
+//! The harness is split along its concepts: [`peers`] (the other engines and their
+//! installation), [`measure`] (how things are measured on the machine), [`runs`] (the
+//! measured runs themselves), [`report`] (results, targets, rendering); this module holds
+//! the options and [`run`](mod@run) the orchestration.
 
-pub mod connect;
-pub mod hygiene;
-pub mod install;
-pub mod landing;
-pub mod latency;
-pub mod procstat;
-pub mod producer;
-pub mod repeats;
+pub mod measure;
+pub mod peers;
 pub mod report;
 pub mod run;
-pub mod server_cpu;
-pub mod sink;
-pub mod spark;
-pub mod targets;
-pub mod worker;
+pub mod runs;
 
 pub use run::{rerender, run};
 

@@ -1,17 +1,17 @@
-//! The bench run from start to end: check the machine is idle ([`super::hygiene`]), make
-//! sure Kafka and Cassandra answer (starting the local stack for whichever does not, and
-//! stopping only that at the end), pre-fill a topic with cassflow's producer, then run each
-//! selected peer in turn, and write the report.
+//! The bench run from start to end: check the machine is idle
+//! ([`super::measure::hygiene`]), make sure Kafka and Cassandra answer (starting the local
+//! stack for whichever does not, and stopping only that at the end), pre-fill a topic with
+//! cassflow's producer, then run each selected peer in turn, and write the report.
 //! Also the process plumbing the peers share: spawning with logs, watching a peer's process
 //! ([`PeerProcess`]), stopping a process group gracefully, and stopping every peer on
 //! Ctrl-C.
 
-use super::landing::{self, Sentinels};
-use super::repeats::repeated;
+use super::measure::landing::{self, Sentinels};
+use super::report::targets::{SPARK, SPARK_TUNED};
 use super::report::{self, Results, Skipped};
-use super::sink::StreamWrites;
-use super::targets::{SPARK, SPARK_TUNED};
-use super::{install, say, BenchError, BenchOptions, Peer};
+use super::runs::repeats::repeated;
+use super::runs::sink::StreamWrites;
+use super::{peers::install, say, BenchError, BenchOptions, Peer};
 use crate::config::{Config, RecordFormat};
 use crate::local::{LocalStack, Server};
 use crate::record::UserRecord;
@@ -42,12 +42,12 @@ pub struct Ctx {
     pub work_dir: PathBuf,
     pub bench_cache: PathBuf,
     /// The Cassandra JVM(s) whose CPU each sink run reads.
-    pub cassandra_cpu: super::server_cpu::ServerCpu,
+    pub cassandra_cpu: super::measure::server_cpu::ServerCpu,
 }
 
 /// Runs the whole bench; returns the results it also wrote to `opts.out`.
 pub async fn run(config: Config, opts: BenchOptions) -> Result<Results, BenchError> {
-    let busy = super::hygiene::check(opts.allow_busy)?;
+    let busy = super::measure::hygiene::check(opts.allow_busy)?;
     let stack = LocalStack::new(&config);
     let mut started = Vec::new();
     let mut servers = vec![Server::Kafka, Server::Cassandra];
@@ -99,7 +99,7 @@ async fn interrupted() {
 async fn run_on_stack(
     config: &Config,
     opts: &BenchOptions,
-    busy: Option<super::hygiene::Busy>,
+    busy: Option<super::measure::hygiene::Busy>,
 ) -> Result<Results, BenchError> {
     let mut results = Results::new(config, opts).await;
     results.busy = busy;
@@ -126,7 +126,8 @@ async fn run_on_stack(
         "[1] producer: cassflow's producer fills topic {topic} with {} records",
         opts.records
     );
-    let produced = super::producer::run_cassflow(config, opts, &topic, &work_dir, None).await?;
+    let produced =
+        super::runs::producer::run_cassflow(config, opts, &topic, &work_dir, None).await?;
     say!("    {}", produced.line());
     if produced.records != opts.records {
         return Err(BenchError::Verify(format!(
@@ -137,7 +138,7 @@ async fn run_on_stack(
     results.producer.push(produced);
     if opts.peers.contains(&Peer::Producer) {
         say!("    kafka-producer-perf-test, same count and payloads:");
-        match super::producer::run_perf_test(config, opts, &bench_cache, &work_dir).await {
+        match super::runs::producer::run_perf_test(config, opts, &bench_cache, &work_dir).await {
             Ok(r) => {
                 say!("    {}", r.line());
                 results.producer.push(r);
@@ -156,7 +157,7 @@ async fn run_on_stack(
         sample: sample(opts.records),
         work_dir,
         bench_cache,
-        cassandra_cpu: super::server_cpu::ServerCpu::find(config),
+        cassandra_cpu: super::measure::server_cpu::ServerCpu::find(config),
     };
     if !ctx.cassandra_cpu.found() {
         say!(
@@ -172,8 +173,8 @@ async fn run_on_stack(
     let repeats = opts.repeats;
     if opts.peers.contains(&Peer::Raw) {
         for grouped in [false, true] {
-            let name = super::sink::raw_name(grouped);
-            let r = repeated(name, repeats, || super::sink::run_raw(&ctx, grouped)).await;
+            let name = super::runs::sink::raw_name(grouped);
+            let r = repeated(name, repeats, || super::runs::sink::run_raw(&ctx, grouped)).await;
             record_sink(&mut results, name, r);
         }
     }
@@ -183,7 +184,7 @@ async fn run_on_stack(
         for (n, writes) in runs.chain([(1, StreamWrites::PerRow)]) {
             let name = format!("cassflow x{n}{}", writes.suffix());
             let r = repeated(&name, repeats, || {
-                super::sink::run_cassflow(&ctx, n, writes)
+                super::runs::sink::run_cassflow(&ctx, n, writes)
             })
             .await;
             record_sink(&mut results, &name, r);
@@ -198,7 +199,7 @@ async fn run_on_stack(
     if let Some(topic) = &avro {
         let r = repeated(AVRO, repeats, || {
             let writes = StreamWrites::Default;
-            super::sink::run_cassflow_on(&ctx, topic, RecordFormat::Avro, 1, writes, AVRO)
+            super::runs::sink::run_cassflow_on(&ctx, topic, RecordFormat::Avro, 1, writes, AVRO)
         })
         .await;
         record_sink(&mut results, AVRO, r);
@@ -207,7 +208,7 @@ async fn run_on_stack(
         installed(
             &mut results,
             "spark",
-            super::spark::Spark::install(&ctx).await,
+            super::peers::spark::Spark::install(&ctx).await,
         )
     } else {
         None
@@ -220,18 +221,18 @@ async fn run_on_stack(
         }
         if let Some(topic) = &avro {
             let r = spark.sink_avro(&ctx, topic).await;
-            record_sink(&mut results, super::spark::AVRO_PIPELINE, r);
+            record_sink(&mut results, super::peers::spark::AVRO_PIPELINE, r);
         }
     }
     let connect = if opts.peers.contains(&Peer::Connect) {
-        let c = super::connect::Connect::install(&ctx).await;
-        installed(&mut results, super::connect::PIPELINE, c)
+        let c = super::peers::connect::Connect::install(&ctx).await;
+        installed(&mut results, super::peers::connect::PIPELINE, c)
     } else {
         None
     };
     if let Some(connect) = &connect {
         let r = connect.sink(&ctx).await;
-        record_sink(&mut results, super::connect::PIPELINE, r);
+        record_sink(&mut results, super::peers::connect::PIPELINE, r);
     }
 
     if !opts.latency_rates.is_empty() {
@@ -240,7 +241,7 @@ async fn run_on_stack(
             record_latency(
                 &mut results,
                 "cassflow latency",
-                super::latency::run_cassflow(&ctx).await,
+                super::runs::latency::run_cassflow(&ctx).await,
             );
         }
         if let Some(spark) = &spark {
@@ -248,7 +249,7 @@ async fn run_on_stack(
         }
         if let Some(connect) = &connect {
             let r = connect.latency(&ctx).await;
-            let name = format!("{} latency", super::connect::PIPELINE);
+            let name = format!("{} latency", super::peers::connect::PIPELINE);
             record_latency(&mut results, &name, r);
         }
     }
@@ -277,7 +278,8 @@ async fn avro_topic(ctx: &Ctx, results: &mut Results) -> Result<String, BenchErr
     say!("    Avro: cassflow's producer fills topic {topic} with the same records");
     let wire = Some((ProducedFormat::Avro, encoder.id()));
     let produced =
-        super::producer::run_cassflow(&ctx.config, &ctx.opts, &topic, &ctx.work_dir, wire).await?;
+        super::runs::producer::run_cassflow(&ctx.config, &ctx.opts, &topic, &ctx.work_dir, wire)
+            .await?;
     say!("    {}", produced.line());
     if produced.records != ctx.opts.records {
         return Err(BenchError::Verify(format!(
@@ -299,7 +301,7 @@ pub async fn rerender(config: &Config, opts: &BenchOptions) -> Result<Results, B
     })?;
     let mut results: Results = serde_json::from_str(&text)
         .map_err(|e| BenchError::Verify(format!("{}: {e}", path.display())))?;
-    results.targets = super::targets::targets(&results);
+    results.targets = super::report::targets::targets(&results);
     let bench_cache = install::bench_cache(&config.local.cache_dir());
     report::write(&results, opts, &bench_cache).await?;
     Ok(results)
@@ -310,7 +312,7 @@ pub async fn rerender(config: &Config, opts: &BenchOptions) -> Result<Results, B
 async fn warm_up_cassandra(ctx: &Ctx) -> Result<(), BenchError> {
     let target = landing::fresh_table(&ctx.session, &ctx.config.cassandra).await?;
     let records = ctx.opts.records.min(50_000);
-    let spec = super::worker::WorkerSpec::Raw {
+    let spec = super::runs::worker::WorkerSpec::Raw {
         cassandra: ctx.config.cassandra.clone(),
         keyspace: target.keyspace.clone(),
         table: target.table.clone(),
@@ -320,7 +322,7 @@ async fn warm_up_cassandra(ctx: &Ctx) -> Result<(), BenchError> {
         grouping: None,
     };
     let log = ctx.work_dir.join("warm-up.log");
-    let (r, _) = super::producer::run_worker(&ctx.opts.cassflow_bin, &spec, &log).await?;
+    let (r, _) = super::runs::producer::run_worker(&ctx.opts.cassflow_bin, &spec, &log).await?;
     say!(
         "    warm-up (not reported): {} raw inserts into {} in {:.1}s",
         r.records,
@@ -333,7 +335,7 @@ async fn warm_up_cassandra(ctx: &Ctx) -> Result<(), BenchError> {
 fn record_sink(
     results: &mut Results,
     name: &str,
-    outcome: Result<super::sink::SinkResult, BenchError>,
+    outcome: Result<super::runs::sink::SinkResult, BenchError>,
 ) {
     if let Some(r) = or_skip(results, name, "not reported", outcome) {
         match r.runs.len() {
@@ -347,7 +349,7 @@ fn record_sink(
 fn record_latency(
     results: &mut Results,
     name: &str,
-    outcome: Result<Vec<super::latency::LatencyResult>, BenchError>,
+    outcome: Result<Vec<super::runs::latency::LatencyResult>, BenchError>,
 ) {
     if let Some(mut r) = or_skip(results, name, "not reported", outcome) {
         results.latency.append(&mut r);
@@ -438,10 +440,10 @@ pub async fn wait_sampled(
     child: &mut Child,
 ) -> (
     std::io::Result<std::process::ExitStatus>,
-    super::procstat::Footprint,
+    super::measure::procstat::Footprint,
 ) {
     let pid = child.id();
-    let outcome = super::procstat::wait_sampled(child).await;
+    let outcome = super::measure::procstat::wait_sampled(child).await;
     if let Some(pid) = pid {
         forget(pid);
     }
@@ -477,7 +479,11 @@ async fn stop_groups(groups: &[u32], grace: Duration) {
     };
     signal(Signal::SIGTERM);
     let deadline = Instant::now() + grace;
-    while groups.iter().any(|g| super::procstat::group_running(*g)) && Instant::now() < deadline {
+    while groups
+        .iter()
+        .any(|g| super::measure::procstat::group_running(*g))
+        && Instant::now() < deadline
+    {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     signal(Signal::SIGKILL);

@@ -1,17 +1,18 @@
 //! Sink throughput: the pre-filled topic into a fresh table, timed from the pipeline's
 //! start until the last row is readable, then verified (count + sample). Runs cassflow
 //! stream with N instances (the binary, spawned, one consumer group) and the raw driver
-//! ceiling; Spark and Kafka Connect use [`measure`] too ([`super::spark`], [`super::connect`]).
+//! ceiling; Spark and Kafka Connect use [`measure`] too ([`crate::bench::peers::spark`],
+//! [`crate::bench::peers::connect`]).
 //! Each run also records the Cassandra server's CPU until its last row, net of its idle
 //! rate read just before the run ([`server_cpu`]).
 
-use super::landing::{self, Landing, Poll, Target, Verification};
-use super::procstat::{Footprint, Sampler};
 use super::producer::run_worker;
-use super::run::{spawn_logged, Ctx, PeerProcess, SEED};
-use super::server_cpu;
 use super::worker::{RawGrouping, WorkerSpec};
-use super::BenchError;
+use crate::bench::measure::landing::{self, Landing, Poll, Target, Verification};
+use crate::bench::measure::procstat::{Footprint, Sampler};
+use crate::bench::measure::server_cpu;
+use crate::bench::run::{spawn_logged, Ctx, PeerProcess, SEED};
+use crate::bench::BenchError;
 use crate::config::{Config, PipelineConfig, RecordFormat, StreamConfig};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -46,7 +47,7 @@ pub struct SinkResult {
     #[serde(default)]
     pub runs: Vec<super::repeats::RunFigures>,
     /// CPU seconds of the Cassandra server from the pipeline's start until its last row
-    /// was readable, net of its idle rate read just before ([`super::server_cpu`]); the
+    /// was readable, net of its idle rate read just before ([`server_cpu`]); the
     /// median of `runs` when repeated; None when the bench's stack does not run it.
     #[serde(default)]
     pub cassandra_cpu_seconds: Option<f64>,
@@ -262,7 +263,7 @@ pub async fn run_cassflow_on(
         writes.suffix().replace(' ', "-")
     );
     let (config_path, config) = stream_config(ctx, topic, format, &target, &tag, writes)?;
-    super::say!(
+    crate::bench::say!(
         "    {name}: starting {instances} `cassflow stream` into {}",
         target.cql()
     );
@@ -360,9 +361,9 @@ pub fn stream_config(
 /// The name of the raw loop's run, per row or grouped.
 pub fn raw_name(grouped: bool) -> &'static str {
     if grouped {
-        super::targets::RAW_GROUPED
+        crate::bench::report::targets::RAW_GROUPED
     } else {
-        super::targets::RAW
+        crate::bench::report::targets::RAW
     }
 }
 
@@ -398,7 +399,7 @@ pub async fn run_raw(ctx: &Ctx, grouped: bool) -> Result<SinkResult, BenchError>
         (None, ctx.opts.raw_concurrency, settings)
     };
     settings.push("prepared INSERT ... USING TIMESTAMP, token-aware, idempotent".into());
-    super::say!(
+    crate::bench::say!(
         "    {name}: {} rows, {concurrency} {} in flight, into {}",
         ctx.opts.records,
         if grouped { "batches" } else { "inserts" },

@@ -1,21 +1,24 @@
 //! The bench's results: collected as one JSON document (`bench-results.json`), rendered as
 //! `benchmarks.md` (tables of figures and ratios, targets met or missed, machine, versions,
-//! command, tuning) and drawn as `bench.png` by `bench/chart.py` in the bench venv.
+//! command, tuning) and drawn as `bench.png` by `bench/chart.py` in the bench venv. The
+//! targets the results are judged against are in [`targets`].
 
-use super::latency::LatencyResult;
-use super::producer::ProducerResult;
-use super::sink::SinkResult;
-use super::{install, say, BenchError, BenchOptions};
+pub mod targets;
+
+use super::runs::latency::LatencyResult;
+use super::runs::producer::ProducerResult;
+use super::runs::sink::SinkResult;
+use super::{peers::install, say, BenchError, BenchOptions};
 use crate::config::Config;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
 use std::path::Path;
 
-const CHART: &str = include_str!("../../bench/chart.py");
-const METHOD: &str = include_str!("../../bench/method.md");
+const CHART: &str = include_str!("../../../bench/chart.py");
+const METHOD: &str = include_str!("../../../bench/method.md");
 /// Measured by tests/stream_memory.rs, not by the bench; kept in the report so that a bench
 /// run does not drop it.
-const MEMORY: &str = include_str!("../../bench/memory.md");
+const MEMORY: &str = include_str!("../../../bench/memory.md");
 
 /// Where and on what the bench ran.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -65,7 +68,7 @@ pub struct Results {
     pub targets: Vec<Target>,
     /// Set when the machine was busy at the start and `--allow-busy` ran the bench anyway.
     #[serde(default)]
-    pub busy: Option<super::hygiene::Busy>,
+    pub busy: Option<super::measure::hygiene::Busy>,
 }
 
 fn read(path: &str) -> String {
@@ -130,8 +133,8 @@ impl Results {
                     "Kafka Connect sink: camel-kafka-connector + camel-cassandraql".into(),
                     format!(
                         "{} + {}",
-                        super::connect::CAMEL_KAFKA_CONNECTOR_VERSION,
-                        super::connect::CAMEL_VERSION
+                        super::peers::connect::CAMEL_KAFKA_CONNECTOR_VERSION,
+                        super::peers::connect::CAMEL_VERSION
                     ),
                 ),
                 ("Java".into(), java),
@@ -146,7 +149,7 @@ impl Results {
     pub async fn finish(&mut self) {
         self.finished_at = chrono::Utc::now().to_rfc3339();
         self.machine.load_after = read("/proc/loadavg").trim().to_string();
-        self.targets = super::targets::targets(self);
+        self.targets = targets::targets(self);
     }
 
     /// The sink run of exactly this name.
@@ -265,20 +268,20 @@ pub fn markdown(r: &Results, chart_note: Option<&str>) -> String {
         };
         let _ = writeln!(s, "| {} | {} | {} | {met} |", t.name, t.wanted, t.measured);
     }
-    for note in super::targets::reading(r) {
+    for note in targets::reading(r) {
         let _ = writeln!(s, "\n{note}");
     }
-    let _ = writeln!(s, "\n## Sink throughput\n\n{} records on a pre-filled topic ({} partitions) into a fresh table, timed from starting the pipeline until the last row is readable; every row counted and a sample compared field by field. *Steady* excludes start-up (from the first row readable to the last). Cassandra's CPU is net of its idle rate: before each run (its table created, its pipeline not started) the server's CPU rate is read for {idle} s, and that rate times the run's duration is taken off what it used meanwhile (never below zero).{}\n", r.records, r.partitions, repeats_note(r), idle = super::server_cpu::IDLE_WINDOW.as_secs());
+    let _ = writeln!(s, "\n## Sink throughput\n\n{} records on a pre-filled topic ({} partitions) into a fresh table, timed from starting the pipeline until the last row is readable; every row counted and a sample compared field by field. *Steady* excludes start-up (from the first row readable to the last). Cassandra's CPU is net of its idle rate: before each run (its table created, its pipeline not started) the server's CPU rate is read for {idle} s, and that rate times the run's duration is taken off what it used meanwhile (never below zero).{}\n", r.records, r.partitions, repeats_note(r), idle = super::measure::server_cpu::IDLE_WINDOW.as_secs());
     let _ = writeln!(s, "| pipeline | rows | wall s | rows/s | steady rows/s | spread of the runs | first row s | peak RSS MB/process | CPU s (all processes) | pipeline CPU s per 1M rows | Cassandra CPU s per 1M rows (net of idle) | vs raw driver (per-row) | verified | load avg at end |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     // Against the per-row loop, as the targets compare.
     let raw = r
-        .sink_run(super::targets::RAW)
+        .sink_run(targets::RAW)
         .map(|x| x.steady_records_per_second);
     for x in &r.sink {
         let vs_raw = raw.map_or("".into(), |v| {
             format!("{:.2}x", x.steady_records_per_second / v)
         });
-        let spread = super::repeats::spread(x).describe();
+        let spread = super::runs::repeats::spread(x).describe();
         let server = x
             .cassandra_cpu_seconds_per_million_rows()
             .map_or("not read".into(), |c| format!("{c:.1}"));

@@ -7,11 +7,11 @@
 //! `INSERT INTO <table> JSON ?`, so Cassandra itself maps the record's fields to the
 //! columns of the same name.
 
-use super::landing::Target;
-use super::latency::{self, LatencyResult};
-use super::run::{spawn_logged, Ctx, PeerProcess};
-use super::sink::{self, SinkResult};
-use super::{install, say, BenchError, Peer};
+use crate::bench::measure::landing::Target;
+use crate::bench::run::{spawn_logged, Ctx, PeerProcess};
+use crate::bench::runs::latency::{self, LatencyResult};
+use crate::bench::runs::sink::{self, SinkResult};
+use crate::bench::{peers::install, say, BenchError, Peer};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tokio::process::Command;
@@ -27,7 +27,7 @@ pub const CAMEL_VERSION: &str = "3.11.1";
 /// an older jackson-core); a different `local.kafka_version` may want another.
 pub const JACKSON_VERSION: &str = "2.16.2";
 
-pub const POM: &str = include_str!("../../bench/connect/pom.xml");
+pub const POM: &str = include_str!("../../../bench/connect/pom.xml");
 
 /// Packaged Cassandra sink connectors asked for and not served by the Maven repository this
 /// machine reaches (`mvn dependency:get`, and maven-metadata.xml requests).

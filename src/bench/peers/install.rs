@@ -3,7 +3,7 @@
 //! poms kept in `bench/`, and a Python venv with pyspark and matplotlib from PyPI.
 //! Only `cassflow bench` calls this; the test suite never downloads a peer.
 
-use super::{say, BenchError};
+use crate::bench::{say, BenchError};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use tokio::process::Command;
@@ -17,8 +17,8 @@ pub const PYSPARK_VERSION: &str = "3.5.1";
 /// The spark-cassandra-connector release in `bench/spark/pom.xml`.
 pub const CONNECTOR_VERSION: &str = "3.5.1";
 
-pub const SPARK_POM: &str = include_str!("../../bench/spark/pom.xml");
-pub const KAFKA_TOOLS_POM: &str = include_str!("../../bench/kafka-tools/pom.xml");
+pub const SPARK_POM: &str = include_str!("../../../bench/spark/pom.xml");
+pub const KAFKA_TOOLS_POM: &str = include_str!("../../../bench/kafka-tools/pom.xml");
 
 /// `~/.cache/cassflow/bench`.
 pub fn bench_cache(cache_dir: &Path) -> PathBuf {

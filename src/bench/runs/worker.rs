@@ -13,7 +13,7 @@
 //!
 //! Each prints one JSON line ([`WorkerResult`]) on stdout.
 
-use super::BenchError;
+use crate::bench::BenchError;
 use crate::cassandra;
 use crate::config::{BatchGrouping, CassandraConfig, KafkaConfig, ProducerConfig};
 use crate::produce::producer::RecordProducer;
@@ -84,9 +84,10 @@ pub struct WorkerResult {
     /// From the first send or insert to the last acknowledgement.
     pub seconds: f64,
     pub failed: u64,
-    /// The worker's own peak RSS and CPU at its end ([`super::procstat::own_footprint`]).
+    /// The worker's own peak RSS and CPU at its end
+    /// ([`crate::bench::measure::procstat::own_footprint`]).
     #[serde(default)]
-    pub footprint: Option<super::procstat::Footprint>,
+    pub footprint: Option<crate::bench::measure::procstat::Footprint>,
 }
 
 /// Runs a worker from its JSON spec and returns its JSON result line.
@@ -115,7 +116,7 @@ pub async fn run(spec_json: &str) -> Result<String, BenchError> {
             raw(&cassandra, target, records, &seed, concurrency, grouping).await?
         }
     };
-    result.footprint = super::procstat::own_footprint();
+    result.footprint = crate::bench::measure::procstat::own_footprint();
     serde_json::to_string(&result).map_err(|e| BenchError::Verify(e.to_string()))
 }
 

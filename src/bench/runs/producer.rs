@@ -3,10 +3,10 @@
 //! (`org.apache.kafka.tools.ProducerPerformance`, the same Kafka version as the broker)
 //! with the same record count, the same payloads and the same producer settings.
 
-use super::procstat::Footprint;
-use super::run::{spawn_logged, wait_sampled, SEED};
 use super::worker::{WorkerResult, WorkerSpec};
-use super::{install, BenchError, BenchOptions};
+use crate::bench::measure::procstat::Footprint;
+use crate::bench::run::{spawn_logged, wait_sampled, SEED};
+use crate::bench::{peers::install, BenchError, BenchOptions};
 use crate::config::Config;
 use crate::registry::users::ProducedFormat;
 use crate::source::generator::Generator;

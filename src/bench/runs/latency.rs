@@ -5,9 +5,9 @@
 //! pipeline and the write. A sample is polled again after 5% of its age (at least 1 ms), so
 //! the poll adds at most 5% (plus one read) to a figure. At the end the table is counted.
 
-use super::landing::{self, Reader, Target};
-use super::run::{Ctx, PeerProcess, SEED};
-use super::{say, BenchError, Peer};
+use crate::bench::measure::landing::{self, Reader, Target};
+use crate::bench::run::{Ctx, PeerProcess, SEED};
+use crate::bench::{say, BenchError, Peer};
 use crate::produce::producer::RecordProducer;
 use crate::source::generator::Generator;
 use serde::{Deserialize, Serialize};

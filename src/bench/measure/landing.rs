@@ -4,7 +4,7 @@
 //! field-by-field comparison of a sample. A figure whose rows did not all land is not
 //! reported.
 
-use super::BenchError;
+use crate::bench::BenchError;
 use crate::cassandra::schema::{self, quote};
 use crate::cassandra::users_row::{record_from_row, UsersRow, COLUMNS};
 use crate::config::{CassandraConfig, KafkaConfig};
@@ -240,7 +240,7 @@ pub async fn wait_landed(
             )));
         }
         if last_say.elapsed() > Duration::from_secs(10) {
-            super::say!(
+            crate::bench::say!(
                 "    {:>5.0}s  first rows {}  last rows {}/{} readable",
                 started.elapsed().as_secs_f64(),
                 first_row.map_or("not yet".to_string(), |t| format!(

@@ -7,8 +7,8 @@
 //! connector's throughput settings (its ratio is shown beside), "raw driver" the per-row
 //! loop, "cassflow x1" one stream process with its default (grouped) writes.
 
-use super::report::{Results, Target};
-use super::sink::SinkResult;
+use super::{Results, Target};
+use crate::bench::runs::sink::SinkResult;
 
 /// The Spark run the targets compare against, and the tuned one shown beside it.
 pub const SPARK: &str = "spark";
@@ -44,7 +44,7 @@ pub fn targets(r: &Results) -> Vec<Target> {
         // Not in an issue; the mission says cassflow must beat it. One process each.
         throughput(
             x1,
-            r.sink_run(super::connect::PIPELINE),
+            r.sink_run(crate::bench::peers::connect::PIPELINE),
             None,
             1.0,
             "sink throughput vs Kafka Connect (one process each; the mission)",
@@ -256,7 +256,7 @@ pub fn reading(r: &Results) -> Vec<String> {
     let spark_avro = r
         .sink
         .iter()
-        .find(|s| s.pipeline == super::spark::AVRO_PIPELINE);
+        .find(|s| s.pipeline == crate::bench::peers::spark::AVRO_PIPELINE);
     if let (Some(avro), Some(spark_avro)) = (avro, spark_avro) {
         notes.push(format!(
             "On the Avro topic, cassflow x1 avro wrote {:.0} rows/s against spark avro's {:.0} ({:.2}x), with {}.",
@@ -284,7 +284,7 @@ pub fn reading(r: &Results) -> Vec<String> {
     let connect = r
         .sink
         .iter()
-        .find(|s| s.pipeline == super::connect::PIPELINE);
+        .find(|s| s.pipeline == crate::bench::peers::connect::PIPELINE);
     if let (Some(spark), Some(tuned)) = (spark, tuned) {
         notes.push(format!(
             "With the connector's throughput settings (replica-set batches of 8 rows, 64 batches in flight per task), spark tuned wrote {:.0} rows/s, {:.2}x the {:.0} of spark's usual settings; the targets compare against the usual run and show the tuned one's ratio beside it.",
@@ -306,7 +306,7 @@ pub fn reading(r: &Results) -> Vec<String> {
         }
     }
     if connect.is_some() {
-        notes.push(super::connect::note(r.partitions));
+        notes.push(crate::bench::peers::connect::note(r.partitions));
     }
     notes
 }
@@ -337,8 +337,8 @@ fn times_less(ours: f64, theirs: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::latency::LatencyResult;
-    use crate::bench::procstat::Footprint;
+    use crate::bench::measure::procstat::Footprint;
+    use crate::bench::runs::latency::LatencyResult;
 
     fn sink(pipeline: &str, steady: f64, cpu: f64, rss_mb: u64) -> SinkResult {
         SinkResult {
@@ -463,7 +463,7 @@ mod tests {
     fn cpu_goals_use_the_median_of_the_runs() {
         // The run of the median rows/s used 30 s, an outlier: the targets judge the
         // median CPU over the runs, 8 s.
-        let x1 = crate::bench::repeats::median_run(vec![
+        let x1 = crate::bench::runs::repeats::median_run(vec![
             sink(CASSFLOW_X1, 12_000.0, 7.0, 38),
             sink(CASSFLOW_X1, 13_000.0, 30.0, 38),
             sink(CASSFLOW_X1, 14_000.0, 8.0, 38),

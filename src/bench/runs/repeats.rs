@@ -9,7 +9,7 @@
 //! Kafka Connect take minutes a run and stay single runs.
 
 use super::sink::SinkResult;
-use super::{say, BenchError};
+use crate::bench::{say, BenchError};
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 
@@ -170,7 +170,7 @@ impl Spread {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::procstat::Footprint;
+    use crate::bench::measure::procstat::Footprint;
 
     fn run(steady: f64, cpu: f64) -> SinkResult {
         SinkResult {

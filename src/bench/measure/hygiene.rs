@@ -4,7 +4,7 @@
 //! [`MAX_LOAD_PER_CORE`] per core, unless `--allow-busy` is given; the report then says
 //! loudly that the figures were taken on a busy machine ([`Busy`]).
 
-use super::{say, BenchError};
+use crate::bench::{say, BenchError};
 use serde::{Deserialize, Serialize};
 
 /// The most 1-minute load average per core at which the bench starts on its own.

@@ -6,17 +6,17 @@
 //! throughput on this workload ([`TUNED`]), so cassflow's grouped writes meet Spark's
 //! best, not only its usual configuration.
 
-use super::landing;
-use super::latency::{self, LatencyResult};
-use super::run::{spawn_logged, Ctx, PeerProcess};
-use super::sink::{self, SinkResult};
-use super::{install, say, BenchError, Peer};
+use crate::bench::measure::landing;
+use crate::bench::run::{spawn_logged, Ctx, PeerProcess};
+use crate::bench::runs::latency::{self, LatencyResult};
+use crate::bench::runs::sink::{self, SinkResult};
+use crate::bench::{peers::install, say, BenchError, Peer};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tokio::process::{Child, Command};
 
-const JOB: &str = include_str!("../../bench/spark_job.py");
+const JOB: &str = include_str!("../../../bench/spark_job.py");
 
 /// Spark settings used by every run, as documented by the spark-cassandra-connector
 /// (reference.md, "Write Tuning Parameters") and Spark's Kafka integration guide.
@@ -230,8 +230,8 @@ impl Run {
     /// Its name in the report.
     fn name(self) -> &'static str {
         match self {
-            Run::Json => super::targets::SPARK,
-            Run::Tuned => super::targets::SPARK_TUNED,
+            Run::Json => crate::bench::report::targets::SPARK,
+            Run::Tuned => crate::bench::report::targets::SPARK_TUNED,
             Run::Avro => AVRO_PIPELINE,
         }
     }

@@ -7,7 +7,9 @@
 
 mod common;
 
-use cassflow::config::{Config, Nulls, PipelineConfig, RecordFormat, TimestampUnit, TtlUnit};
+use cassflow::config::{
+    BatchGrouping, Config, Nulls, PipelineConfig, RecordFormat, TimestampUnit, TtlUnit,
+};
 use cassflow::stream::{self, dead_letter::header};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -828,15 +830,22 @@ async fn the_pipelines_consistency_level_is_the_one_its_writes_use() {
     assert_eq!(common::count_rows(&session, &ks, "c").await, 0);
 }
 
+/// The stack's config with batches of 8 rows grouped by `grouping`, and a linger long
+/// enough that rows read together share batches, however the test machine runs.
+async fn batching(grouping: BatchGrouping) -> Config {
+    let mut config = common::stack().await;
+    config.stream.batch_grouping = grouping;
+    config.stream.batch_max_rows = 8;
+    config.stream.batch_linger = Duration::from_millis(50);
+    config
+}
+
 /// Grouped writes (`stream.batch_grouping = "replica_set"`, the default): rows go out in
 /// UNLOGGED batches; a batch Cassandra refuses because of one row (an empty partition key)
 /// is written again row by row, so the others land and only that row is dead-lettered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_row_refused_inside_a_batch_costs_only_itself() {
-    let mut config = common::stack().await;
-    config.stream.batch_max_rows = 8;
-    // Long enough that the rows read together share batches, however the test machine runs.
-    config.stream.batch_linger = Duration::from_millis(50);
+    let config = batching(BatchGrouping::ReplicaSet).await;
     let session = common::session(&config).await;
     let ks = keyspace(
         &config,
@@ -888,10 +897,7 @@ async fn a_row_refused_inside_a_batch_costs_only_itself() {
 /// of two versions of a row, the later one stays, whatever their order in the topic.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rows_of_a_partition_share_batches_and_the_latest_version_wins() {
-    let mut config = common::stack().await;
-    config.stream.batch_grouping = cassflow::config::BatchGrouping::Partition;
-    config.stream.batch_max_rows = 8;
-    config.stream.batch_linger = Duration::from_millis(50);
+    let config = batching(BatchGrouping::Partition).await;
     let session = common::session(&config).await;
     let ks = keyspace(
         &config,

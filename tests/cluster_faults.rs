@@ -47,6 +47,8 @@ struct Flow {
     /// The highest committed total seen ([`Progress::Committed`]).
     committed: AtomicU64,
     started: std::time::Instant,
+    /// Where the `cassflow stream` processes of the test log, if it runs any.
+    logs: Option<std::path::PathBuf>,
 }
 
 impl Flow {
@@ -71,6 +73,7 @@ impl Flow {
             progress,
             committed: AtomicU64::new(0),
             started: std::time::Instant::now(),
+            logs: None,
         }
     }
 
@@ -151,10 +154,18 @@ impl Flow {
             tokio::time::sleep(Duration::from_secs(1)).await;
         };
         if lost > 0 || extra > 0 {
-            // Where they were lost: never on the topic (the producer), or not streamed.
+            // Where they were lost: never on the topic (the producer), dead-lettered, or
+            // not streamed; and what the processes logged.
             let on_topic = common::topic_message_count(&self.config, &self.pipeline.topic).await;
+            let dead = self.pipeline.dead_letter_topic();
+            let dead_letters = common::topic_message_count(&self.config, &dead).await;
+            if let Some(dir) = &self.logs {
+                for line in common::logged_trouble(dir, 60) {
+                    eprintln!("{line}");
+                }
+            }
             panic!(
-                "{ks}.{table}: {lost} of the {all} ids sent missing, {extra} ids not sent ({on_topic} messages on the topic)"
+                "{ks}.{table}: {lost} of the {all} ids sent missing, {extra} ids not sent ({on_topic} messages on the topic, {dead_letters} on {dead})"
             );
         }
         self.say(&format!("all {all} ids are in the table"));
@@ -344,8 +355,9 @@ async fn kill_9_of_the_leading_broker_mid_load_loses_and_duplicates_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_of_two_instances_killed_while_a_broker_restarts_loses_nothing() {
     let cluster = common::cluster::shared().await;
-    let flow = Flow::start(&cluster, "pair_kill", Progress::Committed).await;
+    let mut flow = Flow::start(&cluster, "pair_kill", Progress::Committed).await;
     let dir = tempfile::tempdir().expect("tempdir");
+    flow.logs = Some(dir.path().to_path_buf());
     let file = common::write_config(
         dir.path(),
         &flow.config,

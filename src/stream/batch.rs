@@ -258,10 +258,59 @@ async fn single(
         .map_err(classify)
 }
 
-/// One group's rows, and when its first row arrived.
-struct Group {
-    rows: Vec<Pending>,
+/// The rows of one open group and the rule that closes it: a batch holds at most
+/// `max_rows` rows and `max_bytes` bytes of serialized values. Shared with the bench's
+/// grouped raw loop, so both fill batches alike.
+#[derive(Debug)]
+pub struct Fill<R> {
+    rows: Vec<R>,
     bytes: usize,
+}
+
+impl<R> Default for Fill<R> {
+    fn default() -> Self {
+        Fill {
+            rows: Vec::new(),
+            bytes: 0,
+        }
+    }
+}
+
+impl<R> Fill<R> {
+    /// Adds a row of `size` bytes. Returns the rows to write now, if any: the group
+    /// without the row when the row would take it over `max_bytes` (the row then starts
+    /// the next batch), else the group with the row once it holds `max_rows`.
+    pub fn push(
+        &mut self,
+        row: R,
+        size: usize,
+        max_rows: usize,
+        max_bytes: usize,
+    ) -> Option<Vec<R>> {
+        let over = !self.rows.is_empty() && self.bytes + size > max_bytes;
+        let before = over.then(|| self.take());
+        self.rows.push(row);
+        self.bytes += size;
+        match before {
+            Some(rows) => Some(rows),
+            None => (self.rows.len() >= max_rows.max(1)).then(|| self.take()),
+        }
+    }
+
+    /// The rows held, leaving the group empty.
+    pub fn take(&mut self) -> Vec<R> {
+        self.bytes = 0;
+        std::mem::take(&mut self.rows)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+}
+
+/// One open group, and when its oldest row arrived.
+struct Group {
+    fill: Fill<Pending>,
     since: Instant,
 }
 
@@ -303,27 +352,28 @@ impl Groups {
         // write after the pipeline said it stopped.
     }
 
-    /// Adds a row to its group; a group that cannot take it is sent first, a full one after.
+    /// Adds a row to its group, and sends what [`Fill::push`] closes.
     fn add(&mut self, pending: Pending) {
         let bytes = pending.values.buffer_size();
-        if let Some(group) = self.groups.get(&pending.key) {
-            if group.bytes + bytes > self.settings.max_bytes {
-                let key = pending.key.clone();
-                self.send(&key);
-            }
-        }
-        let key = pending.key.clone();
-        let group = self.groups.entry(key.clone()).or_insert_with(|| Group {
-            rows: Vec::new(),
-            bytes: 0,
-            since: Instant::now(),
-        });
-        group.rows.push(pending);
-        group.bytes += bytes;
+        let group = self
+            .groups
+            .entry(pending.key.clone())
+            .or_insert_with(|| Group {
+                fill: Fill::default(),
+                since: Instant::now(),
+            });
         self.waiting += 1;
-        if group.rows.len() >= self.settings.max_rows {
-            self.send(&key);
+        let (max_rows, max_bytes) = (self.settings.max_rows, self.settings.max_bytes);
+        let Some(rows) = group.fill.push(pending, bytes, max_rows, max_bytes) else {
+            return;
+        };
+        if group.fill.is_empty() {
+            self.groups.remove(&rows[0].key);
+        } else {
+            // The row that did not fit starts the group again.
+            group.since = Instant::now();
         }
+        self.send(rows);
     }
 
     /// Sends the groups whose linger is over, or every group when no more rows can come
@@ -338,18 +388,21 @@ impl Groups {
             .filter(|(_, g)| stuck || g.since + self.settings.linger <= now)
             .map(|(k, _)| k.clone())
             .collect();
-        for key in due {
-            self.send(&key);
+        self.send_groups(&due);
+    }
+
+    /// Sends the rows of every group in `keys`.
+    fn send_groups(&mut self, keys: &[GroupKey]) {
+        for key in keys {
+            if let Some(mut group) = self.groups.remove(key) {
+                self.send(group.fill.take());
+            }
         }
     }
 
-    /// Sends one group as a batch (or a lone row as a plain write) on a task of its own,
-    /// which answers each row.
-    fn send(&mut self, key: &GroupKey) {
-        let Some(group) = self.groups.remove(key) else {
-            return;
-        };
-        let mut rows = group.rows;
+    /// Sends rows of one group as a batch (a lone row as a plain write) on a task of its
+    /// own, which answers each row.
+    fn send(&mut self, mut rows: Vec<Pending>) {
         self.waiting -= rows.len();
         self.sending.fetch_add(rows.len(), Ordering::Relaxed);
         rows.sort_unstable_by_key(|p| p.order);
@@ -398,5 +451,43 @@ async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Fill;
+
+    /// Pushes rows of these sizes (each row is its size) into one group.
+    fn fill(max_rows: usize, max_bytes: usize, sizes: &[usize]) -> (Vec<Vec<usize>>, Fill<usize>) {
+        let mut group = Fill::default();
+        let closed = sizes
+            .iter()
+            .filter_map(|&size| group.push(size, size, max_rows, max_bytes))
+            .collect();
+        (closed, group)
+    }
+
+    #[test]
+    fn a_group_closes_when_it_has_its_rows() {
+        let (closed, mut rest) = fill(3, 4096, &[1, 2, 3, 4]);
+        assert_eq!(closed, [vec![1, 2, 3]]);
+        assert_eq!(rest.take(), [4]);
+        assert!(rest.is_empty());
+    }
+
+    #[test]
+    fn a_row_over_the_byte_limit_starts_the_next_batch() {
+        let (closed, mut rest) = fill(8, 1000, &[400, 500, 300, 5000, 10]);
+        // 300 does not fit beside 400 + 500; 5000 fits nowhere, so it goes alone.
+        assert_eq!(closed, [vec![400, 500], vec![300], vec![5000]]);
+        assert_eq!(rest.take(), [10]);
+    }
+
+    #[test]
+    fn one_row_batches_close_at_once() {
+        let (closed, rest) = fill(1, 4096, &[7, 8]);
+        assert_eq!(closed, [vec![7], vec![8]]);
+        assert!(rest.is_empty());
     }
 }

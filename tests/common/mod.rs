@@ -388,9 +388,12 @@ impl Drop for StopOnDrop {
     }
 }
 
-/// `cassflow --config <file> stream` run in `dir` with `env` added (output discarded),
-/// stopped when the returned guard is dropped.
+/// `cassflow --config <file> stream` run in `dir` with `env` added, stopped when the
+/// returned guard is dropped. Its log goes to `dir/stream-<n>.log` (see [`logged_trouble`]).
 pub fn cassflow_stream(dir: &Path, file: &Path, env: &[(&str, &str)]) -> StopOnDrop {
+    static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let log = std::fs::File::create(dir.join(format!("stream-{n}.log"))).expect("stream log");
     let child = std::process::Command::new(cassflow_bin())
         .arg("--config")
         .arg(file)
@@ -398,10 +401,35 @@ pub fn cassflow_stream(dir: &Path, file: &Path, env: &[(&str, &str)]) -> StopOnD
         .envs(env.iter().copied())
         .current_dir(dir)
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(log)
         .spawn()
         .expect("spawn cassflow stream");
     StopOnDrop(child)
+}
+
+/// The warnings and errors the `cassflow stream` processes of `dir` logged (their last
+/// `most`), each prefixed with its log's name: what a failing test prints to say why.
+pub fn logged_trouble(dir: &Path, most: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return lines;
+    };
+    let mut logs: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
+    logs.sort();
+    for log in logs {
+        let name = log.file_name().map(|n| n.to_string_lossy().into_owned());
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        lines.extend(
+            text.lines()
+                .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+                .map(|l| format!("{}: {l}", name.as_deref().unwrap_or("?"))),
+        );
+    }
+    let skip = lines.len().saturating_sub(most);
+    lines.split_off(skip)
 }
 
 /// The first `n` messages of a topic, from its start. The topic may not exist yet (the

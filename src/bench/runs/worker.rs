@@ -6,8 +6,9 @@
 //!   Cassandra by the scylla driver with a prepared statement and a fixed number of writes
 //!   in flight, each its own task on the multi-threaded runtime; users generated on a
 //!   separate thread; no Kafka. Row by row, or grouped ([`RawGrouping`]): UNLOGGED batches
-//!   grouped, sized and bound by the stream job's own functions ([`batch::serialize`],
-//!   [`batch::group_of`], [`batch::Serialized`]) under its `stream.batch_grouping`; a row
+//!   grouped, filled and bound by the stream job's own code ([`batch::serialize`],
+//!   [`batch::group_of`], [`batch::Fill`], [`batch::Serialized`]) under its
+//!   `stream.batch_grouping`; a row
 //!   that cannot be routed or is larger than a batch, and a group of one row, are plain
 //!   writes, as in the stream job.
 //!
@@ -294,30 +295,14 @@ fn row(r: UserRecord, micros: i64) -> Row {
     )
 }
 
-/// Rows waiting for a batch, one group per key (the stream job's [`batch::Rows`]).
-struct Groups<K, R> {
+/// Rows waiting for a batch, one group per key (the stream job's [`batch::Rows`]), each
+/// filled by the stream job's rule ([`batch::Fill`]).
+struct Groups<K> {
     limits: RawGrouping,
-    open: HashMap<K, Group<R>>,
+    open: HashMap<K, batch::Fill<SerializedValues>>,
 }
 
-struct Group<R> {
-    rows: Vec<R>,
-    bytes: usize,
-}
-
-/// What a row weighs in a batch.
-trait RowSize {
-    fn bytes(&self) -> usize;
-}
-
-impl RowSize for SerializedValues {
-    /// What `stream.batch_max_bytes` counts.
-    fn bytes(&self) -> usize {
-        self.buffer_size()
-    }
-}
-
-impl<K: std::hash::Hash + Eq, R: RowSize> Groups<K, R> {
+impl<K: std::hash::Hash + Eq> Groups<K> {
     fn new(limits: RawGrouping) -> Self {
         Groups {
             limits,
@@ -325,34 +310,22 @@ impl<K: std::hash::Hash + Eq, R: RowSize> Groups<K, R> {
         }
     }
 
-    /// Adds a row to its group; returns a batch to write when that group is
-    /// full (by rows), or when the row would take it over the byte limit (then the group
-    /// without the row is returned and the row starts the next one).
-    fn push(&mut self, key: K, row: R) -> Option<Vec<R>> {
-        let size = row.bytes();
-        let group = self.open.entry(key).or_insert_with(|| Group {
-            rows: Vec::new(),
-            bytes: 0,
-        });
-        let mut out = None;
-        if !group.rows.is_empty() && group.bytes + size > self.limits.bytes {
-            out = Some(std::mem::take(&mut group.rows));
-            group.bytes = 0;
-        }
-        group.rows.push(row);
-        group.bytes += size;
-        if out.is_none() && group.rows.len() >= self.limits.rows.max(1) {
-            out = Some(std::mem::take(&mut group.rows));
-            group.bytes = 0;
-        }
-        out
+    /// Adds a row to its group; returns a batch to write when [`batch::Fill::push`]
+    /// closes one.
+    fn push(&mut self, key: K, row: SerializedValues) -> Option<Vec<SerializedValues>> {
+        let size = row.buffer_size();
+        let (rows, bytes) = (self.limits.rows, self.limits.bytes);
+        self.open
+            .entry(key)
+            .or_default()
+            .push(row, size, rows, bytes)
     }
 
     /// The groups not yet written, at the end of the input.
-    fn drain(&mut self) -> impl Iterator<Item = Vec<R>> + '_ {
+    fn drain(&mut self) -> impl Iterator<Item = Vec<SerializedValues>> + '_ {
         self.open
             .drain()
-            .map(|(_, g)| g.rows)
+            .map(|(_, mut g)| g.take())
             .filter(|rows| !rows.is_empty())
     }
 }
@@ -462,68 +435,4 @@ where
         }
     }
     false
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    struct Fake(usize);
-
-    impl RowSize for Fake {
-        fn bytes(&self) -> usize {
-            self.0
-        }
-    }
-
-    fn ids(batch: Option<Vec<Fake>>) -> Option<Vec<usize>> {
-        batch.map(|rows| rows.into_iter().map(|r| r.0).collect())
-    }
-
-    #[test]
-    fn a_group_is_written_when_it_has_its_rows() {
-        let mut groups = Groups::new(RawGrouping {
-            grouping: BatchGrouping::ReplicaSet,
-            rows: 3,
-            bytes: 4096,
-        });
-        assert!(groups.push("a", Fake(1)).is_none());
-        assert!(groups.push("b", Fake(2)).is_none());
-        assert!(groups.push("a", Fake(3)).is_none());
-        assert_eq!(ids(groups.push("a", Fake(4))), Some(vec![1, 3, 4]));
-        // What is left is written at the end, each group apart.
-        assert!(groups.push("a", Fake(5)).is_none());
-        let mut rest: Vec<Vec<usize>> = groups
-            .drain()
-            .map(|rows| rows.into_iter().map(|r| r.0).collect())
-            .collect();
-        rest.sort();
-        assert_eq!(rest, [vec![2], vec![5]]);
-    }
-
-    #[test]
-    fn a_row_over_the_byte_limit_starts_the_next_batch() {
-        let mut groups = Groups::new(RawGrouping {
-            grouping: BatchGrouping::ReplicaSet,
-            rows: 8,
-            bytes: 1000,
-        });
-        assert!(groups.push(1, Fake(400)).is_none());
-        assert!(groups.push(1, Fake(500)).is_none());
-        assert_eq!(ids(groups.push(1, Fake(300))), Some(vec![400, 500]));
-        // A row larger than the limit goes alone.
-        assert_eq!(ids(groups.push(1, Fake(5000))), Some(vec![300]));
-        assert_eq!(ids(groups.push(1, Fake(10))), Some(vec![5000]));
-    }
-
-    #[test]
-    fn one_row_batches_are_written_at_once() {
-        let mut groups = Groups::new(RawGrouping {
-            grouping: BatchGrouping::ReplicaSet,
-            rows: 1,
-            bytes: 4096,
-        });
-        assert_eq!(ids(groups.push((), Fake(7))), Some(vec![7]));
-        assert_eq!(groups.drain().count(), 0);
-    }
 }

@@ -37,12 +37,56 @@ fn replication(cfg: &CassandraConfig) -> String {
     }
 }
 
+/// Runs one DDL statement on the schema's coordinator: the node of the lowest host id that
+/// answers, so that instances started together send their `CREATE ... IF NOT EXISTS` to one
+/// node, which applies them one after another (the second finds what the first created).
+/// Sent to two coordinators at once, before Cassandra 5.1, the same table is created twice
+/// under two ids, and the rows written under the id that loses vanish when the schemas
+/// merge. A node that cannot be reached (no connection, or it stopped answering) passes the
+/// statement to the next; an answer of Cassandra's, refusal included, is final.
 async fn execute(session: &Session, cql: String) -> Result<(), CassandraError> {
-    session
-        .query_unpaged(cql.as_str(), &[])
-        .await
-        .map_err(|source| CassandraError::Execute { what: cql, source })?;
-    Ok(())
+    use scylla::errors::{ExecutionError, RequestAttemptError};
+    use scylla::policies::load_balancing::{NodeIdentifier, SingleTargetLoadBalancingPolicy};
+    let mut nodes = session.get_cluster_state().get_nodes_info().to_vec();
+    nodes.sort_by_key(|node| node.host_id);
+    let mut unreachable = None;
+    for node in nodes {
+        let mut statement = scylla::statement::Statement::new(cql.as_str());
+        statement.set_load_balancing_policy(Some(SingleTargetLoadBalancingPolicy::new(
+            NodeIdentifier::HostId(node.host_id),
+            None,
+        )));
+        match session.query_unpaged(statement, &[]).await {
+            Ok(_) => return Ok(()),
+            // Not sent: no connection to the node.
+            Err(e @ (ExecutionError::EmptyPlan | ExecutionError::ConnectionPoolError(_))) => {
+                tracing::debug!(node = %node.address, error = %e, "schema coordinator unreachable, trying the next node");
+                unreachable = Some(e);
+            }
+            // Sent, and the connection broke or timed out without an answer.
+            Err(
+                e @ (ExecutionError::RequestTimeout(_)
+                | ExecutionError::LastAttemptError(
+                    RequestAttemptError::BrokenConnectionError(_)
+                    | RequestAttemptError::UnableToAllocStreamId,
+                )),
+            ) => {
+                tracing::warn!(node = %node.address, error = %e, "the schema coordinator did not answer; trying the next node");
+                unreachable = Some(e);
+            }
+            // Cassandra's answer (a refusal, or the schema not agreed on in time): final.
+            Err(source) => return Err(CassandraError::Execute { what: cql, source }),
+        }
+    }
+    let source = match unreachable {
+        Some(e) => e,
+        // No node known yet: whichever the driver picks.
+        None => match session.query_unpaged(cql.as_str(), &[]).await {
+            Ok(_) => return Ok(()),
+            Err(e) => e,
+        },
+    };
+    Err(CassandraError::Execute { what: cql, source })
 }
 
 pub async fn ensure_keyspace(

@@ -355,7 +355,9 @@ pub struct PipelineConfig {
     /// `[cassandra]`), then each of `types` (`CREATE TYPE IF NOT EXISTS`, a type after the
     /// types it uses), then `CREATE TABLE IF NOT EXISTS keyspace.table (columns..., PRIMARY KEY
     /// ((partition_key...), clustering_key...)) WITH CLUSTERING ORDER BY (...) AND options`
-    /// (the order only when a clustering column is `DESC`). Every name is quoted and every
+    /// (the order only when a clustering column is `DESC`), each sent to the node of the
+    /// lowest host id that answers, so that instances started together create the table
+    /// once (see README, "Scaling out"). Every name is quoted and every
     /// type checked against CQL's type grammar at load. A table that already exists is left
     /// as it is (a warning names declared columns it lacks or types differently). Without
     /// `create_table`, a `users` pipeline gets the users table of docs/record.md

@@ -120,8 +120,15 @@ fn fix_for(code: Option<RDKafkaErrorCode>, topic: &str) -> String {
 }
 
 pub struct DeadLetterQueue {
-    /// librdkafka's lines go to debug: the consumer's outage log speaks for the pipeline.
-    producer: FutureProducer<LastClientError>,
+    /// Opened with the first dead letter: most pipelines never send one, and an open
+    /// producer holds a librdkafka instance (threads, buffers, broker connections) whose
+    /// polling thread (rust-rdkafka's) spins through the last millisecond of each 100 ms
+    /// wait: about 1% of a core for an idle pipeline. librdkafka's lines go to debug: the
+    /// consumer's outage log speaks for the pipeline.
+    producer: tokio::sync::OnceCell<FutureProducer<LastClientError>>,
+    /// The producer's settings.
+    settings: rdkafka::ClientConfig,
+    bootstrap: String,
     topic: String,
     /// The largest (compressed) message the topic takes, as far as we know.
     limit: usize,
@@ -166,25 +173,46 @@ impl DeadLetterQueue {
         Self::new(kafka, &topic, limit)
     }
 
-    /// A queue on an existing `topic` that takes messages up to `limit` bytes.
+    /// A queue on an existing `topic` that takes messages up to `limit` bytes; its producer
+    /// opens with the first letter.
     pub fn new(kafka: &KafkaConfig, topic: &str, limit: usize) -> Result<Self, KafkaError> {
-        let producer = client_config(kafka)
+        let mut settings = client_config(kafka);
+        settings
             .set("enable.idempotence", "true")
             .set("acks", "all")
             // Whatever fit the source topic compressed must fit here too.
             .set("compression.type", "lz4")
             .set("message.max.bytes", MAX_DEAD_LETTER_BYTES.to_string())
-            .set("linger.ms", "5")
-            .create_with_context(LastClientError::default())
-            .map_err(|source| KafkaError::Client {
-                bootstrap: kafka.bootstrap.clone(),
-                source,
-            })?;
+            .set("linger.ms", "5");
         Ok(DeadLetterQueue {
-            producer,
+            producer: tokio::sync::OnceCell::new(),
+            settings,
+            bootstrap: kafka.bootstrap.clone(),
             topic: topic.to_string(),
             limit: limit.min(MAX_DEAD_LETTER_BYTES),
         })
+    }
+
+    /// The producer, opened on first use. It cannot fail for a setting the pipeline's
+    /// consumer, made of the same `[kafka]` settings, accepted; if it does, nothing can be
+    /// dead-lettered and the pipeline must stop.
+    async fn producer(&self) -> Result<&FutureProducer<LastClientError>, SendError> {
+        self.producer
+            .get_or_try_init(|| async {
+                tracing::debug!(dead_letter_topic = %self.topic, "opening the dead-letter producer");
+                self.settings
+                    .create_with_context(LastClientError::default())
+                    .map_err(|source| SendError {
+                        topic: self.topic.clone(),
+                        refusal: Refusal::Permanent,
+                        detail: KafkaError::Client {
+                            bootstrap: self.bootstrap.clone(),
+                            source,
+                        }
+                        .to_string(),
+                    })
+            })
+            .await
     }
 
     pub fn topic(&self) -> &str {
@@ -199,7 +227,8 @@ impl DeadLetterQueue {
         reason: &str,
         error: &str,
     ) -> Result<Sent, SendError> {
-        let code = match self.send_whole(message, reason, error).await {
+        let producer = self.producer().await?;
+        let code = match self.send_whole(producer, message, reason, error).await {
             Ok(()) => return Ok(Sent::Whole),
             Err(code) => code,
         };
@@ -222,7 +251,10 @@ impl DeadLetterQueue {
         let mut budget = truncation_budget(self.limit);
         let mut last = code;
         for _ in 0..4 {
-            match self.send_truncated(message, reason, error, budget).await {
+            match self
+                .send_truncated(producer, message, reason, error, budget)
+                .await
+            {
                 Ok(()) => return Ok(Sent::Truncated { original_bytes }),
                 Err(code) => match classify(code) {
                     Classified::TooLarge => last = code,
@@ -259,17 +291,19 @@ impl DeadLetterQueue {
 
     async fn send_whole(
         &self,
+        producer: &FutureProducer<LastClientError>,
         message: &OwnedMessage,
         reason: &str,
         error: &str,
     ) -> Result<(), Option<RDKafkaErrorCode>> {
         let headers = dead_letter_headers(message, reason, error, true);
-        self.deliver(headers, message.key(), message.payload())
+        self.deliver(producer, headers, message.key(), message.payload())
             .await
     }
 
     async fn send_truncated(
         &self,
+        producer: &FutureProducer<LastClientError>,
         message: &OwnedMessage,
         reason: &str,
         error: &str,
@@ -297,11 +331,12 @@ impl DeadLetterQueue {
             });
         }
         let cut = &payload[..payload.len().min(budget)];
-        self.deliver(headers, key, Some(cut)).await
+        self.deliver(producer, headers, key, Some(cut)).await
     }
 
     async fn deliver(
         &self,
+        producer: &FutureProducer<LastClientError>,
         headers: OwnedHeaders,
         key: Option<&[u8]>,
         payload: Option<&[u8]>,
@@ -315,7 +350,7 @@ impl DeadLetterQueue {
             record = record.payload(v);
         }
         // Boxed: the producer's future is large and dead letters are rare.
-        Box::pin(self.producer.send(record, Duration::from_secs(30)))
+        Box::pin(producer.send(record, Duration::from_secs(30)))
             .await
             .map(|_| ())
             .map_err(|(e, _)| {

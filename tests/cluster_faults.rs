@@ -126,6 +126,9 @@ impl Flow {
     /// never come.
     async fn rows_grow_by(&self, n: u64, when: &str) {
         let more = self.wait_for_more(n, PATIENCE).await;
+        if more < n {
+            self.print_logged_trouble();
+        }
         assert!(more >= n, "{when}: {more} records written, not {n}");
         self.say(&format!("{when}: {n} more written"));
     }
@@ -156,20 +159,25 @@ impl Flow {
         if lost > 0 || extra > 0 {
             // Where they were lost: never on the topic (the producer), dead-lettered, or
             // not streamed; and what the processes logged.
-            let on_topic = common::topic_message_count(&self.config, &self.pipeline.topic).await;
+            let on_topic = message_count(&self.config, &self.pipeline.topic).await;
             let dead = self.pipeline.dead_letter_topic();
-            let dead_letters = common::topic_message_count(&self.config, &dead).await;
-            if let Some(dir) = &self.logs {
-                for line in common::logged_trouble(dir, 60) {
-                    eprintln!("{line}");
-                }
-            }
+            let dead_letters = message_count(&self.config, &dead).await;
+            self.print_logged_trouble();
             panic!(
                 "{ks}.{table}: {lost} of the {all} ids sent missing, {extra} ids not sent ({on_topic} messages on the topic, {dead_letters} on {dead})"
             );
         }
         self.say(&format!("all {all} ids are in the table"));
         records
+    }
+
+    /// What the test's `cassflow stream` processes logged as warnings and errors, on stderr.
+    fn print_logged_trouble(&self) {
+        if let Some(dir) = &self.logs {
+            for line in common::logged_trouble(dir, 80) {
+                eprintln!("{line}");
+            }
+        }
     }
 
     /// A progress line on stderr, with the seconds since the flow started.
@@ -427,6 +435,14 @@ async fn instances_started_together_create_one_table_and_lose_no_row() {
         let got = common::table_ids(&sessions[0], ks, table).await;
         let lost = want.difference(&got).count();
         assert_eq!(lost, 0, "round {round}: {lost} of {} rows lost", want.len());
+    }
+}
+
+/// Messages on `topic`, or why Kafka did not say (a failure report must not panic).
+async fn message_count(config: &Config, topic: &str) -> String {
+    match common::try_topic_message_count(config, topic).await {
+        Ok(n) => n.to_string(),
+        Err(e) => format!("? ({e})"),
     }
 }
 

@@ -37,48 +37,48 @@ fn replication(cfg: &CassandraConfig) -> String {
     }
 }
 
-/// Runs one DDL statement on the schema's coordinator: the node of the lowest host id that
-/// answers, so that instances started together send their `CREATE ... IF NOT EXISTS` to one
+/// Tries of one DDL statement on a node it could not be sent to, and the wait between them.
+const DDL_TRIES_PER_NODE: u32 = 3;
+const DDL_RETRY_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Runs one DDL statement on the schema's coordinator: the node of the lowest host id, so
+/// that instances started together normally send their `CREATE ... IF NOT EXISTS` to one
 /// node, which applies them one after another (the second finds what the first created).
 /// Sent to two coordinators at once, before Cassandra 5.1, the same table is created twice
 /// under two ids, and the rows written under the id that loses vanish when the schemas
-/// merge. A node that cannot be reached (no connection, or it stopped answering) passes the
-/// statement to the next; an answer of Cassandra's, refusal included, is final.
+/// merge.
+///
+/// Only a statement the node surely did not apply ([`not_applied`], after a few tries half a
+/// second apart) moves on to the next node. Otherwise the first answer is final, a timeout
+/// or a broken connection included: the statement may be applied there, and sending it to a
+/// node that has not heard of it yet would create the second table.
 async fn execute(session: &Session, cql: String) -> Result<(), CassandraError> {
-    use scylla::errors::{ExecutionError, RequestAttemptError};
     use scylla::policies::load_balancing::{NodeIdentifier, SingleTargetLoadBalancingPolicy};
     let mut nodes = session.get_cluster_state().get_nodes_info().to_vec();
     nodes.sort_by_key(|node| node.host_id);
-    let mut unreachable = None;
+    let mut unsent = None;
     for node in nodes {
         let mut statement = scylla::statement::Statement::new(cql.as_str());
         statement.set_load_balancing_policy(Some(SingleTargetLoadBalancingPolicy::new(
             NodeIdentifier::HostId(node.host_id),
             None,
         )));
-        match session.query_unpaged(statement, &[]).await {
-            Ok(_) => return Ok(()),
-            // Not sent: no connection to the node.
-            Err(e @ (ExecutionError::EmptyPlan | ExecutionError::ConnectionPoolError(_))) => {
-                tracing::debug!(node = %node.address, error = %e, "schema coordinator unreachable, trying the next node");
-                unreachable = Some(e);
+        for attempt in 1..=DDL_TRIES_PER_NODE {
+            match session.query_unpaged(statement.clone(), &[]).await {
+                Ok(_) => return Ok(()),
+                Err(e) if not_applied(&e) => {
+                    tracing::debug!(node = %node.address, attempt, error = %e, "the schema coordinator did not take the statement");
+                    unsent = Some(e);
+                    if attempt < DDL_TRIES_PER_NODE {
+                        tokio::time::sleep(DDL_RETRY_WAIT).await;
+                    }
+                }
+                Err(source) => return Err(CassandraError::Execute { what: cql, source }),
             }
-            // Sent, and the connection broke or timed out without an answer.
-            Err(
-                e @ (ExecutionError::RequestTimeout(_)
-                | ExecutionError::LastAttemptError(
-                    RequestAttemptError::BrokenConnectionError(_)
-                    | RequestAttemptError::UnableToAllocStreamId,
-                )),
-            ) => {
-                tracing::warn!(node = %node.address, error = %e, "the schema coordinator did not answer; trying the next node");
-                unreachable = Some(e);
-            }
-            // Cassandra's answer (a refusal, or the schema not agreed on in time): final.
-            Err(source) => return Err(CassandraError::Execute { what: cql, source }),
         }
+        tracing::warn!(node = %node.address, "the schema coordinator did not take the statement (no connection, bootstrapping or overloaded): sending it to the next node");
     }
-    let source = match unreachable {
+    let source = match unsent {
         Some(e) => e,
         // No node known yet: whichever the driver picks.
         None => match session.query_unpaged(cql.as_str(), &[]).await {
@@ -87,6 +87,21 @@ async fn execute(session: &Session, cql: String) -> Result<(), CassandraError> {
         },
     };
     Err(CassandraError::Execute { what: cql, source })
+}
+
+/// Whether a node surely did not apply a statement: it was never sent (no connection), or
+/// the node refused it before running it (bootstrapping, overloaded).
+fn not_applied(e: &scylla::errors::ExecutionError) -> bool {
+    use scylla::errors::{DbError, ExecutionError, RequestAttemptError};
+    matches!(
+        e,
+        ExecutionError::EmptyPlan
+            | ExecutionError::ConnectionPoolError(_)
+            | ExecutionError::LastAttemptError(RequestAttemptError::DbError(
+                DbError::IsBootstrapping | DbError::Overloaded,
+                _
+            ))
+    )
 }
 
 pub async fn ensure_keyspace(
@@ -279,6 +294,22 @@ pub async fn ensure_users_table(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_statements_surely_not_applied_go_to_the_next_node() {
+        use scylla::errors::{DbError, ExecutionError, RequestAttemptError};
+        let db = |e: DbError| {
+            ExecutionError::LastAttemptError(RequestAttemptError::DbError(e, "".into()))
+        };
+        assert!(not_applied(&ExecutionError::EmptyPlan));
+        assert!(not_applied(&db(DbError::IsBootstrapping)));
+        assert!(not_applied(&db(DbError::Overloaded)));
+        // Sent and unanswered: it may be applied there.
+        let timeout = ExecutionError::RequestTimeout(std::time::Duration::from_secs(12));
+        assert!(!not_applied(&timeout));
+        assert!(!not_applied(&db(DbError::Unauthorized)));
+        assert!(!not_applied(&db(DbError::ServerError)));
+    }
 
     #[test]
     fn quoting_escapes_quotes() {

@@ -356,8 +356,8 @@ pub struct PipelineConfig {
     /// types it uses), then `CREATE TABLE IF NOT EXISTS keyspace.table (columns..., PRIMARY KEY
     /// ((partition_key...), clustering_key...)) WITH CLUSTERING ORDER BY (...) AND options`
     /// (the order only when a clustering column is `DESC`), each sent to the node of the
-    /// lowest host id that answers, so that instances started together create the table
-    /// once (see README, "Scaling out"). Every name is quoted and every
+    /// lowest host id, so that instances started together create the table once (see
+    /// README, "Scaling out"). Every name is quoted and every
     /// type checked against CQL's type grammar at load. A table that already exists is left
     /// as it is (a warning names declared columns it lacks or types differently). Without
     /// `create_table`, a `users` pipeline gets the users table of docs/record.md

@@ -174,7 +174,11 @@ impl DeadLetterQueue {
     }
 
     /// A queue on an existing `topic` that takes messages up to `limit` bytes; its producer
-    /// opens with the first letter.
+    /// opens with the first letter. The settings are checked now: a producer of them is
+    /// built and dropped at once (a `BaseProducer`, which has no polling thread), so that a
+    /// `kafka.properties` entry librdkafka refuses for an idempotent producer (`retries = 0`,
+    /// `max.in.flight` above 5, ...) stops the pipeline at its start, not at its first dead
+    /// letter.
     pub fn new(kafka: &KafkaConfig, topic: &str, limit: usize) -> Result<Self, KafkaError> {
         let mut settings = client_config(kafka);
         settings
@@ -184,6 +188,11 @@ impl DeadLetterQueue {
             .set("compression.type", "lz4")
             .set("message.max.bytes", MAX_DEAD_LETTER_BYTES.to_string())
             .set("linger.ms", "5");
+        let checked: Result<rdkafka::producer::BaseProducer, _> = settings.create();
+        checked.map_err(|source| KafkaError::Client {
+            bootstrap: kafka.bootstrap.clone(),
+            source,
+        })?;
         Ok(DeadLetterQueue {
             producer: tokio::sync::OnceCell::new(),
             settings,
@@ -193,9 +202,9 @@ impl DeadLetterQueue {
         })
     }
 
-    /// The producer, opened on first use. It cannot fail for a setting the pipeline's
-    /// consumer, made of the same `[kafka]` settings, accepted; if it does, nothing can be
-    /// dead-lettered and the pipeline must stop.
+    /// The producer, opened on first use. Its settings passed [`DeadLetterQueue::new`]'s
+    /// check; if it fails all the same, nothing can be dead-lettered and the pipeline must
+    /// stop.
     async fn producer(&self) -> Result<&FutureProducer<LastClientError>, SendError> {
         self.producer
             .get_or_try_init(|| async {
@@ -415,6 +424,25 @@ fn dead_letter_headers(
 mod tests {
     use super::*;
     use RDKafkaErrorCode as C;
+
+    #[tokio::test]
+    async fn settings_an_idempotent_producer_refuses_fail_at_the_start() {
+        // No broker is needed to build a producer: an unreachable bootstrap does.
+        let mut kafka = KafkaConfig {
+            bootstrap: "127.0.0.1:9".into(),
+            ..KafkaConfig::default()
+        };
+        let queue = DeadLetterQueue::new(&kafka, "t.dlq", 1 << 20).expect("default settings");
+        assert!(queue.producer.get().is_none(), "not opened before a letter");
+        kafka.properties.insert("retries".into(), "0".into());
+        let refused = DeadLetterQueue::new(&kafka, "t.dlq", 1 << 20).err();
+        assert!(
+            refused
+                .as_ref()
+                .is_some_and(|e| e.to_string().contains("retries")),
+            "{refused:?}"
+        );
+    }
 
     #[test]
     fn too_large_is_truncated_not_retried() {

@@ -206,6 +206,29 @@ impl Cluster {
         if let Err(e) = self.stack.start().await {
             panic!("the cluster did not heal: {e}");
         }
+        self.wait_in_sync().await;
+    }
+
+    /// Waits until every partition of every topic (the group offsets' own included) has all
+    /// its replicas in sync: a broker restarted by the test before is answering before it
+    /// has caught up, and a test that stops another broker meanwhile would leave partitions
+    /// below `min.insync.replicas`, refusing writes and offset commits.
+    async fn wait_in_sync(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
+        loop {
+            let kafka = self.config.kafka.clone();
+            let lagging = tokio::task::spawn_blocking(move || out_of_sync(&kafka))
+                .await
+                .expect("the metadata task");
+            if lagging.is_empty() {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "partitions not in sync 180 s after the heal: {lagging:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
     }
 
     /// SIGCONT to every running node: a no-op for one that was not paused.
@@ -245,5 +268,27 @@ impl Drop for Cluster {
             }
         })
         .join();
+    }
+}
+
+/// The partitions (`topic/partition`) with a replica out of sync, or why metadata failed.
+fn out_of_sync(kafka: &cassflow::config::KafkaConfig) -> Vec<String> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = match cassflow::kafka::client_config(kafka).create() {
+        Ok(consumer) => consumer,
+        Err(e) => return vec![format!("client: {e}")],
+    };
+    match consumer.fetch_metadata(None, Duration::from_secs(10)) {
+        Ok(metadata) => metadata
+            .topics()
+            .iter()
+            .flat_map(|t| {
+                t.partitions()
+                    .iter()
+                    .filter(|p| p.isr().len() < p.replicas().len())
+                    .map(move |p| format!("{}/{}", t.name(), p.id()))
+            })
+            .collect(),
+        Err(e) => vec![format!("metadata: {e}")],
     }
 }

@@ -303,30 +303,42 @@ pub fn free_ports<const N: usize>() -> [u16; N] {
 }
 
 /// Messages in a topic: the sum of its partitions' high watermarks (exact for a topic that
-/// only idempotent, non-transactional producers wrote to).
+/// only idempotent, non-transactional producers wrote to). Panics when Kafka does not say.
 pub async fn topic_message_count(config: &Config, topic: &str) -> i64 {
+    match try_topic_message_count(config, topic).await {
+        Ok(count) => count,
+        Err(e) => panic!("counting the messages of {topic}: {e}"),
+    }
+}
+
+/// [`topic_message_count`], or why Kafka did not say (for a failure report, which must not
+/// panic in its turn while a broker is down).
+pub async fn try_topic_message_count(config: &Config, topic: &str) -> Result<i64, String> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     let consumer: BaseConsumer = cassflow::kafka::client_config(&config.kafka)
         .create()
-        .expect("consumer");
+        .map_err(|e| e.to_string())?;
     let topic = topic.to_string();
     tokio::task::spawn_blocking(move || {
         let timeout = Duration::from_secs(10);
         let metadata = consumer
             .fetch_metadata(Some(&topic), timeout)
-            .expect("metadata");
-        let partitions = metadata.topics()[0].partitions().len() as i32;
-        (0..partitions)
-            .map(|p| {
-                let (low, high) = consumer
-                    .fetch_watermarks(&topic, p, timeout)
-                    .expect("watermarks");
-                high - low
-            })
-            .sum()
+            .map_err(|e| format!("metadata: {e}"))?;
+        let partitions = metadata
+            .topics()
+            .first()
+            .map_or(0, |t| t.partitions().len() as i32);
+        let mut sum = 0;
+        for p in 0..partitions {
+            let (low, high) = consumer
+                .fetch_watermarks(&topic, p, timeout)
+                .map_err(|e| format!("watermarks of partition {p}: {e}"))?;
+            sum += high - low;
+        }
+        Ok(sum)
     })
     .await
-    .expect("watermarks task")
+    .map_err(|e| e.to_string())?
 }
 
 /// Writes `config`, with `pipelines` as its pipelines, as `cassflow.toml` in `dir`, for
@@ -407,8 +419,9 @@ pub fn cassflow_stream(dir: &Path, file: &Path, env: &[(&str, &str)]) -> StopOnD
     StopOnDrop(child)
 }
 
-/// The warnings and errors the `cassflow stream` processes of `dir` logged (their last
-/// `most`), each prefixed with its log's name: what a failing test prints to say why.
+/// The warnings, errors and partition assignments the `cassflow stream` processes of `dir`
+/// logged (their last `most`), each prefixed with its log's name: what a failing test
+/// prints to say why.
 pub fn logged_trouble(dir: &Path, most: usize) -> Vec<String> {
     let mut lines = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -424,7 +437,12 @@ pub fn logged_trouble(dir: &Path, most: usize) -> Vec<String> {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         lines.extend(
             text.lines()
-                .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+                .filter(|l| {
+                    l.contains(" WARN ")
+                        || l.contains(" ERROR ")
+                        || l.contains("partitions assigned")
+                        || l.contains("partitions revoked")
+                })
                 .map(|l| format!("{}: {l}", name.as_deref().unwrap_or("?"))),
         );
     }

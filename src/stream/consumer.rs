@@ -32,6 +32,9 @@ pub struct PipelineContext {
     pipeline: String,
     topic: String,
     events: Mutex<Vec<RebalanceEvent>>,
+    /// Offsets the broker confirmed committed (partition, offset) since the last call of
+    /// [`PipelineContext::take_commits`].
+    commits: Mutex<Vec<(i32, i64)>>,
     metrics: Arc<StreamMetrics>,
     /// Kafka's current outage, as seen by the client's error events.
     outage: PauseLog,
@@ -43,6 +46,14 @@ impl PipelineContext {
         self.events
             .lock()
             .map(|mut e| std::mem::take(&mut *e))
+            .unwrap_or_default()
+    }
+
+    /// Offsets the broker confirmed committed since the last call.
+    pub fn take_commits(&self) -> Vec<(i32, i64)> {
+        self.commits
+            .lock()
+            .map(|mut c| std::mem::take(&mut *c))
             .unwrap_or_default()
     }
 
@@ -126,6 +137,29 @@ impl ConsumerContext for PipelineContext {
         }
     }
 
+    fn commit_callback(
+        &self,
+        result: rdkafka::error::KafkaResult<()>,
+        offsets: &TopicPartitionList,
+    ) {
+        if let Err(e) = result {
+            tracing::debug!(pipeline = %self.pipeline, error = %e, "offset commit failed");
+            return;
+        }
+        let confirmed = offsets
+            .elements()
+            .into_iter()
+            .filter_map(|e| match e.offset() {
+                Offset::Offset(o) if e.error().is_ok() && e.topic() == self.topic => {
+                    Some((e.partition(), o))
+                }
+                _ => None,
+            });
+        if let Ok(mut commits) = self.commits.lock() {
+            commits.extend(confirmed);
+        }
+    }
+
     fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(tpl) = rebalance {
             let assigned = partitions(tpl);
@@ -184,6 +218,7 @@ pub fn subscribe(
         pipeline: pipeline.name.clone(),
         topic: pipeline.topic.clone(),
         events: Mutex::new(Vec::new()),
+        commits: Mutex::new(Vec::new()),
         metrics,
         outage: PauseLog::default(),
     };

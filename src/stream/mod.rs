@@ -513,7 +513,8 @@ async fn start_and_run(
         ),
         kafka_errors: ThrottledLog::default(),
         tasks: tokio::task::JoinSet::new(),
-        must_commit: std::collections::HashSet::new(),
+        must_commit: offsets::PendingCommits::default(),
+        last_commit_retry: Instant::now(),
     };
     job.run(&mut summary).await;
     let failure = job.shared.failure.lock().ok().and_then(|mut f| f.take());
@@ -539,8 +540,10 @@ struct Job {
     /// Records' tasks; those still running when the drain gives up are aborted, so a
     /// stopped pipeline leaves nothing retrying behind it.
     tasks: tokio::task::JoinSet<()>,
-    /// Partitions whose rewound offset is not yet confirmed committed (see [`Job::store`]).
-    must_commit: std::collections::HashSet<i32>,
+    /// Rewound offsets not yet confirmed committed (see [`Job::store`]).
+    must_commit: offsets::PendingCommits,
+    /// When unconfirmed rewinds were last committed again.
+    last_commit_retry: Instant,
 }
 
 impl Job {
@@ -587,7 +590,7 @@ impl Job {
                     }
                     Err(e) => self.kafka_errors.warn(&self.shared.pipeline.name, &e.to_string()),
                 },
-                _ = tick.tick() => {}
+                _ = tick.tick() => self.settle_commits(),
             }
         }
         self.drain(done_rx, summary).await;
@@ -599,7 +602,7 @@ impl Job {
                 RebalanceEvent::Revoked(parts) => {
                     for p in &parts {
                         self.tracker.revoke(*p);
-                        self.must_commit.remove(p);
+                        self.must_commit.revoke(*p);
                     }
                     // Held messages of revoked partitions are read again by their owner,
                     // even when that is us again (assigned in the same batch of events:
@@ -697,8 +700,11 @@ impl Job {
 
     /// Stores a partition's committable offset for the next (auto-)commit. One that may be
     /// below the committed offset (a rewind, the start of an assignment) is also committed
-    /// at once: librdkafka commits a stored offset only when it is above the committed
-    /// one, and a restart must not skip what is read again.
+    /// explicitly: librdkafka commits a stored offset only when it is above the committed
+    /// one, and a restart must not skip what is read again. That commit is asynchronous (the
+    /// loop never waits on Kafka: without a group coordinator a commit waits up to
+    /// `session.timeout.ms`) and sent again, with the partition's latest stored offset, until
+    /// the broker confirms it ([`Job::settle_commits`]).
     fn store(&mut self, next: Committable) {
         let mut tpl = TopicPartitionList::new();
         let stored = tpl
@@ -708,25 +714,48 @@ impl Job {
                 Offset::Offset(next.next),
             )
             .and_then(|()| self.consumer.store_offsets(&tpl));
-        if stored.is_ok() && (next.commit_now || self.must_commit.contains(&next.partition)) {
-            // Synchronous, and tried again with every later store of the partition until
-            // it succeeds: an unconfirmed commit below the committed offset would leave the
-            // old, higher one in place, and a restart would skip what was read again.
-            tracing::debug!(pipeline = %self.shared.pipeline.name, partition = next.partition, next = next.next, "committing where reading starts or went back to");
-            match self.consumer.commit(&tpl, CommitMode::Sync) {
-                Ok(()) => {
-                    self.must_commit.remove(&next.partition);
-                }
-                Err(e) => {
-                    tracing::warn!(pipeline = %self.shared.pipeline.name, partition = next.partition, next = next.next, error = %e, "cannot commit the rewound offset yet; trying again with the next record");
-                    self.must_commit.insert(next.partition);
-                }
-            }
-        }
         if let Err(e) = stored {
             // The partition was revoked meanwhile: its new owner reads it again.
             tracing::debug!(partition = next.partition, next = next.next, error = %e, "offset not stored");
+            return;
         }
+        if self
+            .must_commit
+            .stored(next.partition, next.next, next.commit_now)
+        {
+            tracing::debug!(pipeline = %self.shared.pipeline.name, partition = next.partition, next = next.next, "committing where reading starts or went back to");
+            self.commit_async(&tpl);
+        }
+    }
+
+    fn commit_async(&self, tpl: &TopicPartitionList) {
+        if let Err(e) = self.consumer.commit(tpl, CommitMode::Async) {
+            tracing::debug!(pipeline = %self.shared.pipeline.name, error = %e, "cannot send the commit yet; trying again");
+        }
+    }
+
+    /// Settles the rewinds the broker confirmed, and once a second commits the others again.
+    fn settle_commits(&mut self) {
+        for (partition, offset) in self.consumer.context().take_commits() {
+            self.must_commit.confirmed(partition, offset);
+        }
+        if self.must_commit.is_empty() || self.last_commit_retry.elapsed() < Duration::from_secs(1)
+        {
+            return;
+        }
+        self.last_commit_retry = Instant::now();
+        let mut tpl = TopicPartitionList::new();
+        for (partition, next) in self.must_commit.unconfirmed() {
+            let topic = &self.shared.pipeline.topic;
+            if tpl
+                .add_partition_offset(topic, partition, Offset::Offset(next))
+                .is_err()
+            {
+                return;
+            }
+        }
+        tracing::debug!(pipeline = %self.shared.pipeline.name, partitions = tpl.count(), "committing unconfirmed rewound offsets again");
+        self.commit_async(&tpl);
     }
 
     /// Stops taking messages, lets in-flight records finish (up to the shutdown timeout),
@@ -749,6 +778,20 @@ impl Job {
         summary.unstarted = self.intake.held();
         // Abandoned records are not committed (read again on restart); stop their retries.
         self.tasks.abort_all();
+        // A rewind not confirmed yet: committed once more, waiting for it now.
+        for (partition, offset) in self.consumer.context().take_commits() {
+            self.must_commit.confirmed(partition, offset);
+        }
+        let mut tpl = TopicPartitionList::new();
+        for (partition, next) in self.must_commit.unconfirmed() {
+            let topic = &self.shared.pipeline.topic;
+            let _ = tpl.add_partition_offset(topic, partition, Offset::Offset(next));
+        }
+        if tpl.count() > 0 {
+            if let Err(e) = self.consumer.commit(&tpl, CommitMode::Sync) {
+                tracing::warn!(pipeline = %self.shared.pipeline.name, error = %e, "a rewound offset could not be committed: a restart may skip records read again since (fix: replay from the beginning or a time)");
+            }
+        }
         if let Err(e) = self.consumer.commit_consumer_state(CommitMode::Sync) {
             tracing::debug!(error = %e, "final commit had nothing to commit");
         }

@@ -150,6 +150,56 @@ impl OffsetTracker {
     }
 }
 
+/// Offsets committed explicitly (a rewind, the start of an assignment) and not yet
+/// confirmed by the broker. They are committed asynchronously, so that the job's loop never
+/// waits on Kafka (a commit while the group has no coordinator waits up to
+/// `session.timeout.ms`); one is settled when the broker confirms an offset at or below the
+/// partition's latest requested one, and tried again until then.
+#[derive(Debug, Default)]
+pub struct PendingCommits {
+    /// Per partition, the offset to get committed (the latest stored since the rewind).
+    pending: HashMap<i32, i64>,
+}
+
+impl PendingCommits {
+    /// `partition`'s stored offset must be committed explicitly (`rewind`: it may be below
+    /// the committed one), or was stored again while an earlier one is unconfirmed. Returns
+    /// whether a commit of it should be sent now: for a rewind, and for a later store only
+    /// when nothing is pending (then there is nothing to confirm).
+    pub fn stored(&mut self, partition: i32, next: i64, rewind: bool) -> bool {
+        if rewind {
+            self.pending.insert(partition, next);
+            return true;
+        }
+        if let Some(requested) = self.pending.get_mut(&partition) {
+            *requested = next;
+        }
+        false
+    }
+
+    /// The broker confirmed `offset` committed for `partition`: committed at or below what
+    /// the job may commit, the rewind is settled (librdkafka's automatic commits move it on).
+    pub fn confirmed(&mut self, partition: i32, offset: i64) {
+        if self.pending.get(&partition).is_some_and(|&r| offset <= r) {
+            self.pending.remove(&partition);
+        }
+    }
+
+    /// Forgets a revoked partition.
+    pub fn revoke(&mut self, partition: i32) {
+        self.pending.remove(&partition);
+    }
+
+    /// The offsets to commit again, per partition.
+    pub fn unconfirmed(&self) -> impl Iterator<Item = (i32, i64)> + '_ {
+        self.pending.iter().map(|(&p, &o)| (p, o))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::intake::{Intake, Received};
@@ -159,6 +209,33 @@ mod tests {
 
     fn next(c: Option<Committable>) -> Option<i64> {
         c.map(|c| c.next)
+    }
+
+    #[test]
+    fn a_rewind_is_settled_only_by_a_commit_at_or_below_what_may_be_committed() {
+        let mut p = PendingCommits::default();
+        assert!(
+            !p.stored(0, 500, false),
+            "nothing pending: the auto-commit's"
+        );
+        assert!(p.stored(0, 100, true), "a rewind is sent at once");
+        assert!(
+            !p.stored(0, 150, false),
+            "a later store waits for the retry"
+        );
+        assert_eq!(p.unconfirmed().collect::<Vec<_>>(), [(0, 150)]);
+        // A commit of the old, higher offset confirmed late settles nothing.
+        p.confirmed(0, 500);
+        assert!(!p.is_empty());
+        // Another rewind lowers it; the confirmation of 100 is then too high.
+        assert!(p.stored(0, 50, true));
+        p.confirmed(0, 100);
+        assert!(!p.is_empty());
+        p.confirmed(0, 50);
+        assert!(p.is_empty());
+        p.stored(1, 7, true);
+        p.revoke(1);
+        assert!(p.is_empty());
     }
 
     #[test]

@@ -37,8 +37,8 @@ fn replication(cfg: &CassandraConfig) -> String {
     }
 }
 
-/// Tries of one DDL statement on a node it could not be sent to, and the wait between them.
-const DDL_TRIES_PER_NODE: u32 = 3;
+/// Tries of one DDL statement on a node that did not run it, and the wait between them.
+const DDL_TRIES_PER_NODE: u32 = 10;
 const DDL_RETRY_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Runs one DDL statement on the schema's coordinator: the node of the lowest host id, so
@@ -48,15 +48,17 @@ const DDL_RETRY_WAIT: std::time::Duration = std::time::Duration::from_millis(500
 /// under two ids, and the rows written under the id that loses vanish when the schemas
 /// merge.
 ///
-/// Only a statement the node surely did not apply ([`not_applied`], after a few tries half a
-/// second apart) moves on to the next node. Otherwise the first answer is final, a timeout
-/// or a broken connection included: the statement may be applied there, and sending it to a
-/// node that has not heard of it yet would create the second table.
+/// Only a statement the node cannot run ([`NotRun::Unreachable`]: no connection to it, or
+/// it is bootstrapping), after tries half a second apart for five seconds, moves on to the
+/// next node. An overloaded node is tried as long, then its refusal is final: it is up, and
+/// other instances may be reaching it. Any other answer is final, a timeout or a broken
+/// connection included: the statement may be applied there, and sending it to a node that
+/// has not heard of it yet would create the second table.
 async fn execute(session: &Session, cql: String) -> Result<(), CassandraError> {
     use scylla::policies::load_balancing::{NodeIdentifier, SingleTargetLoadBalancingPolicy};
     let mut nodes = session.get_cluster_state().get_nodes_info().to_vec();
     nodes.sort_by_key(|node| node.host_id);
-    let mut unsent = None;
+    let mut unreachable = None;
     for node in nodes {
         let mut statement = scylla::statement::Statement::new(cql.as_str());
         statement.set_load_balancing_policy(Some(SingleTargetLoadBalancingPolicy::new(
@@ -64,21 +66,32 @@ async fn execute(session: &Session, cql: String) -> Result<(), CassandraError> {
             None,
         )));
         for attempt in 1..=DDL_TRIES_PER_NODE {
-            match session.query_unpaged(statement.clone(), &[]).await {
+            let e = match session.query_unpaged(statement.clone(), &[]).await {
                 Ok(_) => return Ok(()),
-                Err(e) if not_applied(&e) => {
-                    tracing::debug!(node = %node.address, attempt, error = %e, "the schema coordinator did not take the statement");
-                    unsent = Some(e);
-                    if attempt < DDL_TRIES_PER_NODE {
-                        tokio::time::sleep(DDL_RETRY_WAIT).await;
-                    }
+                Err(e) => e,
+            };
+            let Some(why) = not_run(&e) else {
+                return Err(CassandraError::Execute {
+                    what: cql,
+                    source: e,
+                });
+            };
+            tracing::debug!(node = %node.address, attempt, error = %e, "the schema coordinator did not run the statement");
+            if attempt == DDL_TRIES_PER_NODE {
+                if why == NotRun::Busy {
+                    return Err(CassandraError::Execute {
+                        what: cql,
+                        source: e,
+                    });
                 }
-                Err(source) => return Err(CassandraError::Execute { what: cql, source }),
+                unreachable = Some(e);
+            } else {
+                tokio::time::sleep(DDL_RETRY_WAIT).await;
             }
         }
-        tracing::warn!(node = %node.address, "the schema coordinator did not take the statement (no connection, bootstrapping or overloaded): sending it to the next node");
+        tracing::warn!(node = %node.address, "the schema coordinator cannot be reached or is bootstrapping: sending the statement to the next node");
     }
-    let source = match unsent {
+    let source = match unreachable {
         Some(e) => e,
         // No node known yet: whichever the driver picks.
         None => match session.query_unpaged(cql.as_str(), &[]).await {
@@ -89,19 +102,29 @@ async fn execute(session: &Session, cql: String) -> Result<(), CassandraError> {
     Err(CassandraError::Execute { what: cql, source })
 }
 
-/// Whether a node surely did not apply a statement: it was never sent (no connection), or
-/// the node refused it before running it (bootstrapping, overloaded).
-fn not_applied(e: &scylla::errors::ExecutionError) -> bool {
+/// Why a node surely did not run a statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NotRun {
+    /// Never sent (no connection to the node), or refused by a node still bootstrapping.
+    Unreachable,
+    /// Refused by an overloaded node, before running it.
+    Busy,
+}
+
+/// Whether, and why, a node surely did not run a statement; None when it may have.
+fn not_run(e: &scylla::errors::ExecutionError) -> Option<NotRun> {
     use scylla::errors::{DbError, ExecutionError, RequestAttemptError};
-    matches!(
-        e,
-        ExecutionError::EmptyPlan
-            | ExecutionError::ConnectionPoolError(_)
-            | ExecutionError::LastAttemptError(RequestAttemptError::DbError(
-                DbError::IsBootstrapping | DbError::Overloaded,
-                _
-            ))
-    )
+    match e {
+        ExecutionError::EmptyPlan | ExecutionError::ConnectionPoolError(_) => {
+            Some(NotRun::Unreachable)
+        }
+        ExecutionError::LastAttemptError(RequestAttemptError::DbError(db, _)) => match db {
+            DbError::IsBootstrapping => Some(NotRun::Unreachable),
+            DbError::Overloaded => Some(NotRun::Busy),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 pub async fn ensure_keyspace(
@@ -296,19 +319,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_statements_surely_not_applied_go_to_the_next_node() {
+    fn only_statements_surely_not_run_are_tried_again() {
         use scylla::errors::{DbError, ExecutionError, RequestAttemptError};
         let db = |e: DbError| {
             ExecutionError::LastAttemptError(RequestAttemptError::DbError(e, "".into()))
         };
-        assert!(not_applied(&ExecutionError::EmptyPlan));
-        assert!(not_applied(&db(DbError::IsBootstrapping)));
-        assert!(not_applied(&db(DbError::Overloaded)));
+        assert_eq!(
+            not_run(&ExecutionError::EmptyPlan),
+            Some(NotRun::Unreachable)
+        );
+        assert_eq!(
+            not_run(&db(DbError::IsBootstrapping)),
+            Some(NotRun::Unreachable)
+        );
+        assert_eq!(not_run(&db(DbError::Overloaded)), Some(NotRun::Busy));
         // Sent and unanswered: it may be applied there.
         let timeout = ExecutionError::RequestTimeout(std::time::Duration::from_secs(12));
-        assert!(!not_applied(&timeout));
-        assert!(!not_applied(&db(DbError::Unauthorized)));
-        assert!(!not_applied(&db(DbError::ServerError)));
+        assert_eq!(not_run(&timeout), None);
+        assert_eq!(not_run(&db(DbError::Unauthorized)), None);
+        assert_eq!(not_run(&db(DbError::ServerError)), None);
     }
 
     #[test]

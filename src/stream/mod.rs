@@ -515,6 +515,7 @@ async fn start_and_run(
         tasks: tokio::task::JoinSet::new(),
         must_commit: offsets::PendingCommits::default(),
         last_commit_retry: Instant::now(),
+        last_settle: Instant::now(),
     };
     job.run(&mut summary).await;
     let failure = job.shared.failure.lock().ok().and_then(|mut f| f.take());
@@ -544,7 +545,13 @@ struct Job {
     must_commit: offsets::PendingCommits,
     /// When unconfirmed rewinds were last committed again.
     last_commit_retry: Instant,
+    /// When the broker's commit confirmations were last read.
+    last_settle: Instant,
 }
+
+/// How often the broker's commit confirmations are read (they pile up in the consumer's
+/// context until then).
+const SETTLE_EVERY: Duration = Duration::from_millis(200);
 
 impl Job {
     async fn run(&mut self, summary: &mut PipelineSummary) {
@@ -555,6 +562,10 @@ impl Job {
         loop {
             self.apply_rebalances();
             self.pause_or_resume();
+            // Here, not on the tick's branch, which a busy loop never selects.
+            if self.last_settle.elapsed() >= SETTLE_EVERY {
+                self.settle_commits();
+            }
             while !self.intake.is_empty() {
                 let Ok(permit) = self.permits.clone().try_acquire_owned() else {
                     break;
@@ -590,7 +601,7 @@ impl Job {
                     }
                     Err(e) => self.kafka_errors.warn(&self.shared.pipeline.name, &e.to_string()),
                 },
-                _ = tick.tick() => self.settle_commits(),
+                _ = tick.tick() => {}
             }
         }
         self.drain(done_rx, summary).await;
@@ -736,6 +747,7 @@ impl Job {
 
     /// Settles the rewinds the broker confirmed, and once a second commits the others again.
     fn settle_commits(&mut self) {
+        self.last_settle = Instant::now();
         for (partition, offset) in self.consumer.context().take_commits() {
             self.must_commit.confirmed(partition, offset);
         }

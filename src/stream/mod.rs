@@ -756,18 +756,21 @@ impl Job {
             return;
         }
         self.last_commit_retry = Instant::now();
+        let tpl = self.unconfirmed_commits();
+        tracing::debug!(pipeline = %self.shared.pipeline.name, partitions = tpl.count(), "committing unconfirmed rewound offsets again");
+        self.commit_async(&tpl);
+    }
+
+    /// The rewound offsets not confirmed yet, as a list to commit.
+    fn unconfirmed_commits(&self) -> TopicPartitionList {
         let mut tpl = TopicPartitionList::new();
         for (partition, next) in self.must_commit.unconfirmed() {
             let topic = &self.shared.pipeline.topic;
-            if tpl
-                .add_partition_offset(topic, partition, Offset::Offset(next))
-                .is_err()
-            {
-                return;
+            if let Err(e) = tpl.add_partition_offset(topic, partition, Offset::Offset(next)) {
+                tracing::debug!(partition, next, error = %e, "offset not listed for commit");
             }
         }
-        tracing::debug!(pipeline = %self.shared.pipeline.name, partitions = tpl.count(), "committing unconfirmed rewound offsets again");
-        self.commit_async(&tpl);
+        tpl
     }
 
     /// Stops taking messages, lets in-flight records finish (up to the shutdown timeout),
@@ -794,11 +797,7 @@ impl Job {
         for (partition, offset) in self.consumer.context().take_commits() {
             self.must_commit.confirmed(partition, offset);
         }
-        let mut tpl = TopicPartitionList::new();
-        for (partition, next) in self.must_commit.unconfirmed() {
-            let topic = &self.shared.pipeline.topic;
-            let _ = tpl.add_partition_offset(topic, partition, Offset::Offset(next));
-        }
+        let tpl = self.unconfirmed_commits();
         if tpl.count() > 0 {
             if let Err(e) = self.consumer.commit(&tpl, CommitMode::Sync) {
                 tracing::warn!(pipeline = %self.shared.pipeline.name, error = %e, "a rewound offset could not be committed: a restart may skip records read again since (fix: replay from the beginning or a time)");

@@ -43,6 +43,8 @@ pub struct Ctx {
     pub bench_cache: PathBuf,
     /// The Cassandra JVM(s) whose CPU each sink run reads.
     pub cassandra_cpu: super::measure::server_cpu::ServerCpu,
+    /// The Cassandra JVM(s) whose GC pauses each latency phase reads.
+    pub cassandra_pauses: super::measure::server_pauses::ServerPauses,
 }
 
 /// Runs the whole bench; returns the results it also wrote to `opts.out`.
@@ -158,6 +160,7 @@ async fn run_on_stack(
         work_dir,
         bench_cache,
         cassandra_cpu: super::measure::server_cpu::ServerCpu::find(config),
+        cassandra_pauses: super::measure::server_pauses::ServerPauses::find(config),
     };
     if !ctx.cassandra_cpu.found() {
         say!(

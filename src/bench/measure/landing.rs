@@ -122,6 +122,7 @@ pub async fn sentinels(
 /// Which ids of a set are readable.
 pub struct Reader {
     by_id: PreparedStatement,
+    by_ids: PreparedStatement,
     row_by_id: PreparedStatement,
 }
 
@@ -135,6 +136,7 @@ impl Reader {
         };
         Ok(Reader {
             by_id: prepare(format!("SELECT id FROM {} WHERE id = ?", target.cql())).await?,
+            by_ids: prepare(format!("SELECT id FROM {} WHERE id IN ?", target.cql())).await?,
             row_by_id: prepare(format!(
                 "SELECT {COLUMNS} FROM {} WHERE id = ?",
                 target.cql()
@@ -151,6 +153,20 @@ impl Reader {
                 .map(|rows| rows.rows_num() > 0)
                 .unwrap_or(false),
             Err(_) => false,
+        }
+    }
+
+    /// Which of `ids` are readable now, asked in one request (a failed request: none).
+    pub async fn readable(&self, session: &Session, ids: &[Uuid]) -> Vec<Uuid> {
+        let Ok(result) = session.execute_unpaged(&self.by_ids, (ids,)).await else {
+            return Vec::new();
+        };
+        let Ok(rows) = result.into_rows_result() else {
+            return Vec::new();
+        };
+        match rows.rows::<(Uuid,)>() {
+            Ok(rows) => rows.filter_map(|r| r.ok().map(|(id,)| id)).collect(),
+            Err(_) => Vec::new(),
         }
     }
 

@@ -293,11 +293,11 @@ pub fn markdown(r: &Results, chart_note: Option<&str>) -> String {
             x.cpu_seconds(), x.cpu_seconds_per_million_rows(), x.verification.counted_rows, x.verification.expected_rows, x.verification.sample_checked, x.load_average
         );
     }
-    let _ = writeln!(s, "\n## End-to-end latency\n\nFrom handing a record to the producer to its row being readable (polled), at fixed rates.\n\n| pipeline | rate/s | achieved/s | samples | p50 ms | p99 ms | p99.9 ms | max ms |\n|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(s, "\n## End-to-end latency\n\nFrom handing a record to the producer to its row being readable (polled), at fixed rates. *Cassandra GC pauses*: the stop-the-world pauses the server's JVM logged during the phase (its `gc.log`; count, longest, sum): a write waits for a pause to end and the records behind it for the backlog to drain, whatever the pipeline.\n\n| pipeline | rate/s | achieved/s | samples | p50 ms | p99 ms | p99.9 ms | max ms | Cassandra GC pauses | rows polled/s |\n|---|---|---|---|---|---|---|---|---|---|");
     for l in &r.latency {
         let _ = writeln!(
             s,
-            "| {} | {} | {:.0} | {} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            "| {} | {} | {:.0} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} |",
             l.pipeline,
             l.target_rate,
             l.achieved_rate,
@@ -305,7 +305,18 @@ pub fn markdown(r: &Results, chart_note: Option<&str>) -> String {
             l.p50_ms,
             l.p99_ms,
             l.p999_ms,
-            l.max_ms
+            l.max_ms,
+            l.server_pauses.map_or("-".into(), |p| match p.count {
+                0 => "none".to_string(),
+                n => format!(
+                    "{n}, longest {:.0} ms, {:.0} ms in all",
+                    p.longest_ms, p.total_ms
+                ),
+            }),
+            match l.poll_reads_per_s {
+                0.0 => "-".to_string(),
+                reads => format!("{reads:.0}"),
+            },
         );
     }
     let _ = writeln!(s, "\n## Producer\n\n| tool | records | records/s | MB/s | peak RSS MB | CPU s | settings |\n|---|---|---|---|---|---|---|");

@@ -6,11 +6,13 @@
 //! the poll adds at most 5% (plus one read) to a figure. At the end the table is counted.
 
 use crate::bench::measure::landing::{self, Reader, Target};
+use crate::bench::measure::server_pauses::Pauses;
 use crate::bench::run::{Ctx, PeerProcess, SEED};
 use crate::bench::{say, BenchError, Peer};
 use crate::produce::producer::RecordProducer;
 use crate::source::generator::Generator;
 use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -30,13 +32,20 @@ pub struct LatencyResult {
     pub p99_ms: f64,
     pub p999_ms: f64,
     pub max_ms: f64,
+    /// Rows the poller asked Cassandra for per second (its load on the server).
+    #[serde(default)]
+    pub poll_reads_per_s: f64,
+    /// The Cassandra server's GC pauses during the phase (None: not the local stack's).
+    #[serde(default)]
+    pub server_pauses: Option<Pauses>,
 }
 
 impl LatencyResult {
     pub fn line(&self) -> String {
         format!(
-            "{} @ {}/s (achieved {:.0}/s): p50 {:.1} ms, p99 {:.1} ms, p99.9 {:.1} ms, max {:.1} ms over {} samples",
-            self.pipeline, self.target_rate, self.achieved_rate, self.p50_ms, self.p99_ms, self.p999_ms, self.max_ms, self.samples
+            "{} @ {}/s (achieved {:.0}/s): p50 {:.1} ms, p99 {:.1} ms, p99.9 {:.1} ms, max {:.1} ms over {} samples ({:.0} rows polled/s; Cassandra: {})",
+            self.pipeline, self.target_rate, self.achieved_rate, self.p50_ms, self.p99_ms, self.p999_ms, self.max_ms, self.samples, self.poll_reads_per_s,
+            self.server_pauses.map_or("GC not read".into(), |p| p.describe())
         )
     }
 }
@@ -184,6 +193,10 @@ async fn measure_rates(
     Ok(results)
 }
 
+/// Ids asked for in one request: the due samples of a poll go in requests of this many,
+/// so the poller's load on Cassandra is a few requests per millisecond, not one per sample.
+const POLL_CHUNK: usize = 64;
+
 struct Sample {
     id: Uuid,
     sent_at: Instant,
@@ -219,6 +232,7 @@ async fn phase(
         })
         .collect();
     let (tx, mut rx) = mpsc::unbounded_channel::<(Uuid, Instant)>();
+    let began = chrono::Utc::now();
     let sender = tokio::spawn(async move {
         let start = Instant::now();
         let mut tick = tokio::time::interval(Duration::from_millis(1));
@@ -248,6 +262,8 @@ async fn phase(
         (producer, sent, seconds, failure)
     });
     let mut pending: Vec<Sample> = Vec::new();
+    let mut polled = 0u64;
+    let polling = Instant::now();
     let mut latencies: Vec<f64> = Vec::new();
     let mut sender_done = false;
     let mut give_up = None::<Instant>;
@@ -275,29 +291,33 @@ async fn phase(
             }
         }
         let now = Instant::now();
-        let due: Vec<usize> = (0..pending.len())
-            .filter(|i| pending[*i].next_check <= now)
+        let due: Vec<Uuid> = pending
+            .iter()
+            .filter(|s| s.next_check <= now)
+            .map(|s| s.id)
             .collect();
-        let checks = futures::future::join_all(
-            due.iter()
-                .map(|i| reader.exists(&ctx.session, pending[*i].id)),
+        let readable: HashSet<Uuid> = futures::future::join_all(
+            due.chunks(POLL_CHUNK)
+                .map(|ids| reader.readable(&ctx.session, ids)),
         )
-        .await;
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+        polled += due.len() as u64;
         let answered = Instant::now();
-        let mut found = Vec::new();
-        for (i, readable) in due.iter().zip(checks) {
-            let s = &mut pending[*i];
-            if readable {
-                latencies.push((answered - s.sent_at).as_secs_f64() * 1000.0);
-                found.push(*i);
-            } else {
-                let age = answered - s.sent_at;
-                s.next_check = answered + (age / 20).max(Duration::from_millis(1));
+        pending.retain_mut(|s| {
+            if s.next_check > now {
+                return true;
             }
-        }
-        for i in found.into_iter().rev() {
-            pending.swap_remove(i);
-        }
+            if readable.contains(&s.id) {
+                latencies.push((answered - s.sent_at).as_secs_f64() * 1000.0);
+                return false;
+            }
+            let age = answered - s.sent_at;
+            s.next_check = answered + (age / 20).max(Duration::from_millis(1));
+            true
+        });
         if sender_done {
             if pending.is_empty() {
                 break;
@@ -316,6 +336,8 @@ async fn phase(
     if let Some(e) = failure {
         return Err(e.into());
     }
+    let server_pauses = ctx.cassandra_pauses.between(began, chrono::Utc::now());
+    let poll_reads_per_s = polled as f64 / polling.elapsed().as_secs_f64().max(1e-9);
     latencies.sort_by(f64::total_cmp);
     let pct = |q: f64| -> f64 {
         if latencies.is_empty() {
@@ -336,6 +358,8 @@ async fn phase(
             p99_ms: pct(0.99),
             p999_ms: pct(0.999),
             max_ms: latencies.last().copied().unwrap_or(f64::NAN),
+            poll_reads_per_s,
+            server_pauses,
         },
         producer,
     ))

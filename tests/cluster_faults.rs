@@ -430,7 +430,8 @@ async fn instances_started_together_create_one_table_and_lose_no_row() {
             }
         }))
         .await;
-        let want: HashSet<uuid::Uuid> = written.into_iter().flatten().collect();
+        let written: Vec<(uuid::Uuid, Vec<String>)> = written.into_iter().flatten().collect();
+        let want: HashSet<uuid::Uuid> = written.iter().map(|(id, _)| *id).collect();
         let (ks, table) = (&pipeline.keyspace, &pipeline.table);
         let ids = table_ids_by_node(&sessions[0], ks, table).await;
         assert_eq!(
@@ -439,8 +440,32 @@ async fn instances_started_together_create_one_table_and_lose_no_row() {
             "round {round}: the nodes know {ks}.{table} by ids {ids:?}"
         );
         let got = common::table_ids(&sessions[0], ks, table).await;
-        let lost = want.difference(&got).count();
-        assert_eq!(lost, 0, "round {round}: {lost} of {} rows lost", want.len());
+        let lost: Vec<&(uuid::Uuid, Vec<String>)> =
+            written.iter().filter(|(id, _)| !got.contains(id)).collect();
+        if !lost.is_empty() {
+            let retried = written.iter().filter(|(_, e)| !e.is_empty()).count();
+            eprintln!(
+                "round {round}: {retried} of {} writes needed more than one try",
+                written.len()
+            );
+            for (id, errors) in &lost {
+                let holding = nodes_holding(&sessions[0], ks, table, *id).await;
+                eprintln!("lost {id}: failed tries before success: {errors:?}; read at ONE per node: {holding}");
+            }
+            let again = common::table_ids(&sessions[0], ks, table).await;
+            let still = lost.iter().filter(|(id, _)| !again.contains(id)).count();
+            eprintln!(
+                "round {round}: scanned again, {still} of the {} still missing",
+                lost.len()
+            );
+        }
+        assert_eq!(
+            lost.len(),
+            0,
+            "round {round}: {} of {} rows lost",
+            lost.len(),
+            want.len()
+        );
     }
 }
 
@@ -454,20 +479,71 @@ async fn message_count(config: &Config, topic: &str) -> String {
 
 /// Writes `n` rows of new ids, each retried while the table is not yet known everywhere;
 /// returns the ids.
-async fn write_ids(session: &Session, keyspace: &str, table: &str, n: usize) -> Vec<uuid::Uuid> {
+async fn write_ids(
+    session: &Session,
+    keyspace: &str,
+    table: &str,
+    n: usize,
+) -> Vec<(uuid::Uuid, Vec<String>)> {
     let cql = format!("INSERT INTO \"{keyspace}\".\"{table}\" (id) VALUES (?)");
     let mut ids = Vec::with_capacity(n);
     for _ in 0..n {
         let id = uuid::Uuid::new_v4();
-        let mut tries = 0;
+        // The errors of the tries before the one that succeeded, for a loss's report.
+        let mut errors = Vec::new();
         while let Err(e) = session.query_unpaged(cql.as_str(), (id,)).await {
-            tries += 1;
-            assert!(tries < 50, "writing to {keyspace}.{table}: {e}");
+            errors.push(e.to_string());
+            assert!(errors.len() < 50, "writing to {keyspace}.{table}: {e}");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        ids.push(id);
+        ids.push((id, errors));
     }
     ids
+}
+
+/// Which nodes answer a read of row `id` as coordinator at consistency ONE (each reads its
+/// own replica, normally): where a lost row still is, if anywhere.
+async fn nodes_holding(session: &Session, keyspace: &str, table: &str, id: uuid::Uuid) -> String {
+    use scylla::policies::load_balancing::{NodeIdentifier, SingleTargetLoadBalancingPolicy};
+    let mut said = Vec::new();
+    for node in session.get_cluster_state().get_nodes_info() {
+        let mut select = scylla::statement::Statement::new(format!(
+            "SELECT id FROM \"{keyspace}\".\"{table}\" WHERE id = ?"
+        ));
+        select.set_consistency(scylla::statement::Consistency::One);
+        select.set_load_balancing_policy(Some(SingleTargetLoadBalancingPolicy::new(
+            NodeIdentifier::Node(node.clone()),
+            None,
+        )));
+        let answer = match session.query_unpaged(select, (id,)).await {
+            Ok(result) => match result.into_rows_result() {
+                Ok(rows) if rows.rows_num() > 0 => "has it".to_string(),
+                Ok(_) => "lacks it".to_string(),
+                Err(e) => format!("{e}"),
+            },
+            Err(e) => format!("{e}"),
+        };
+        said.push(format!("{}: {answer}", node.address));
+    }
+    // The same row asked by key at the session's consistency (as the scan read it) and at
+    // ALL: tells a row on too few replicas from a scan that missed it.
+    for consistency in [None, Some(scylla::statement::Consistency::All)] {
+        let mut select = scylla::statement::Statement::new(format!(
+            "SELECT id FROM \"{keyspace}\".\"{table}\" WHERE id = ?"
+        ));
+        if let Some(consistency) = consistency {
+            select.set_consistency(consistency);
+        }
+        let answer = match session.query_unpaged(select, (id,)).await {
+            Ok(result) => match result.into_rows_result() {
+                Ok(rows) => format!("{} row(s)", rows.rows_num()),
+                Err(e) => format!("{e}"),
+            },
+            Err(e) => format!("{e}"),
+        };
+        said.push(format!("by key at {consistency:?}: {answer}"));
+    }
+    said.join(", ")
 }
 
 /// The id each node's own `system_schema` gives the table.

@@ -67,7 +67,10 @@ async fn execute(session: &Session, cql: String) -> Result<(), CassandraError> {
         )));
         for attempt in 1..=DDL_TRIES_PER_NODE {
             let e = match session.query_unpaged(statement.clone(), &[]).await {
-                Ok(_) => return Ok(()),
+                Ok(_) => {
+                    agree(session, &cql).await;
+                    return Ok(());
+                }
                 Err(e) => e,
             };
             let Some(why) = not_run(&e) else {
@@ -95,11 +98,27 @@ async fn execute(session: &Session, cql: String) -> Result<(), CassandraError> {
         Some(e) => e,
         // No node known yet: whichever the driver picks.
         None => match session.query_unpaged(cql.as_str(), &[]).await {
-            Ok(_) => return Ok(()),
+            Ok(_) => {
+                agree(session, &cql).await;
+                return Ok(());
+            }
             Err(e) => e,
         },
     };
     Err(CassandraError::Execute { what: cql, source })
+}
+
+/// Waits until every reachable node has the same schema. The driver waits by itself only
+/// after a statement that changed the schema; a `CREATE ... IF NOT EXISTS` that found what
+/// another instance had just created changes nothing and returns at once, while the other
+/// nodes may not know the table yet: replicas then refuse this instance's first writes
+/// (`INCOMPATIBLE_SCHEMA`), and a write refused by some replicas can be applied on others.
+/// Not reaching agreement (a node that does not answer) is logged, not fatal: the statement
+/// ran, and writes that fail meanwhile are retried.
+async fn agree(session: &Session, cql: &str) {
+    if let Err(e) = session.await_schema_agreement().await {
+        tracing::warn!(statement = cql, error = %e, "the nodes do not agree on the schema yet; writing anyway (failed writes are retried)");
+    }
 }
 
 /// Why a node surely did not run a statement.

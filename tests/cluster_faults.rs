@@ -504,17 +504,13 @@ async fn write_ids(
 /// Which nodes answer a read of row `id` as coordinator at consistency ONE (each reads its
 /// own replica, normally): where a lost row still is, if anywhere.
 async fn nodes_holding(session: &Session, keyspace: &str, table: &str, id: uuid::Uuid) -> String {
-    use scylla::policies::load_balancing::{NodeIdentifier, SingleTargetLoadBalancingPolicy};
     let mut said = Vec::new();
     for node in session.get_cluster_state().get_nodes_info() {
-        let mut select = scylla::statement::Statement::new(format!(
-            "SELECT id FROM \"{keyspace}\".\"{table}\" WHERE id = ?"
-        ));
+        let mut select = on_node(
+            node,
+            format!("SELECT id FROM \"{keyspace}\".\"{table}\" WHERE id = ?"),
+        );
         select.set_consistency(scylla::statement::Consistency::One);
-        select.set_load_balancing_policy(Some(SingleTargetLoadBalancingPolicy::new(
-            NodeIdentifier::Node(node.clone()),
-            None,
-        )));
         let answer = match session.query_unpaged(select, (id,)).await {
             Ok(result) => match result.into_rows_result() {
                 Ok(rows) if rows.rows_num() > 0 => "has it".to_string(),
@@ -548,17 +544,13 @@ async fn nodes_holding(session: &Session, keyspace: &str, table: &str, id: uuid:
 
 /// The id each node's own `system_schema` gives the table.
 async fn table_ids_by_node(session: &Session, keyspace: &str, table: &str) -> Vec<uuid::Uuid> {
-    use scylla::policies::load_balancing::{NodeIdentifier, SingleTargetLoadBalancingPolicy};
     let nodes = session.get_cluster_state().get_nodes_info().to_vec();
     let mut ids = Vec::new();
-    for node in nodes {
-        let mut select = scylla::statement::Statement::new(
+    for node in &nodes {
+        let select = on_node(
+            node,
             "SELECT id FROM system_schema.tables WHERE keyspace_name = ? AND table_name = ?",
         );
-        select.set_load_balancing_policy(Some(SingleTargetLoadBalancingPolicy::new(
-            NodeIdentifier::Node(node.clone()),
-            None,
-        )));
         let rows = session
             .query_unpaged(select, (keyspace, table))
             .await
@@ -569,4 +561,18 @@ async fn table_ids_by_node(session: &Session, keyspace: &str, table: &str) -> Ve
         ids.push(id);
     }
     ids
+}
+
+/// A statement served by `node` alone (not routed elsewhere, not retried on another node).
+fn on_node(
+    node: &std::sync::Arc<scylla::cluster::Node>,
+    cql: impl Into<String>,
+) -> scylla::statement::Statement {
+    use scylla::policies::load_balancing::{NodeIdentifier, SingleTargetLoadBalancingPolicy};
+    let mut statement = scylla::statement::Statement::new(cql);
+    statement.set_load_balancing_policy(Some(SingleTargetLoadBalancingPolicy::new(
+        NodeIdentifier::Node(node.clone()),
+        None,
+    )));
+    statement
 }

@@ -198,6 +198,14 @@ impl LocalStack {
         process::running_pid(&self.files(node))
     }
 
+    /// The nodes of `server` that run now, with their pids.
+    pub fn running(&self, server: Server) -> Vec<(Node, u32)> {
+        self.nodes(server)
+            .into_iter()
+            .filter_map(|node| Some((node, self.node_pid(node)?)))
+            .collect()
+    }
+
     /// Resolves every server's jars (the registry's unpacked tarball) into the cache
     /// (downloading them on first use) without starting anything; returns each server's
     /// folder. `scripts/dev setup` runs this so that tests, which start private servers,

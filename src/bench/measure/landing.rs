@@ -121,7 +121,6 @@ pub async fn sentinels(
 
 /// Which ids of a set are readable.
 pub struct Reader {
-    by_id: PreparedStatement,
     by_ids: PreparedStatement,
     row_by_id: PreparedStatement,
 }
@@ -135,7 +134,6 @@ impl Reader {
                 .map_err(|e| BenchError::Verify(format!("prepare `{cql}`: {e}")))
         };
         Ok(Reader {
-            by_id: prepare(format!("SELECT id FROM {} WHERE id = ?", target.cql())).await?,
             by_ids: prepare(format!("SELECT id FROM {} WHERE id IN ?", target.cql())).await?,
             row_by_id: prepare(format!(
                 "SELECT {COLUMNS} FROM {} WHERE id = ?",
@@ -145,18 +143,12 @@ impl Reader {
         })
     }
 
-    /// Whether the row with this id is readable now.
-    pub async fn exists(&self, session: &Session, id: Uuid) -> bool {
-        match session.execute_unpaged(&self.by_id, (id,)).await {
-            Ok(r) => r
-                .into_rows_result()
-                .map(|rows| rows.rows_num() > 0)
-                .unwrap_or(false),
-            Err(_) => false,
-        }
-    }
+    /// Most ids asked in one `IN` request: a coordinator reads each from its replicas,
+    /// so a long list makes one slow request rather than many quick ones.
+    pub const IN_LIMIT: usize = 64;
 
-    /// Which of `ids` are readable now, asked in one request (a failed request: none).
+    /// Which of `ids` (at most [`Self::IN_LIMIT`]) are readable now, asked in one request
+    /// (a failed request: none).
     pub async fn readable(&self, session: &Session, ids: &[Uuid]) -> Vec<Uuid> {
         let Ok(result) = session.execute_unpaged(&self.by_ids, (ids,)).await else {
             return Vec::new();
@@ -168,6 +160,16 @@ impl Reader {
             Ok(rows) => rows.filter_map(|r| r.ok().map(|(id,)| id)).collect(),
             Err(_) => Vec::new(),
         }
+    }
+
+    /// Which of `ids` (any number) are readable now, asked in requests of up to
+    /// [`Self::IN_LIMIT`] ids, one after another.
+    pub async fn readable_any(&self, session: &Session, ids: &[Uuid]) -> Vec<Uuid> {
+        let mut found = Vec::new();
+        for chunk in ids.chunks(Self::IN_LIMIT) {
+            found.extend(self.readable(session, chunk).await);
+        }
+        found
     }
 
     /// The row with this id, as a record.
@@ -219,21 +221,16 @@ pub async fn wait_landed(
     let mut pending: Vec<Uuid> = sentinels.last.clone();
     let mut last_say = Instant::now();
     loop {
-        if first_row.is_none() {
-            for id in &sentinels.first {
-                if reader.exists(session, *id).await {
-                    first_row = Some(started.elapsed());
-                    break;
-                }
-            }
+        if first_row.is_none()
+            && !reader
+                .readable_any(session, &sentinels.first)
+                .await
+                .is_empty()
+        {
+            first_row = Some(started.elapsed());
         }
-        let mut still = Vec::with_capacity(pending.len());
-        for id in pending {
-            if !reader.exists(session, id).await {
-                still.push(id);
-            }
-        }
-        pending = still;
+        let landed = reader.readable_any(session, &pending).await;
+        pending.retain(|id| !landed.contains(id));
         if pending.is_empty() {
             let seen_at = started.elapsed();
             watch(Poll::LastRowsReadable).map_err(failed)?;

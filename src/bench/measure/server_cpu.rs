@@ -43,9 +43,9 @@ impl ServerCpu {
         let stack = LocalStack::new(config);
         ServerCpu {
             pids: stack
-                .nodes(Server::Cassandra)
+                .running(Server::Cassandra)
                 .into_iter()
-                .filter_map(|node| stack.node_pid(node))
+                .map(|(_, pid)| pid)
                 .collect(),
         }
     }

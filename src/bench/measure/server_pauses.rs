@@ -24,7 +24,7 @@ pub struct Pauses {
 }
 
 impl Pauses {
-    /// "3 pauses, longest 152 ms, 310 ms in all".
+    /// "3 GC pauses, longest 152 ms, 310 ms in all": in the report, the targets and the log.
     pub fn describe(&self) -> String {
         match self.count {
             0 => "no GC pause".into(),
@@ -50,10 +50,9 @@ impl ServerPauses {
         let stack = LocalStack::new(config);
         ServerPauses {
             logs: stack
-                .nodes(Server::Cassandra)
+                .running(Server::Cassandra)
                 .into_iter()
-                .filter(|node| stack.node_pid(*node).is_some())
-                .map(|node| stack.node_log_path(node).with_file_name("gc.log"))
+                .map(|(node, _)| stack.node_log_path(node).with_file_name("gc.log"))
                 .filter(|path| path.exists())
                 .collect(),
         }

@@ -306,13 +306,7 @@ pub fn markdown(r: &Results, chart_note: Option<&str>) -> String {
             l.p99_ms,
             l.p999_ms,
             l.max_ms,
-            l.server_pauses.map_or("-".into(), |p| match p.count {
-                0 => "none".to_string(),
-                n => format!(
-                    "{n}, longest {:.0} ms, {:.0} ms in all",
-                    p.longest_ms, p.total_ms
-                ),
-            }),
+            l.server_pauses.map_or("-".into(), |p| p.describe()),
             match l.poll_reads_per_s {
                 0.0 => "-".to_string(),
                 reads => format!("{reads:.0}"),

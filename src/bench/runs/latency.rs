@@ -4,7 +4,7 @@
 //! the record was handed to the producer, so it includes the producer's linger, Kafka, the
 //! pipeline and the write. A sample is polled again after 5% of its age (at least 1 ms), so
 //! the poll adds at most 5% (plus one read) to a figure; the samples due at once go in
-//! requests of [`POLL_CHUNK`] ids. At the end the table is counted. Each phase also reads the
+//! requests of [`Reader::IN_LIMIT`] ids. At the end the table is counted. Each phase also reads the
 //! Cassandra server's GC pauses in its time ([`crate::bench::measure::server_pauses`]).
 
 use crate::bench::measure::landing::{self, Reader, Target};
@@ -119,11 +119,11 @@ async fn measure_rates(
             .await?;
         warm_ids.push(r.id);
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let mut any = false;
-        for id in &warm_ids {
-            any |= reader.exists(&ctx.session, *id).await;
-        }
-        if any {
+        if !reader
+            .readable_any(&ctx.session, &warm_ids)
+            .await
+            .is_empty()
+        {
             break;
         }
         process.check().map_err(|detail| failed(pipeline, detail))?;
@@ -194,10 +194,6 @@ async fn measure_rates(
     }
     Ok(results)
 }
-
-/// Ids asked for in one request: the due samples of a poll go in requests of this many,
-/// so the poller's load on Cassandra is a few requests per millisecond, not one per sample.
-const POLL_CHUNK: usize = 64;
 
 struct Sample {
     id: Uuid,
@@ -299,7 +295,7 @@ async fn phase(
             .map(|s| s.id)
             .collect();
         let readable: HashSet<Uuid> = futures::future::join_all(
-            due.chunks(POLL_CHUNK)
+            due.chunks(Reader::IN_LIMIT)
                 .map(|ids| reader.readable(&ctx.session, ids)),
         )
         .await

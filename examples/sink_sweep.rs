@@ -1,6 +1,7 @@
 //! Picks `stream.max_in_flight` and `stream.batch_max_rows` by measurement: fills a topic
 //! once, then drains it into a fresh table with each pair of candidate values and prints
-//! records/s and the process's CPU seconds per record. In-process, one instance. Run against a
+//! records/s, the process's and the stack's Cassandra's CPU per record, and how full the
+//! batches were. In-process, one instance. Run against a
 //! running stack (e.g. the test stack):
 //!   cargo run --release --example sink_sweep -- tests/stack.toml 200000 16,64,256,1024 1,8
 
@@ -53,6 +54,7 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     println!("filled: {summary}");
+    let server = cassflow::bench::measure::server_cpu::ServerCpu::find(&config);
     for (round, (mif, rows)) in candidates.iter().enumerate() {
         config.stream.max_in_flight = *mif;
         config.stream.batch_max_rows = *rows;
@@ -75,11 +77,13 @@ async fn main() -> anyhow::Result<()> {
         };
         let mut first: Option<Instant> = None;
         let mut cpu_at_first = 0.0;
+        let mut server_at_first = None;
         loop {
             let written = stream_metrics().written.get_or_create(&label).get();
             if written > 0 && first.is_none() {
                 first = Some(Instant::now());
                 cpu_at_first = cpu_seconds();
+                server_at_first = server.seconds();
             }
             if written >= n {
                 break;
@@ -88,16 +92,23 @@ async fn main() -> anyhow::Result<()> {
         }
         let took = first.map(|f| f.elapsed()).unwrap_or_default();
         let cpu = cpu_seconds() - cpu_at_first;
+        let server_cpu = server
+            .seconds()
+            .zip(server_at_first)
+            .map_or("-".to_string(), |(after, before)| {
+                format!("{:.1}", (after - before) * 1e6 / n as f64)
+            });
         shutdown.cancel();
         let _ = job.await?;
         let metrics = stream_metrics().pipeline(&pipeline.name);
         println!(
-            "max_in_flight {mif:>5}, batch_max_rows {rows:>3}: {n} records in {:.2}s after the first write = {:.0} records/s, {:.1} us CPU/record, {} batches of {:.1} rows",
+            "max_in_flight {mif:>5}, batch_max_rows {rows:>3}: {n} records in {:.2}s after the first write = {:.0} records/s, {:.1} us CPU/record, Cassandra {server_cpu} us CPU/record, {} batches of {:.2} rows, {} rows alone",
             took.as_secs_f64(),
             n as f64 / took.as_secs_f64().max(1e-9),
             cpu * 1e6 / n as f64,
             metrics.batches.get(),
-            metrics.batched_rows.get() as f64 / metrics.batches.get().max(1) as f64
+            metrics.batched_rows.get() as f64 / metrics.batches.get().max(1) as f64,
+            metrics.written.get().saturating_sub(metrics.batched_rows.get()),
         );
     }
     Ok(())

@@ -9,7 +9,7 @@
 use super::measure::landing::{self, Sentinels};
 use super::report::targets::{SPARK, SPARK_TUNED};
 use super::report::{self, Results, Skipped};
-use super::runs::repeats::repeated;
+use super::runs::repeats::{interleaved, Repeatable};
 use super::runs::sink::StreamWrites;
 use super::{peers::install, say, BenchError, BenchOptions, Peer};
 use crate::config::{Config, RecordFormat};
@@ -173,39 +173,44 @@ async fn run_on_stack(
         "[2] sink throughput: pre-filled topic into a fresh table, until the last row is readable"
     );
     warm_up_cassandra(&ctx).await?;
-    let repeats = opts.repeats;
-    if opts.peers.contains(&Peer::Raw) {
-        for grouped in [false, true] {
-            let name = super::runs::sink::raw_name(grouped);
-            let r = repeated(name, repeats, || super::runs::sink::run_raw(&ctx, grouped)).await;
-            record_sink(&mut results, name, r);
-        }
-    }
-    if opts.peers.contains(&Peer::Cassflow) {
-        // Every instance count with the default (grouped) writes, then one process per row.
-        let runs = opts.instances.iter().map(|n| (*n, StreamWrites::Default));
-        for (n, writes) in runs.chain([(1, StreamWrites::PerRow)]) {
-            let name = format!("cassflow x{n}{}", writes.suffix());
-            let r = repeated(&name, repeats, || {
-                super::runs::sink::run_cassflow(&ctx, n, writes)
-            })
-            .await;
-            record_sink(&mut results, &name, r);
-        }
-    }
     let avro = if opts.peers.contains(&Peer::Avro) {
         let topic = avro_topic(&ctx, &mut results).await;
         or_skip(&mut results, AVRO, "not measured", topic)
     } else {
         None
     };
+    // The raw loop and cassflow's runs, each repeated, in rounds (see `interleaved`).
+    let mut runs = Vec::new();
+    if opts.peers.contains(&Peer::Raw) {
+        for grouped in [false, true] {
+            let ctx = &ctx;
+            runs.push(Repeatable::new(
+                super::runs::sink::raw_name(grouped),
+                move || super::runs::sink::run_raw(ctx, grouped),
+            ));
+        }
+    }
+    if opts.peers.contains(&Peer::Cassflow) {
+        // Every instance count with the default (grouped) writes, then one process per row.
+        let counts = opts.instances.iter().map(|n| (*n, StreamWrites::Default));
+        for (n, writes) in counts.chain([(1, StreamWrites::PerRow)]) {
+            let ctx = &ctx;
+            runs.push(Repeatable::new(
+                format!("cassflow x{n}{}", writes.suffix()),
+                move || super::runs::sink::run_cassflow(ctx, n, writes),
+            ));
+        }
+    }
     if let Some(topic) = &avro {
-        let r = repeated(AVRO, repeats, || {
+        let ctx = &ctx;
+        runs.push(Repeatable::new(AVRO, move || {
             let writes = StreamWrites::Default;
-            super::runs::sink::run_cassflow_on(&ctx, topic, RecordFormat::Avro, 1, writes, AVRO)
-        })
-        .await;
-        record_sink(&mut results, AVRO, r);
+            super::runs::sink::run_cassflow_on(ctx, topic, RecordFormat::Avro, 1, writes, AVRO)
+        }));
+    }
+    results.in_rounds = true;
+    for (name, r) in interleaved(runs, opts.repeats).await {
+        record_sink(&mut results, &name, r);
     }
     let spark = if opts.peers.contains(&Peer::Spark) {
         installed(

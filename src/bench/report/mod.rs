@@ -69,6 +69,10 @@ pub struct Results {
     /// Set when the machine was busy at the start and `--allow-busy` ran the bench anyway.
     #[serde(default)]
     pub busy: Option<super::measure::hygiene::Busy>,
+    /// Whether repeated sink runs went in rounds (every pipeline once per round); results
+    /// of before that ran each pipeline's repeats one after another.
+    #[serde(default)]
+    pub in_rounds: bool,
 }
 
 fn read(path: &str) -> String {
@@ -241,7 +245,11 @@ fn repeats_note(r: &Results) -> String {
     if most <= 1 {
         return String::new();
     }
-    format!(" The raw loop and each cassflow run ran {most} times, each into a fresh table: each figure is its own median over the runs (steady rows/s, pipeline CPU, Cassandra CPU; of the two middle runs of an even count the less flattering: the lower rows/s, the higher CPU), the other columns those of the run of the median rows/s; the spread shows the lowest and highest of each figure; Spark and Kafka Connect ran once.")
+    let order = match r.in_rounds {
+        true => ", in rounds (each pipeline once per round, in the table's order, so the machine's drift falls on all alike)",
+        false => "",
+    };
+    format!(" The raw loop and each cassflow run ran {most} times{order}, each into a fresh table: each figure is its own median over the runs (steady rows/s, pipeline CPU, Cassandra CPU; of the two middle runs of an even count the less flattering: the lower rows/s, the higher CPU), the other columns those of the run of the median rows/s; the spread shows the lowest and highest of each figure; Spark and Kafka Connect ran once.")
 }
 
 /// The report page.

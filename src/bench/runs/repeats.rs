@@ -10,6 +10,7 @@
 
 use super::sink::SinkResult;
 use crate::bench::{say, BenchError};
+use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 
@@ -70,39 +71,75 @@ pub struct Spread {
     pub cassandra_cpu_seconds: Option<Range>,
 }
 
-/// Runs `run` `repeats` times (at least once) and returns the medians ([`median_run`]) with
-/// every run's figures; fails as soon as one run fails (a figure stands on every run it summarises).
-pub async fn repeated<F, Fut>(
-    name: &str,
+/// One pipeline's sink run, started anew for each round of [`interleaved`].
+pub struct Repeatable<'a> {
+    pub name: String,
+    pub run: Box<dyn FnMut() -> BoxFuture<'a, Result<SinkResult, BenchError>> + 'a>,
+}
+
+impl<'a> Repeatable<'a> {
+    pub fn new<F, Fut>(name: impl Into<String>, mut run: F) -> Self
+    where
+        F: FnMut() -> Fut + 'a,
+        Fut: Future<Output = Result<SinkResult, BenchError>> + Send + 'a,
+    {
+        Repeatable {
+            name: name.into(),
+            run: Box::new(move || Box::pin(run())),
+        }
+    }
+}
+
+/// Runs each of `runs` `repeats` times (at least once), in rounds: every pipeline once per
+/// round, in the order given. A shared machine drifts over the bench's minutes (other
+/// tenants, Cassandra's compactions of earlier runs' tables), and in rounds that drift
+/// falls on every pipeline alike instead of on whichever runs last. Returns each
+/// pipeline's medians ([`median_run`]) in the order given; a pipeline one of whose runs
+/// failed is not run again and has no figure (a figure stands on every run it
+/// summarises).
+pub async fn interleaved(
+    runs: Vec<Repeatable<'_>>,
     repeats: usize,
-    mut run: F,
-) -> Result<SinkResult, BenchError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<SinkResult, BenchError>>,
-{
+) -> Vec<(String, Result<SinkResult, BenchError>)> {
     let repeats = repeats.max(1);
-    let mut runs = Vec::with_capacity(repeats);
+    let mut done: Vec<Result<Vec<SinkResult>, BenchError>> =
+        runs.iter().map(|_| Ok(Vec::new())).collect();
+    let mut runs = runs;
     for i in 1..=repeats {
         if repeats > 1 {
-            say!("    {name}: run {i} of {repeats}");
+            say!("    round {i} of {repeats}");
         }
-        match run().await {
-            Ok(r) => {
-                if repeats > 1 {
-                    say!("    run {i} of {repeats}: {}", r.line());
+        for (pipeline, results) in runs.iter_mut().zip(done.iter_mut()) {
+            let Ok(finished) = results else {
+                continue;
+            };
+            let name = &pipeline.name;
+            match (pipeline.run)().await {
+                Ok(r) => {
+                    if repeats > 1 {
+                        say!("    {name}, run {i} of {repeats}: {}", r.line());
+                    }
+                    finished.push(r);
                 }
-                runs.push(r);
-            }
-            Err(e) => {
-                if repeats > 1 {
-                    say!("    {name}: run {i} of {repeats} failed, so no figure for it");
+                Err(e) => {
+                    if repeats > 1 {
+                        say!("    {name}: run {i} of {repeats} failed, so no figure for it");
+                    }
+                    *results = Err(e);
                 }
-                return Err(e);
             }
         }
     }
-    median_run(runs).ok_or_else(|| BenchError::Verify(format!("{name}: no run")))
+    runs.into_iter()
+        .zip(done)
+        .map(|(pipeline, results)| {
+            let name = pipeline.name;
+            let median = results.and_then(|runs| {
+                median_run(runs).ok_or_else(|| BenchError::Verify(format!("{name}: no run")))
+            });
+            (name, median)
+        })
+        .collect()
 }
 
 /// The median run by steady rows/s (the lower middle one of an even count), carrying the
@@ -297,6 +334,31 @@ mod tests {
         let single = run(70.0, 7.0);
         let s = spread(&single);
         assert_eq!((s.runs, s.steady_records_per_second.min), (1, 70.0));
+    }
+
+    #[tokio::test]
+    async fn runs_go_in_rounds_and_a_failed_pipeline_is_not_run_again() {
+        let log = std::cell::RefCell::new(Vec::new());
+        let runner = |name: &'static str, fails_in: Option<usize>| {
+            let log = &log;
+            let mut round = 0;
+            Repeatable::new(name, move || {
+                round += 1;
+                log.borrow_mut().push(format!("{name}{round}"));
+                let result = match fails_in == Some(round) {
+                    true => Err(BenchError::Verify(format!("{name} failed"))),
+                    false => Ok(run(100.0 * round as f64, 1.0)),
+                };
+                async move { result }
+            })
+        };
+        let results = interleaved(vec![runner("a", None), runner("b", Some(2))], 3).await;
+        assert_eq!(*log.borrow(), ["a1", "b1", "a2", "b2", "a3"]);
+        assert_eq!(results[0].0, "a");
+        let a = results[0].1.as_ref().expect("a has a figure");
+        assert_eq!((a.runs.len(), a.steady_records_per_second), (3, 200.0));
+        assert_eq!(results[1].0, "b");
+        assert!(results[1].1.is_err(), "b failed in round 2: no figure");
     }
 
     #[test]

@@ -559,6 +559,10 @@ impl Job {
         let format = self.shared.pipeline.format;
         let mut tick = tokio::time::interval(Duration::from_millis(200));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // One waiter for the whole loop: a new one each turn would take the token's lock
+        // twice per record (registering and dropping it).
+        let shutdown = self.shared.shutdown.clone().cancelled_owned();
+        tokio::pin!(shutdown);
         loop {
             self.apply_rebalances();
             self.pause_or_resume();
@@ -581,8 +585,14 @@ impl Job {
                 || self.shared.probe.load(Ordering::Relaxed);
             tokio::select! {
                 biased;
-                _ = self.shared.shutdown.cancelled() => break,
-                Some(done) = done_rx.recv() => self.finish(done, summary),
+                _ = &mut shutdown => break,
+                Some(done) = done_rx.recv() => {
+                    // A batch's records end together: take them in one turn of the loop.
+                    self.finish(done, summary);
+                    while let Ok(done) = done_rx.try_recv() {
+                        self.finish(done, summary);
+                    }
+                }
                 received = self.consumer.recv(), if may_receive => match received {
                     Ok(message) => {
                         let message = message.detach();

@@ -43,7 +43,10 @@ pub(super) async fn process(shared: &Shared, message: &OwnedMessage) -> Outcome 
         return dead_letter(shared, message, "oversized", &reason).await;
     }
     // The row's text borrows from the decoded value, which borrows from the payload.
-    let exact_numbers = shared.sink.current().mapping.exact_numbers();
+    // The plan this record is converted with: read once (a shared lock and a reference
+    // count on every record's path); a path that waits first (a schema fetch) reads it again.
+    let current = shared.sink.current();
+    let exact_numbers = current.mapping.exact_numbers();
     match shared.pipeline.format {
         RecordFormat::Users => match UserView::decode(payload) {
             Ok((view, notes)) => {
@@ -53,7 +56,10 @@ pub(super) async fn process(shared: &Shared, message: &OwnedMessage) -> Outcome 
                         .unknown_fields
                         .inc_by(notes.unknown_fields as u64);
                 }
-                write(shared, message, Op::Write, |m| m.row(&view, &record)).await
+                write(shared, message, current, Op::Write, |m| {
+                    m.row(&view, &record)
+                })
+                .await
             }
             Err(e) => dead_letter(shared, message, e.reason(), &e.to_string()).await,
         },
@@ -84,7 +90,8 @@ pub(super) async fn process(shared: &Shared, message: &OwnedMessage) -> Outcome 
                         });
                         mapping.row(&map, &record).map(Row::into_owned)
                     };
-                    write(shared, message, Op::Write, to_row).await
+                    let current = shared.sink.current();
+                    write(shared, message, current, Op::Write, to_row).await
                 }
                 Ok(_) => {
                     let e = format!(
@@ -111,7 +118,7 @@ pub(super) async fn process(shared: &Shared, message: &OwnedMessage) -> Outcome 
                     let map = tree_for(mapping, taken, payload);
                     mapping.row(&map, &record).map(Row::into_owned)
                 };
-                write(shared, message, Op::Write, to_row).await
+                write(shared, message, current, Op::Write, to_row).await
             }
             Ok(_) => {
                 dead_letter(
@@ -240,7 +247,7 @@ async fn tombstone(shared: &Shared, message: &OwnedMessage, record: &RecordConte
             },
         })
     };
-    write(shared, message, Op::Delete, to_key).await
+    write(shared, message, shared.sink.current(), Op::Delete, to_key).await
 }
 
 /// Why a record's values cannot be bound: its dead-letter reason and error.
@@ -293,7 +300,7 @@ fn bind<'a>(
     })
 }
 
-/// Converts and writes a row (or dead-letters why it could not be converted), retrying
+/// Converts with `prepared` and writes a row (or dead-letters why it could not be converted), retrying
 /// transient failures until they succeed or shutdown abandons the record. A schema error
 /// re-plans the table once (and converts again) before the record is judged; a
 /// pipeline-wide failure pauses the pipeline while the record waits; a record that fails
@@ -301,10 +308,10 @@ fn bind<'a>(
 async fn write<'a>(
     shared: &Shared,
     message: &OwnedMessage,
+    mut prepared: std::sync::Arc<Prepared>,
     op: Op,
     convert: impl Fn(&Mapping) -> Result<Row<'a>, convert::ConvertError>,
 ) -> Outcome {
-    let mut prepared = shared.sink.current();
     let mut row = match bind(shared, message, &prepared, op, &convert) {
         Ok(row) => row,
         Err(r) => return dead_letter(shared, message, r.reason, &r.error).await,

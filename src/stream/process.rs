@@ -300,11 +300,12 @@ fn bind<'a>(
     })
 }
 
-/// Converts with `prepared` and writes a row (or dead-letters why it could not be converted), retrying
-/// transient failures until they succeed or shutdown abandons the record. A schema error
-/// re-plans the table once (and converts again) before the record is judged; a
-/// pipeline-wide failure pauses the pipeline while the record waits; a record that fails
-/// while others are written is dead-lettered after `stream.max_record_retries` tries.
+/// Converts with `prepared` and writes a row (or dead-letters why it could not be
+/// converted), retrying transient failures until they succeed or shutdown abandons the
+/// record. A schema error re-plans the table once (and converts again) before the record is
+/// judged; a pipeline-wide failure pauses the pipeline while the record waits; a record
+/// that fails while others are written is dead-lettered after `stream.max_record_retries`
+/// tries.
 async fn write<'a>(
     shared: &Shared,
     message: &OwnedMessage,

@@ -11,7 +11,8 @@ ARG RUST_VERSION=1.95
 ARG DEBIAN_RELEASE=bookworm
 
 FROM rust:${RUST_VERSION}-${DEBIAN_RELEASE} AS build
-# cmake builds librdkafka; it links libcurl (OAUTHBEARER/OIDC) and OpenSSL (TLS).
+# cmake builds librdkafka; it links OpenSSL (TLS) and a static libcurl (OAUTHBEARER/OIDC)
+# that curl-sys builds from its own sources (the libcurl headers are no longer used).
 # Debian's versions within a release are security updates only, so they are not pinned.
 # hadolint ignore=DL3008
 RUN apt-get update \
@@ -26,8 +27,8 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     && install -m 0755 target/release/cassflow /usr/local/bin/cassflow
 
 FROM debian:${DEBIAN_RELEASE}-slim
-# ca-certificates for TLS (the randomuser API, Kafka over TLS); libcurl4 (and with it
-# libssl3) for librdkafka; curl for the healthcheck in docker-compose.yml.
+# ca-certificates for TLS (the randomuser API, Kafka over TLS); curl for the healthcheck in
+# docker-compose.yml, and with it libssl3, which cassflow links (librdkafka, the driver).
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates libcurl4 curl \

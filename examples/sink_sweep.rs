@@ -1,8 +1,8 @@
 //! Picks `stream.max_in_flight` and `stream.batch_max_rows` by measurement: fills a topic
 //! once, then drains it into a fresh table with each pair of candidate values and prints
 //! records/s, the process's and the stack's Cassandra's CPU per record, and how full the
-//! batches were. In-process, one instance. Run against a
-//! running stack (e.g. the test stack):
+//! batches were. In-process, one instance. Run against a running stack (e.g. the test
+//! stack):
 //!   cargo run --release --example sink_sweep -- tests/stack.toml 200000 16,64,256,1024 1,8
 
 use cassflow::config::PipelineConfig;

@@ -54,28 +54,25 @@ const DDL_RETRY_WAIT: std::time::Duration = std::time::Duration::from_millis(500
 /// other instances may be reaching it. Any other answer is final, a timeout or a broken
 /// connection included: the statement may be applied there, and sending it to a node that
 /// has not heard of it yet would create the second table.
-async fn execute(session: &Session, cql: String) -> Result<(), CassandraError> {
+async fn on_schema_coordinator(session: &Session, cql: &str) -> Result<(), CassandraError> {
     use scylla::policies::load_balancing::{NodeIdentifier, SingleTargetLoadBalancingPolicy};
     let mut nodes = session.get_cluster_state().get_nodes_info().to_vec();
     nodes.sort_by_key(|node| node.host_id);
     let mut unreachable = None;
     for node in nodes {
-        let mut statement = scylla::statement::Statement::new(cql.as_str());
+        let mut statement = scylla::statement::Statement::new(cql);
         statement.set_load_balancing_policy(Some(SingleTargetLoadBalancingPolicy::new(
             NodeIdentifier::HostId(node.host_id),
             None,
         )));
         for attempt in 1..=DDL_TRIES_PER_NODE {
             let e = match session.query_unpaged(statement.clone(), &[]).await {
-                Ok(_) => {
-                    agree(session, &cql).await;
-                    return Ok(());
-                }
+                Ok(_) => return Ok(()),
                 Err(e) => e,
             };
             let Some(why) = not_run(&e) else {
                 return Err(CassandraError::Execute {
-                    what: cql,
+                    what: cql.to_string(),
                     source: e,
                 });
             };
@@ -83,7 +80,7 @@ async fn execute(session: &Session, cql: String) -> Result<(), CassandraError> {
             if attempt == DDL_TRIES_PER_NODE {
                 if why == NotRun::Busy {
                     return Err(CassandraError::Execute {
-                        what: cql,
+                        what: cql.to_string(),
                         source: e,
                     });
                 }
@@ -97,15 +94,23 @@ async fn execute(session: &Session, cql: String) -> Result<(), CassandraError> {
     let source = match unreachable {
         Some(e) => e,
         // No node known yet: whichever the driver picks.
-        None => match session.query_unpaged(cql.as_str(), &[]).await {
-            Ok(_) => {
-                agree(session, &cql).await;
-                return Ok(());
-            }
+        None => match session.query_unpaged(cql, &[]).await {
+            Ok(_) => return Ok(()),
             Err(e) => e,
         },
     };
-    Err(CassandraError::Execute { what: cql, source })
+    Err(CassandraError::Execute {
+        what: cql.to_string(),
+        source,
+    })
+}
+
+/// Runs a DDL statement on the schema coordinator ([`on_schema_coordinator`]), then waits
+/// until the nodes agree on the schema ([`agree`]).
+async fn execute(session: &Session, cql: String) -> Result<(), CassandraError> {
+    on_schema_coordinator(session, &cql).await?;
+    agree(session, &cql).await;
+    Ok(())
 }
 
 /// Waits until every reachable node has the same schema. The driver waits by itself only

@@ -4,8 +4,9 @@
 //! the record was handed to the producer, so it includes the producer's linger, Kafka, the
 //! pipeline and the write. A sample is polled again after 5% of its age (at least 1 ms), so
 //! the poll adds at most 5% (plus one read) to a figure; the samples due at once go in
-//! requests of [`Reader::IN_LIMIT`] ids. At the end the table is counted. Each phase also reads the
-//! Cassandra server's GC pauses in its time ([`crate::bench::measure::server_pauses`]).
+//! requests of [`Reader::IN_LIMIT`] ids. At the end the table is counted. Each phase also
+//! reads the Cassandra server's GC pauses in its time
+//! ([`crate::bench::measure::server_pauses`]).
 
 use crate::bench::measure::landing::{self, Reader, Target};
 use crate::bench::measure::server_pauses::Pauses;

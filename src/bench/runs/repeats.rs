@@ -98,13 +98,12 @@ impl<'a> Repeatable<'a> {
 /// failed is not run again and has no figure (a figure stands on every run it
 /// summarises).
 pub async fn interleaved(
-    runs: Vec<Repeatable<'_>>,
+    mut runs: Vec<Repeatable<'_>>,
     repeats: usize,
 ) -> Vec<(String, Result<SinkResult, BenchError>)> {
     let repeats = repeats.max(1);
     let mut done: Vec<Result<Vec<SinkResult>, BenchError>> =
         runs.iter().map(|_| Ok(Vec::new())).collect();
-    let mut runs = runs;
     for i in 1..=repeats {
         if repeats > 1 {
             say!("    round {i} of {repeats}");

@@ -28,6 +28,7 @@ pub mod peers;
 pub mod report;
 pub mod run;
 pub mod runs;
+pub mod scratch;
 
 pub use run::{rerender, run};
 

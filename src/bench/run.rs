@@ -11,6 +11,7 @@ use super::report::targets::{SPARK, SPARK_TUNED};
 use super::report::{self, Results, Skipped};
 use super::runs::repeats::{interleaved, Repeatable};
 use super::runs::sink::StreamWrites;
+use super::scratch::Scratch;
 use super::{peers::install, say, BenchError, BenchOptions, Peer};
 use crate::config::{Config, RecordFormat};
 use crate::local::{LocalStack, Server};
@@ -45,6 +46,8 @@ pub struct Ctx {
     pub cassandra_cpu: super::measure::server_cpu::ServerCpu,
     /// The Cassandra JVM(s) whose GC pauses each latency phase reads.
     pub cassandra_pauses: super::measure::server_pauses::ServerPauses,
+    /// The run's topics and tables.
+    pub scratch: Arc<Scratch>,
 }
 
 /// Runs the whole bench; returns the results it also wrote to `opts.out`.
@@ -72,7 +75,8 @@ pub async fn run(config: Config, opts: BenchOptions) -> Result<Results, BenchErr
     }
     // The run is polled by reference, so on a signal its children stay owned (and alive)
     // while `stop_all` stops them gracefully; dropping it first would SIGKILL them.
-    let work = run_on_stack(&config, &opts, busy);
+    let scratch = Arc::new(Scratch::for_new_run());
+    let work = run_on_stack(&config, &opts, busy, scratch.clone());
     tokio::pin!(work);
     let outcome = tokio::select! {
         outcome = &mut work => outcome,
@@ -82,6 +86,8 @@ pub async fn run(config: Config, opts: BenchOptions) -> Result<Results, BenchErr
             Err(BenchError::Interrupted)
         }
     };
+    say!("removing the run's topics and tables");
+    scratch.remove(&config).await;
     if !started.is_empty() {
         say!("stopping the servers the bench started");
         if let Err(e) = stack.stop_only(&started).await {
@@ -102,10 +108,11 @@ async fn run_on_stack(
     config: &Config,
     opts: &BenchOptions,
     busy: Option<super::measure::hygiene::Busy>,
+    scratch: Arc<Scratch>,
 ) -> Result<Results, BenchError> {
     let mut results = Results::new(config, opts).await;
     results.busy = busy;
-    let run_id = &Uuid::new_v4().simple().to_string()[..12];
+    let run_id = scratch.run_id();
     let bench_cache = install::bench_cache(&config.local.cache_dir());
     let work_dir = bench_cache.join("runs").join(run_id);
     tokio::fs::create_dir_all(&work_dir)
@@ -121,7 +128,7 @@ async fn run_on_stack(
         work_dir.display()
     );
     let session = Arc::new(crate::cassandra::connect(&config.cassandra).await?);
-    let topic = format!("bench_{run_id}");
+    let topic = scratch.topic();
     crate::kafka::admin::ensure_topic(&config.kafka, &topic, opts.partitions, 1).await?;
 
     say!(
@@ -140,7 +147,15 @@ async fn run_on_stack(
     results.producer.push(produced);
     if opts.peers.contains(&Peer::Producer) {
         say!("    kafka-producer-perf-test, same count and payloads:");
-        match super::runs::producer::run_perf_test(config, opts, &bench_cache, &work_dir).await {
+        match super::runs::producer::run_perf_test(
+            config,
+            opts,
+            &bench_cache,
+            &work_dir,
+            &scratch.topic_for("perftest"),
+        )
+        .await
+        {
             Ok(r) => {
                 say!("    {}", r.line());
                 results.producer.push(r);
@@ -161,6 +176,7 @@ async fn run_on_stack(
         bench_cache,
         cassandra_cpu: super::measure::server_cpu::ServerCpu::find(config),
         cassandra_pauses: super::measure::server_pauses::ServerPauses::find(config),
+        scratch,
     };
     if !ctx.cassandra_cpu.found() {
         say!(
@@ -275,7 +291,7 @@ const AVRO: &str = "cassflow x1 avro";
 /// registered in `[schema_registry]`; its producer run is reported too.
 async fn avro_topic(ctx: &Ctx, results: &mut Results) -> Result<String, BenchError> {
     use crate::registry::users::{ProducedFormat, UsersEncoder};
-    let topic = format!("{}_avro", ctx.topic);
+    let topic = ctx.scratch.topic_for("avro");
     let registry = crate::registry::Registry::new(&ctx.config.schema_registry)
         .map_err(|e| BenchError::Verify(e.to_string()))?;
     let encoder =
@@ -318,7 +334,10 @@ pub async fn rerender(config: &Config, opts: &BenchOptions) -> Result<Results, B
 /// A fresh Cassandra compiles its write path on first use: the first peer measured must not
 /// pay for that, so the raw loop writes some rows to a scratch table first (not reported).
 async fn warm_up_cassandra(ctx: &Ctx) -> Result<(), BenchError> {
-    let target = landing::fresh_table(&ctx.session, &ctx.config.cassandra).await?;
+    let target = ctx
+        .scratch
+        .fresh_table(&ctx.session, &ctx.config.cassandra)
+        .await?;
     let records = ctx.opts.records.min(50_000);
     let spec = super::runs::worker::WorkerSpec::Raw {
         cassandra: ctx.config.cassandra.clone(),

@@ -184,6 +184,34 @@ pub async fn ensure_keyspace(
     }
 }
 
+/// Drops `keyspace` and everything in it, if it exists.
+pub async fn drop_keyspace(session: &Session, keyspace: &str) -> Result<(), CassandraError> {
+    execute(
+        session,
+        format!("DROP KEYSPACE IF EXISTS {}", quote(keyspace)),
+    )
+    .await
+}
+
+/// The names of the keyspaces that start with `prefix`.
+pub async fn keyspaces_starting_with(
+    session: &Session,
+    prefix: &str,
+) -> Result<Vec<String>, CassandraError> {
+    let all: Vec<(String,)> = super::select(
+        session,
+        "listing keyspaces",
+        "SELECT keyspace_name FROM system_schema.keyspaces",
+        (),
+    )
+    .await?;
+    Ok(all
+        .into_iter()
+        .map(|(name,)| name)
+        .filter(|name| name.starts_with(prefix))
+        .collect())
+}
+
 /// Whether Cassandra refused a statement for want of permission.
 fn is_unauthorized(e: &CassandraError) -> bool {
     use scylla::errors::{DbError, ExecutionError, RequestAttemptError};

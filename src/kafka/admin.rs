@@ -134,6 +134,31 @@ pub async fn ensure_topic_with(
     }
 }
 
+/// Deletes `topics`; one already gone is not an error.
+pub async fn delete_topics(cfg: &KafkaConfig, topics: &[String]) -> Result<(), KafkaError> {
+    if topics.is_empty() {
+        return Ok(());
+    }
+    let fail = |topic: &str, reason: String| KafkaError::DeleteTopic {
+        topic: topic.to_string(),
+        bootstrap: cfg.bootstrap.clone(),
+        reason,
+    };
+    let admin = admin_client(cfg)?;
+    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+    let results = admin
+        .delete_topics(&names, &options(cfg))
+        .await
+        .map_err(|e| fail(&topics.join(", "), e.to_string()))?;
+    for result in results {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::UnknownTopicOrPartition)) => {}
+            Err((topic, code)) => return Err(fail(&topic, code.to_string())),
+        }
+    }
+    Ok(())
+}
+
 /// The topic's effective `max.message.bytes` (its own setting or the broker's default), or
 /// None when the broker does not say (no DescribeConfigs permission, or an error).
 pub async fn topic_max_message_bytes(

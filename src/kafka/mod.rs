@@ -32,6 +32,12 @@ pub enum KafkaError {
         bootstrap: String,
         reason: String,
     },
+    #[error("cannot delete topic `{topic}` on {bootstrap}: {reason}")]
+    DeleteTopic {
+        topic: String,
+        bootstrap: String,
+        reason: String,
+    },
     #[error("cannot queue a record for topic `{topic}`: {source}")]
     Produce {
         topic: String,

@@ -1,13 +1,13 @@
-//! Where rows land and proof that they did: a fresh keyspace and users table per run, the
-//! "sentinel" records (first and last messages of every partition, read back from Kafka),
-//! waiting until the sentinels are readable, then a full count of the table's ids and a
-//! field-by-field comparison of a sample. A figure whose rows did not all land is not
+//! Where rows land and proof that they did: the table a run writes to (a fresh one per
+//! run, from [`crate::bench::scratch`]), the "sentinel" records (first and last messages
+//! of every partition, read back from Kafka), waiting until the sentinels are readable,
+//! then a full count of the table's ids and a field-by-field comparison of a sample. A figure whose rows did not all land is not
 //! reported.
 
 use crate::bench::BenchError;
-use crate::cassandra::schema::{self, quote};
+use crate::cassandra::schema::quote;
 use crate::cassandra::users_row::{record_from_row, UsersRow, COLUMNS};
-use crate::config::{CassandraConfig, KafkaConfig};
+use crate::config::KafkaConfig;
 use crate::kafka::client_config;
 use crate::record::UserRecord;
 use futures::TryStreamExt;
@@ -32,18 +32,6 @@ impl Target {
     pub fn cql(&self) -> String {
         format!("{}.{}", quote(&self.keyspace), quote(&self.table))
     }
-}
-
-/// A new keyspace `bench_<hex>` with the users table of docs/record.md in it.
-pub async fn fresh_table(session: &Session, cfg: &CassandraConfig) -> Result<Target, BenchError> {
-    let id = Uuid::new_v4().simple().to_string();
-    let target = Target {
-        keyspace: format!("bench_{}", &id[..12]),
-        table: "created_users".into(),
-    };
-    schema::ensure_keyspace(session, cfg, &target.keyspace).await?;
-    schema::ensure_users_table(session, &target.keyspace, &target.table).await?;
-    Ok(target)
 }
 
 /// Ids of the first and of the last messages of every partition of a topic.

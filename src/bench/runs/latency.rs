@@ -78,9 +78,12 @@ pub async fn run_process(
     pipeline: &str,
     spawn: impl FnOnce(&str, &Target, &Path) -> Result<PeerProcess, BenchError>,
 ) -> Result<Vec<LatencyResult>, BenchError> {
-    let topic = format!("{}_latency_{}", ctx.topic, peer.name());
+    let topic = ctx.scratch.topic_for(&format!("latency_{}", peer.name()));
     crate::kafka::admin::ensure_topic(&ctx.config.kafka, &topic, ctx.opts.partitions, 1).await?;
-    let target = landing::fresh_table(&ctx.session, &ctx.config.cassandra).await?;
+    let target = ctx
+        .scratch
+        .fresh_table(&ctx.session, &ctx.config.cassandra)
+        .await?;
     let log = ctx
         .work_dir
         .join(format!("{}-{}-latency.log", target.keyspace, peer.name()));

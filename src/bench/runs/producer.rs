@@ -143,6 +143,7 @@ pub async fn run_perf_test(
     opts: &BenchOptions,
     bench_cache: &Path,
     work_dir: &Path,
+    topic: &str,
 ) -> Result<ProducerResult, BenchError> {
     let version = &config.local.kafka_version;
     let lib = install::maven_jars(
@@ -172,14 +173,7 @@ pub async fn run_perf_test(
         })?;
     }
     let avg_bytes = bytes as f64 / opts.records.clamp(1, 100_000) as f64;
-    let topic = format!(
-        "{}_perftest",
-        work_dir
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("bench")
-    );
-    crate::kafka::admin::ensure_topic(&config.kafka, &topic, opts.partitions, 1).await?;
+    crate::kafka::admin::ensure_topic(&config.kafka, topic, opts.partitions, 1).await?;
     let log = work_dir.join("perf-test.log");
     let mut command = Command::new(&config.local.java);
     command
@@ -187,7 +181,7 @@ pub async fn run_perf_test(
         .arg("-cp")
         .arg(format!("{}/*", lib.display()))
         .arg("org.apache.kafka.tools.ProducerPerformance")
-        .args(["--topic", &topic])
+        .args(["--topic", topic])
         .args(["--num-records", &opts.records.to_string()])
         .args(["--throughput", "-1"])
         .arg("--payload-file")

@@ -154,7 +154,10 @@ pub fn result(
 /// [`server_cpu::IDLE_WINDOW`] (None, without waiting, when the server is not read): call
 /// it before starting the pipeline, and hand the rate to [`measure`].
 pub async fn fresh_table(ctx: &Ctx) -> Result<(Target, Option<f64>), BenchError> {
-    let target = landing::fresh_table(&ctx.session, &ctx.config.cassandra).await?;
+    let target = ctx
+        .scratch
+        .fresh_table(&ctx.session, &ctx.config.cassandra)
+        .await?;
     let idle = ctx.cassandra_cpu.idle_rate(server_cpu::IDLE_WINDOW).await;
     Ok((target, idle))
 }

@@ -18,6 +18,7 @@ use uuid::Uuid;
 /// The topics and tables of one bench run.
 #[derive(Debug)]
 pub struct Scratch {
+    run_id: String,
     prefix: String,
     tables_made: AtomicUsize,
 }
@@ -25,16 +26,18 @@ pub struct Scratch {
 impl Scratch {
     /// A new run's prefix, `bench_` and 12 hex digits.
     pub fn for_new_run() -> Scratch {
-        let id = Uuid::new_v4().simple().to_string();
+        let mut run_id = Uuid::new_v4().simple().to_string();
+        run_id.truncate(12);
         Scratch {
-            prefix: format!("bench_{}", &id[..12]),
+            prefix: format!("bench_{run_id}"),
+            run_id,
             tables_made: AtomicUsize::new(0),
         }
     }
 
-    /// The run's id: the prefix without `bench_`.
+    /// The run's id: 12 hex digits.
     pub fn run_id(&self) -> &str {
-        self.prefix.trim_start_matches("bench_")
+        &self.run_id
     }
 
     /// The run's pre-filled topic.
@@ -48,14 +51,17 @@ impl Scratch {
     }
 
     /// Drops the run's earlier tables (runs are one after the other, so those are done
-    /// with), then makes a new keyspace `bench_<run id>_<n>` with the users table of
-    /// docs/record.md in it.
+    /// with; one that cannot be dropped is said and left to [`Scratch::remove`]), then
+    /// makes a new keyspace `bench_<run id>_<n>` with the users table of docs/record.md in
+    /// it.
     pub async fn fresh_table(
         &self,
         session: &Session,
         cfg: &CassandraConfig,
     ) -> Result<Target, BenchError> {
-        self.drop_tables(session).await?;
+        if let Err(e) = self.drop_tables(session).await {
+            say!("    cannot drop the run's earlier tables: {e}");
+        }
         let n = self.tables_made.fetch_add(1, Ordering::Relaxed) + 1;
         let target = Target {
             keyspace: format!("{}_{n}", self.prefix),
@@ -66,12 +72,12 @@ impl Scratch {
         Ok(target)
     }
 
-    async fn drop_tables(&self, session: &Session) -> Result<usize, BenchError> {
+    async fn drop_tables(&self, session: &Session) -> Result<(), BenchError> {
         let keyspaces = schema::keyspaces_starting_with(session, &self.keyspace_prefix()).await?;
         for keyspace in &keyspaces {
             schema::drop_keyspace(session, keyspace).await?;
         }
-        Ok(keyspaces.len())
+        Ok(())
     }
 
     fn keyspace_prefix(&self) -> String {

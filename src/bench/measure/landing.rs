@@ -1,8 +1,8 @@
 //! Where rows land and proof that they did: the table a run writes to (a fresh one per
 //! run, from [`crate::bench::scratch`]), the "sentinel" records (first and last messages
 //! of every partition, read back from Kafka), waiting until the sentinels are readable,
-//! then a full count of the table's ids and a field-by-field comparison of a sample. A figure whose rows did not all land is not
-//! reported.
+//! then a full count of the table's ids and a field-by-field comparison of a sample. A
+//! figure whose rows did not all land is not reported.
 
 use crate::bench::BenchError;
 use crate::cassandra::schema::quote;

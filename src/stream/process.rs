@@ -428,8 +428,8 @@ fn order_unless_retry(failures: u64, message: &OwnedMessage) -> Option<(i32, i64
 
 /// Sends the message to the dead-letter topic (truncated if it is too large for it),
 /// retrying while Kafka is unavailable; a refusal retrying cannot change stops the pipeline.
-/// Boxed: the producer's future is kilobytes, and every record's task would carry that
-/// much (moved when the task is spawned) for a path few records take.
+/// Boxed: the producer's future is kilobytes, and every record's work would carry that
+/// much (moved when its task is spawned) for a path few records take.
 fn dead_letter<'a>(
     shared: &'a Shared,
     message: &'a OwnedMessage,

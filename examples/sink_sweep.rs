@@ -1,8 +1,8 @@
 //! Picks `stream.max_in_flight` and `stream.batch_max_rows` by measurement: fills a topic
 //! once, then drains it into a fresh table with each pair of candidate values and prints
 //! records/s, the process's and the stack's Cassandra's CPU per record, and how full the
-//! batches were. In-process, one instance. Run against a running stack (e.g. the test
-//! stack):
+//! batches were; each candidate's table is dropped before the next, and the topic at the
+//! end. In-process, one instance. Run against a running stack (e.g. the test stack):
 //!   cargo run --release --example sink_sweep -- tests/stack.toml 200000 16,64,256,1024 1,8
 
 use cassflow::config::PipelineConfig;
@@ -55,6 +55,7 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     println!("filled: {summary}");
     let server = cassflow::bench::measure::server_cpu::ServerCpu::find(&config);
+    let session = cassflow::cassandra::connect(&config.cassandra).await?;
     for (round, (mif, rows)) in candidates.iter().enumerate() {
         config.stream.max_in_flight = *mif;
         config.stream.batch_max_rows = *rows;
@@ -110,7 +111,11 @@ async fn main() -> anyhow::Result<()> {
             metrics.batched_rows.get() as f64 / metrics.batches.get().max(1) as f64,
             metrics.written.get().saturating_sub(metrics.batched_rows.get()),
         );
+        // Nothing of a candidate stays behind, nor runs on in the next one's window.
+        cassflow::cassandra::schema::drop_keyspace(&session, &pipeline.keyspace).await?;
     }
+    let topics = [topic.clone(), format!("{topic}.dlq")];
+    cassflow::kafka::admin::delete_topics(&config.kafka, &topics).await?;
     Ok(())
 }
 

@@ -749,20 +749,13 @@ impl Job {
     fn spawn<F: Future<Output = ()> + Send + 'static>(&mut self, records: Vec<F>) {
         let mut records = records.into_iter().peekable();
         while records.peek().is_some() {
-            let mut chunk: Vec<F> = records.by_ref().take(RECORDS_PER_TASK).collect();
-            if chunk.len() == 1 {
-                if let Some(record) = chunk.pop() {
-                    self.tasks.spawn(record);
-                }
-                continue;
-            }
-            self.tasks.spawn(async move {
-                let mut running: FuturesUnordered<_> = chunk
-                    .into_iter()
-                    .map(|record| AssertUnwindSafe(record).catch_unwind())
-                    .collect();
-                while running.next().await.is_some() {}
-            });
+            let mut running: FuturesUnordered<_> = records
+                .by_ref()
+                .take(RECORDS_PER_TASK)
+                .map(|record| AssertUnwindSafe(record).catch_unwind())
+                .collect();
+            self.tasks
+                .spawn(async move { while running.next().await.is_some() {} });
         }
     }
 
